@@ -1,0 +1,72 @@
+// Helpers shared by every FileSystem implementation (env/file_system.h).
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
+#include "env/file_system.h"
+
+namespace sealwal::env {
+
+absl::StatusOr<std::string> ReadFileToString(FileSystem* fs, const std::string& path) {
+  ASSIGN_OR_RETURN(auto file, fs->NewSequentialFile(path));
+  std::string out;
+  std::vector<char> buf(1 << 16);
+  for (;;) {
+    ASSIGN_OR_RETURN(size_t n, file->Read(absl::MakeSpan(buf)));
+    if (n == 0) break;
+    out.append(buf.data(), n);
+  }
+  return out;
+}
+
+absl::Status WriteFileAtomically(FileSystem* fs, const std::string& path,
+                                 absl::string_view data, mode_t mode) {
+  const std::string tmp = path + ".tmp";
+  WritableFileOptions opts;
+  opts.mode = mode;
+  {
+    ASSIGN_OR_RETURN(auto file, fs->NewWritableFile(tmp, opts));
+    absl::Status s = file->Append(data);
+    if (s.ok()) s = file->Sync();  // the data must be durable before the name is
+    absl::Status c = file->Close();
+    if (s.ok()) s = c;
+    if (!s.ok()) {
+      fs->RemoveFile(tmp).IgnoreError();  // best effort; the old file is intact
+      return s;
+    }
+  }
+  RETURN_IF_ERROR(fs->Rename(tmp, path));
+  return fs->SyncDir(Dirname(path));
+}
+
+absl::Status CreateDirAll(FileSystem* fs, const std::string& dir, mode_t mode) {
+  if (dir.empty() || dir == "/" || dir == ".") return absl::OkStatus();
+  if (fs->FileExists(dir).ok()) return absl::OkStatus();
+  RETURN_IF_ERROR(CreateDirAll(fs, Dirname(dir), mode));
+  absl::Status s = fs->CreateDir(dir, mode);
+  if (absl::IsAlreadyExists(s)) return absl::OkStatus();
+  return s;
+}
+
+std::string JoinPath(absl::string_view dir, absl::string_view name) {
+  if (dir.empty()) return std::string(name);
+  if (dir.back() == '/') return absl::StrCat(dir, name);
+  return absl::StrCat(dir, "/", name);
+}
+
+std::string Dirname(absl::string_view path) {
+  while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+  size_t slash = path.rfind('/');
+  if (slash == absl::string_view::npos) return ".";
+  if (slash == 0) return "/";
+  return std::string(path.substr(0, slash));
+}
+
+std::string Basename(absl::string_view path) {
+  while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+  size_t slash = path.rfind('/');
+  if (slash == absl::string_view::npos) return std::string(path);
+  return std::string(path.substr(slash + 1));
+}
+
+}  // namespace sealwal::env

@@ -1,0 +1,51 @@
+// wal/payload_codec.h: the hook through which entry data and metadata pass
+// on their way to and from disk. The WAL's framing never looks inside a
+// payload, so encryption (encryption/wal_codec.h) plugs in here without
+// touching the framing code. Without a codec the WAL stores payloads as is
+// (a plaintext etcd WAL).
+//
+// Only Entry.Data and the metadata record's data go through the codec;
+// index, term, type, HardState, crc and snapshot records stay readable so
+// that recovery can walk the log (docs/security.md).
+#ifndef SEALWAL_WAL_PAYLOAD_CODEC_H_
+#define SEALWAL_WAL_PAYLOAD_CODEC_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+
+namespace sealwal::wal {
+
+// Where a payload lives; a codec binds it into the ciphertext so that a
+// payload moved to another place fails to decode.
+struct PayloadContext {
+  enum class Kind { kEntry, kMetadata };
+  Kind kind = Kind::kEntry;
+  uint64_t index = 0;  // entry index (0 for metadata)
+  uint64_t term = 0;   // entry term (0 for metadata)
+  int32_t entry_type = 0;
+};
+
+class PayloadCodec {
+ public:
+  virtual ~PayloadCodec() = default;
+
+  // Replaces *out with the stored form of `plain`. Called by the writing
+  // thread only. An error fails the Save (and makes the WAL refuse further
+  // writes, since part of the batch may be framed already).
+  virtual absl::Status Encode(const PayloadContext& ctx, absl::string_view plain,
+                              std::string* out) = 0;
+
+  // Replaces *out with the plaintext of `stored`. Must be safe to call from
+  // several threads at once (ReadAll decodes entries in parallel). Returns
+  // kDataLoss when the payload fails authentication, kNotFound when it
+  // names a key the codec does not hold.
+  virtual absl::Status Decode(const PayloadContext& ctx, absl::string_view stored,
+                              std::string* out) const = 0;
+};
+
+}  // namespace sealwal::wal
+
+#endif  // SEALWAL_WAL_PAYLOAD_CODEC_H_
