@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "absl/strings/cord.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "base/crc32c.h"
 #include "base/status_macros.h"
@@ -92,6 +93,22 @@ const char* WalErrorClassName(WalErrorClass c) {
     case WalErrorClass::kOther: return "other";
   }
   return "other";
+}
+
+std::string EtcdErrorText(const absl::Status& status) {
+  const absl::string_view msg = status.message();
+  switch (GetWalErrorClass(status)) {
+    case WalErrorClass::kUnexpectedEof: return "unexpected EOF";
+    case WalErrorClass::kCrcMismatch:
+      return absl::StartsWith(msg, "walpb:") ? "walpb: crc mismatch" : "wal: crc mismatch";
+    case WalErrorClass::kSnapshotMismatch: return "wal: snapshot mismatch";
+    case WalErrorClass::kSnapshotNotFound: return "wal: snapshot not found";
+    case WalErrorClass::kFileNotFound: return "wal: file not found";
+    case WalErrorClass::kMetadataConflict: return "wal: conflicting metadata found";
+    case WalErrorClass::kSliceOutOfRange: return "wal: slice bounds out of range";
+    case WalErrorClass::kMaxEntrySizeExceeded: return "wal: max entry size limit exceeded";
+    default: return std::string(msg);
+  }
 }
 
 Decoder::Decoder(env::FileSystem* fs, std::vector<std::string> paths)

@@ -86,6 +86,10 @@ enum class WalErrorClass {
 WalErrorClass GetWalErrorClass(const absl::Status& status);
 // "unexpected_eof", "crc_mismatch", ... as in etcd's manifests.
 const char* WalErrorClassName(WalErrorClass c);
+// The text etcd gives for the same error ("walpb: crc mismatch",
+// "unexpected EOF", ...), without the detail our messages add (file,
+// offset); the full message for classes where etcd has no fixed text.
+std::string EtcdErrorText(const absl::Status& status);
 
 // How the tail segment's space is reserved ahead of the writer.
 enum class Preallocation {

@@ -1,0 +1,58 @@
+// Helpers shared by the test binaries: temporary directories, copies of
+// fixtures, SHA-256, manifest JSON, and running the CLI or the etcd peer.
+#ifndef SEALWAL_TESTS_TESTING_TEST_UTIL_H_
+#define SEALWAL_TESTS_TESTING_TEST_UTIL_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "google/protobuf/struct.pb.h"
+
+namespace sealwal::testing {
+
+// A fresh directory under $TMPDIR, removed (recursively) on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string Sub(absl::string_view name) const { return path_ + "/" + std::string(name); }
+
+ private:
+  std::string path_;
+};
+
+// Copies the regular files of `from` into `to` (created), not recursive.
+void CopyDir(const std::string& from, const std::string& to);
+void RemoveTree(const std::string& path);
+std::string ReadFileOrDie(const std::string& path);
+void WriteFileOrDie(const std::string& path, absl::string_view data);
+
+std::string Sha256Hex(absl::string_view data);
+
+// Parses a JSON file (a manifest) into a Struct; fails the test on error.
+google::protobuf::Struct LoadJson(const std::string& path);
+// Field helpers on parsed JSON.
+const google::protobuf::Value& Field(const google::protobuf::Struct& s, const std::string& key);
+bool HasField(const google::protobuf::Struct& s, const std::string& key);
+
+// Runs a shell command, returns its exit status; stdout/stderr captured.
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+CommandResult RunCommand(const std::string& cmd);
+// Single-quotes s for a shell.
+std::string ShellQuote(absl::string_view s);
+
+// The fixtures root and the etcd peer binary (empty when not built).
+std::string FixturesDir();
+std::string PeerBinary();
+
+}  // namespace sealwal::testing
+
+#endif  // SEALWAL_TESTS_TESTING_TEST_UTIL_H_
