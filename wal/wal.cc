@@ -437,6 +437,10 @@ absl::Status Wal::ReadAll(WalContents* out) {
   if (!write_mode_) {
     // Read mode need not read everything: a torn tail ends the log.
     if (!err.ok() && GetWalErrorClass(err) != WalErrorClass::kUnexpectedEof) return err;
+    if (!err.ok()) {
+      out->torn_tail = true;
+      out->torn_detail = std::string(err.message());
+    }
   } else {
     if (!err.ok()) return err;
   }
@@ -823,7 +827,7 @@ absl::Status Wal::Close() {
 
 // ---------------------------------------------------------------------------
 
-absl::Status Wal::Repair(const std::string& dir, const WalOptions& options) {
+absl::StatusOr<bool> Wal::Repair(const std::string& dir, const WalOptions& options) {
   env::FileSystem* fs = options.fs;
   ASSIGN_OR_RETURN(std::vector<std::string> names, SegmentNames(dir, fs));
   const std::string last = env::JoinPath(dir, names.back());
@@ -834,7 +838,7 @@ absl::Status Wal::Repair(const std::string& dir, const WalOptions& options) {
     const uint64_t last_offset = decoder.last_valid_offset();
     absl::StatusOr<bool> more = decoder.Next(&rec);
     if (more.ok()) {
-      if (!*more) return absl::OkStatus();  // nothing torn
+      if (!*more) return false;  // nothing torn
       if (rec.type == static_cast<int64_t>(RecordType::kCrc)) {
         if (decoder.crc() != 0 && rec.crc != decoder.crc()) {
           return WalError(absl::StatusCode::kDataLoss, WalErrorClass::kCrcMismatch,
@@ -861,7 +865,8 @@ absl::Status Wal::Repair(const std::string& dir, const WalOptions& options) {
     RETURN_IF_ERROR(f->Truncate(last_offset));
     RETURN_IF_ERROR(f->Sync());
     RETURN_IF_ERROR(f->Close());
-    return fs->SyncDir(dir);
+    RETURN_IF_ERROR(fs->SyncDir(dir));
+    return true;
   }
 }
 

@@ -121,6 +121,10 @@ struct WalContents {
   std::string metadata;
   raftpb::HardState hardstate;
   std::vector<raftpb::Entry> entries;
+  // Read mode only: the log ended in a torn record (etcd's unexpected EOF),
+  // which read mode treats as the end; torn_detail says where.
+  bool torn_tail = false;
+  std::string torn_detail;
 };
 
 // Counters for benchmarks and tests.
@@ -185,8 +189,8 @@ class Wal {
   // copies the segment to "<name>.broken" (fsynced), truncates it after the
   // last good record and fsyncs it. OK when there was nothing to repair;
   // kDataLoss (kCrcMismatch etc.) when the damage is not a torn tail, in
-  // which case nothing is modified.
-  static absl::Status Repair(const std::string& dir, const WalOptions& options = {});
+  // which case nothing is modified. Returns true when it truncated.
+  static absl::StatusOr<bool> Repair(const std::string& dir, const WalOptions& options = {});
 
   // Walks the log from `snap` checking the CRC chain, metadata and the
   // snapshot record, without returning entries (etcd's wal.Verify).

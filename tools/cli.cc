@@ -1,0 +1,154 @@
+#include "tools/cli.h"
+
+#include <cstdio>
+#include <cstring>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+
+namespace sealwal::cli {
+
+absl::StatusOr<Args> Args::Parse(const std::vector<std::string>& argv,
+                                 const std::vector<std::string>& switches) {
+  Args a;
+  for (size_t i = 0; i < argv.size(); ++i) {
+    const std::string& s = argv[i];
+    if (absl::StartsWith(s, "--") && s.size() > 2) {
+      std::string name = s.substr(2), value;
+      if (size_t eq = name.find('='); eq != std::string::npos) {
+        value = name.substr(eq + 1);
+        name = name.substr(0, eq);
+      } else if (std::find(switches.begin(), switches.end(), name) == switches.end()) {
+        if (i + 1 >= argv.size()) {
+          return absl::InvalidArgumentError(absl::StrCat("--", name, " needs a value"));
+        }
+        value = argv[++i];
+      }
+      a.flags_[name] = value;
+    } else {
+      a.positional_.push_back(s);
+    }
+  }
+  return a;
+}
+
+std::optional<std::string> Args::Get(const std::string& flag) const {
+  auto it = flags_.find(flag);
+  if (it == flags_.end()) return std::nullopt;
+  return it->second;
+}
+
+absl::StatusOr<uint64_t> Args::GetU64(const std::string& flag,
+                                      std::optional<uint64_t> dflt) const {
+  auto v = Get(flag);
+  if (!v.has_value()) {
+    if (dflt.has_value()) return *dflt;
+    return absl::InvalidArgumentError(absl::StrCat("--", flag, " is required"));
+  }
+  uint64_t out;
+  bool ok = absl::StartsWith(*v, "0x") ? absl::SimpleHexAtoi(v->substr(2), &out)
+                                       : absl::SimpleAtoi(*v, &out);
+  if (!ok) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", flag, " must be a non-negative integer, got \"", *v, "\""));
+  }
+  return out;
+}
+
+absl::Status Args::CheckAllowed(const std::vector<std::string>& allowed) const {
+  for (const auto& [name, value] : flags_) {
+    if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
+      return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name));
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::string JsonString(absl::string_view s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20) {
+          absl::StrAppend(&out, "\\u00", c < 0x10 ? "0" : "", absl::Hex(c));
+        } else {
+          out.push_back(static_cast<char>(c));
+        }
+    }
+  }
+  out += "\"";
+  return out;
+}
+
+int Fail(int code, absl::string_view msg) {
+  std::fprintf(stderr, "sealwal: %.*s\n", static_cast<int>(msg.size()), msg.data());
+  return code;
+}
+
+int ExitCodeFor(const absl::Status& s) {
+  switch (s.code()) {
+    case absl::StatusCode::kOk:
+      return kExitOk;
+    case absl::StatusCode::kDataLoss:
+    case absl::StatusCode::kNotFound:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kOutOfRange:
+      return kExitDataError;
+    default:
+      return kExitUsage;
+  }
+}
+
+ContentDigest::ContentDigest() : state_(XXH3_createState()) { XXH3_128bits_reset(state_); }
+ContentDigest::~ContentDigest() { XXH3_freeState(state_); }
+
+namespace {
+void PutU64(XXH3_state_t* st, uint64_t v) {
+  unsigned char b[8];
+  for (int i = 0; i < 8; ++i) b[i] = static_cast<unsigned char>(v >> (8 * i));
+  XXH3_128bits_update(st, b, 8);
+}
+}  // namespace
+
+void ContentDigest::AddMetadata(absl::string_view m) {
+  PutU64(state_, m.size());
+  XXH3_128bits_update(state_, m.data(), m.size());
+}
+
+void ContentDigest::AddHardState(const raftpb::HardState& hs) {
+  PutU64(state_, hs.term());
+  PutU64(state_, hs.vote());
+  PutU64(state_, hs.commit());
+}
+
+void ContentDigest::AddEntry(const raftpb::Entry& e) {
+  PutU64(state_, e.index());
+  PutU64(state_, e.term());
+  PutU64(state_, static_cast<uint64_t>(e.type()));
+  PutU64(state_, e.data().size());
+  XXH3_128bits_update(state_, e.data().data(), e.data().size());
+}
+
+void ContentDigest::AddBytes(absl::string_view b) {
+  XXH3_128bits_update(state_, b.data(), b.size());
+}
+
+std::string ContentDigest::Hex() {
+  XXH128_canonical_t c;
+  XXH128_canonicalFromHash(&c, XXH3_128bits_digest(state_));
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned char b : c.digest) {
+    out.push_back(hex[b >> 4]);
+    out.push_back(hex[b & 15]);
+  }
+  return out;
+}
+
+}  // namespace sealwal::cli

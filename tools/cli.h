@@ -1,0 +1,84 @@
+// tools/cli.h: pieces shared by the `sealwal` subcommands: argument
+// parsing, the exit-status contract (design.md section 5) and digests.
+//
+// Exit status: 0 ok, 1 the data is bad (corruption, auth failure, missing),
+// 2 usage or key error. Errors are one line on stderr starting "sealwal: ".
+#ifndef SEALWAL_TOOLS_CLI_H_
+#define SEALWAL_TOOLS_CLI_H_
+
+#include <xxhash.h>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "proto/raftpb.pb.h"
+
+namespace sealwal::cli {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitDataError = 1;
+inline constexpr int kExitUsage = 2;
+
+// A thrown-free way to leave a command: the status and the exit code.
+struct Failure {
+  int exit_code;
+  std::string message;
+};
+
+// Parsed "cmd POSITIONAL... --flag value --switch" arguments.
+class Args {
+ public:
+  // `switches` are flags that take no value.
+  static absl::StatusOr<Args> Parse(const std::vector<std::string>& argv,
+                                    const std::vector<std::string>& switches);
+  const std::vector<std::string>& positional() const { return positional_; }
+  bool Has(const std::string& flag) const { return flags_.count(flag) != 0; }
+  std::optional<std::string> Get(const std::string& flag) const;
+  // Parses an unsigned number (decimal, or 0x hex); error names the flag.
+  absl::StatusOr<uint64_t> GetU64(const std::string& flag, std::optional<uint64_t> dflt) const;
+  // Fails on any flag not in `allowed` (typos are usage errors).
+  absl::Status CheckAllowed(const std::vector<std::string>& allowed) const;
+
+ private:
+  std::vector<std::string> positional_;
+  std::map<std::string, std::string> flags_;
+};
+
+// A JSON string literal (quotes included) for s, escaped as Go's encoder
+// does with HTML escaping off.
+std::string JsonString(absl::string_view s);
+
+// Prints "sealwal: <msg>" to stderr and returns `code`.
+int Fail(int code, absl::string_view msg);
+// Maps a status to the exit contract: data problems 1, everything else 2.
+int ExitCodeFor(const absl::Status& s);
+
+// XXH3-128 digest of the logical content of a log: metadata, HardState and
+// entries (docs/format.md, "Digests"), the same for a plaintext and an
+// encrypted copy of the same log.
+class ContentDigest {
+ public:
+  ContentDigest();
+  ~ContentDigest();
+  void AddMetadata(absl::string_view metadata);
+  void AddHardState(const raftpb::HardState& hs);
+  void AddEntry(const raftpb::Entry& e);
+  void AddBytes(absl::string_view b);
+  std::string Hex();  // 32 lowercase hex digits
+
+ private:
+  XXH3_state_t* state_;
+};
+
+int WalMain(const std::vector<std::string>& args);
+int DemoMain(const std::vector<std::string>& args);
+
+}  // namespace sealwal::cli
+
+#endif  // SEALWAL_TOOLS_CLI_H_

@@ -1,0 +1,32 @@
+// The `sealwal` command-line tool. Contract: design.md section 5 and
+// docs/cli.md. Exit status 0 ok, 1 data error, 2 usage or key error.
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "tools/cli.h"
+
+namespace {
+
+constexpr char kUsage[] =
+    "usage: sealwal <command> ...\n"
+    "  wal gen|dump|verify|repair   an etcd-compatible WAL directory\n"
+    "  demo                         write and read back a WAL in a temp dir\n"
+    "Run `sealwal <command>` without arguments for its usage.";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "help" || args[0] == "--help" || args[0] == "-h") {
+    std::fprintf(args.empty() ? stderr : stdout, "%s\n", kUsage);
+    return args.empty() ? sealwal::cli::kExitUsage : 0;
+  }
+  const std::string cmd = args[0];
+  std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (cmd == "wal") return sealwal::cli::WalMain(rest);
+  if (cmd == "demo") return sealwal::cli::DemoMain(rest);
+  return sealwal::cli::Fail(sealwal::cli::kExitUsage,
+                            absl::StrCat("unknown command \"", cmd, "\"\n", kUsage));
+}

@@ -1,0 +1,312 @@
+// `sealwal wal gen|dump|verify|repair` (design.md section 5).
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "base/data_gen.h"
+#include "env/file_system.h"
+#include "tools/cli.h"
+#include "tools/codec_args.h"
+#include "wal/wal.h"
+
+namespace sealwal::cli {
+namespace {
+
+constexpr char kWalUsage[] =
+    "usage: sealwal wal gen DIR --entries N --size S --batch B --seed X [--segment-size B] "
+    "[--key-file F]\n"
+    "       sealwal wal dump DIR [--from INDEX:TERM] [--format jsonl|text] [--key-file F]\n"
+    "       sealwal wal verify DIR [--key-file F] [--expect-seed X]\n"
+    "       sealwal wal repair DIR";
+
+std::string Trimmed(std::string dir) {
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  return dir;
+}
+
+int WalGen(const Args& a) {
+  if (auto s = a.CheckAllowed({"entries", "size", "batch", "seed", "segment-size", "key-file",
+                               "dek-file", "unlock-key-file", "preallocation"});
+      !s.ok()) {
+    return Fail(kExitUsage, s.message());
+  }
+  if (a.positional().size() != 1) return Fail(kExitUsage, "wal gen needs exactly one DIR");
+  const std::string dir = Trimmed(a.positional()[0]);
+  auto entries = a.GetU64("entries", std::nullopt);
+  auto size = a.GetU64("size", std::nullopt);
+  auto batch = a.GetU64("batch", std::nullopt);
+  auto seed = a.GetU64("seed", std::nullopt);
+  auto seg = a.GetU64("segment-size", wal::kDefaultSegmentSize);
+  for (const auto* v : {&entries, &size, &batch, &seed, &seg}) {
+    if (!v->ok()) return Fail(kExitUsage, v->status().message());
+  }
+  if (*batch == 0) return Fail(kExitUsage, "--batch must be at least 1");
+  if (*seg < 4096) return Fail(kExitUsage, "--segment-size must be at least 4096");
+  ASSIGN_CODEC_OR_FAIL(codec, a, dir);
+
+  wal::WalOptions opts;
+  opts.segment_size = *seg;
+  opts.codec = codec.get();
+  if (a.Get("preallocation") == "fallocate") opts.preallocation = wal::Preallocation::kFallocate;
+  std::unique_ptr<wal::Wal> w;
+  uint64_t next = 1;
+  if (wal::Wal::SegmentNames(dir, opts.fs).ok()) {
+    // Continue an existing log after its last entry.
+    auto opened = wal::Wal::Open(dir, {}, opts);
+    if (!opened.ok()) return Fail(ExitCodeFor(opened.status()), opened.status().message());
+    w = std::move(*opened);
+    auto c = w->ReadAll();
+    if (!c.ok()) return Fail(ExitCodeFor(c.status()), c.status().message());
+    next = w->last_index() + 1;
+  } else {
+    auto created = wal::Wal::Create(dir, absl::StrCat("sealwal wal gen seed=", *seed), opts);
+    if (!created.ok()) return Fail(ExitCodeFor(created.status()), created.status().message());
+    w = std::move(*created);
+  }
+  const uint64_t last = next + *entries - 1;
+  std::vector<raftpb::Entry> ents;
+  while (next <= last) {
+    ents.clear();
+    for (uint64_t i = 0; i < *batch && next <= last; ++i, ++next) {
+      raftpb::Entry& e = ents.emplace_back();
+      e.set_index(next);
+      e.set_term(1);
+      e.set_type(raftpb::EntryNormal);
+      std::string* d = e.mutable_data();
+      d->resize(*size);
+      DataGenFill(*seed, next, 1, d->data(), *size);
+    }
+    raftpb::HardState hs;
+    hs.set_term(1);
+    hs.set_vote(1);
+    hs.set_commit(ents.back().index());
+    if (auto s = w->Save(hs, ents); !s.ok()) return Fail(ExitCodeFor(s), s.message());
+    std::printf("synced %llu\n", static_cast<unsigned long long>(ents.back().index()));
+    std::fflush(stdout);
+  }
+  if (auto s = w->Close(); !s.ok()) return Fail(ExitCodeFor(s), s.message());
+  return kExitOk;
+}
+
+absl::StatusOr<wal::SnapshotPosition> ParseFrom(const Args& a) {
+  auto from = a.Get("from");
+  if (!from.has_value()) return wal::SnapshotPosition{};
+  std::vector<std::string> parts = absl::StrSplit(*from, ':');
+  wal::SnapshotPosition p;
+  if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &p.index) ||
+      !absl::SimpleAtoi(parts[1], &p.term)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--from must be INDEX:TERM, got \"", *from, "\""));
+  }
+  return p;
+}
+
+int WalDump(const Args& a) {
+  if (auto s = a.CheckAllowed({"from", "format", "key-file", "dek-file", "unlock-key-file"});
+      !s.ok()) {
+    return Fail(kExitUsage, s.message());
+  }
+  if (a.positional().size() != 1) return Fail(kExitUsage, "wal dump needs exactly one DIR");
+  const std::string dir = Trimmed(a.positional()[0]);
+  const std::string format = a.Get("format").value_or("jsonl");
+  if (format != "jsonl" && format != "text") {
+    return Fail(kExitUsage, "--format must be jsonl or text");
+  }
+  auto from = ParseFrom(a);
+  if (!from.ok()) return Fail(kExitUsage, from.status().message());
+  ASSIGN_CODEC_OR_FAIL(codec, a, dir);
+  if (!env::DefaultFileSystem()->FileExists(dir).ok()) {
+    return Fail(kExitDataError, absl::StrCat(dir, ": no such directory"));
+  }
+  wal::WalOptions opts;
+  opts.codec = codec.get();
+  wal::WalContents c;
+  absl::Status s;
+  auto w = wal::Wal::OpenForRead(dir, *from, opts);
+  s = w.ok() ? (*w)->ReadAll(&c) : w.status();
+
+  const bool jsonl = format == "jsonl";
+  const bool returned = c.has_metadata || c.hardstate.term() != 0 || c.hardstate.vote() != 0 ||
+                        c.hardstate.commit() != 0 || !c.entries.empty();
+  std::string out;
+  if (returned) {
+    if (jsonl) {
+      absl::StrAppend(&out, "{\"record\":\"metadata\",\"data_b64\":\"",
+                      absl::Base64Escape(c.metadata), "\"}\n");
+      absl::StrAppend(&out, "{\"record\":\"snapshot\",\"index\":", from->index,
+                      ",\"term\":", from->term, "}\n");
+      absl::StrAppend(&out, "{\"record\":\"hardstate\",\"term\":", c.hardstate.term(),
+                      ",\"vote\":", c.hardstate.vote(), ",\"commit\":", c.hardstate.commit(),
+                      "}\n");
+    } else {
+      absl::StrAppend(&out, "metadata ", c.metadata.size(), " bytes \"",
+                      absl::CHexEscape(c.metadata.substr(0, 64)),
+                      c.metadata.size() > 64 ? "...\"" : "\"", "\n");
+      absl::StrAppend(&out, "snapshot index ", from->index, " term ", from->term, "\n");
+      absl::StrAppend(&out, "hardstate term ", c.hardstate.term(), " vote ", c.hardstate.vote(),
+                      " commit ", c.hardstate.commit(), "\n");
+    }
+    for (const auto& e : c.entries) {
+      if (jsonl) {
+        absl::StrAppend(&out, "{\"record\":\"entry\",\"index\":", e.index(), ",\"term\":",
+                        e.term(), ",\"type\":", static_cast<int>(e.type()), ",\"data_b64\":\"",
+                        absl::Base64Escape(e.data()), "\"}\n");
+      } else {
+        absl::StrAppend(&out, "entry ", e.index(), " term ", e.term(), " type ",
+                        static_cast<int>(e.type()), " len ", e.data().size(), "\n");
+      }
+      if (out.size() > (1 << 20)) {
+        std::fwrite(out.data(), 1, out.size(), stdout);
+        out.clear();
+      }
+    }
+  }
+  if (!s.ok()) {
+    const std::string cls = wal::WalErrorClassName(wal::GetWalErrorClass(s));
+    if (jsonl) {
+      absl::StrAppend(&out, "{\"record\":\"error\",\"class\":\"", cls,
+                      "\",\"text\":", JsonString(wal::EtcdErrorText(s)), "}\n");
+    } else {
+      absl::StrAppend(&out, "error ", cls, ": ", s.message(), "\n");
+    }
+  }
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  std::fflush(stdout);
+  if (c.torn_tail) {
+    std::fprintf(stderr, "sealwal: warning: torn tail ends the log: %s\n", c.torn_detail.c_str());
+  }
+  if (!s.ok()) {
+    std::fprintf(stderr, "sealwal: %s\n", std::string(s.message()).c_str());
+    return kExitDataError;
+  }
+  return kExitOk;
+}
+
+// The oldest position a reader can start from: {0,0} when the first segment
+// is still there, else the oldest snapshot record a segment still covers.
+absl::StatusOr<wal::SnapshotPosition> OldestStart(const std::string& dir,
+                                                  const wal::WalOptions& opts) {
+  auto names = wal::Wal::SegmentNames(dir, opts.fs);
+  if (!names.ok()) return names.status();
+  uint64_t seq, first_index;
+  wal::ParseSegmentFileName(names->front(), &seq, &first_index);
+  if (first_index == 0) return wal::SnapshotPosition{};
+  auto snaps = wal::Wal::ValidSnapshotEntries(dir, opts);
+  if (!snaps.ok()) return snaps.status();
+  for (const auto& s : *snaps) {
+    if (s.index >= first_index) return s;
+  }
+  return absl::NotFoundError(
+      absl::StrCat("no snapshot record in ", dir, " at or after the first segment's index ",
+                   first_index));
+}
+
+int WalVerify(const Args& a) {
+  if (auto s = a.CheckAllowed({"key-file", "dek-file", "unlock-key-file", "expect-seed"});
+      !s.ok()) {
+    return Fail(kExitUsage, s.message());
+  }
+  if (a.positional().size() != 1) return Fail(kExitUsage, "wal verify needs exactly one DIR");
+  const std::string dir = Trimmed(a.positional()[0]);
+  std::optional<uint64_t> seed;
+  if (a.Has("expect-seed")) {
+    auto v = a.GetU64("expect-seed", std::nullopt);
+    if (!v.ok()) return Fail(kExitUsage, v.status().message());
+    seed = *v;
+  }
+  ASSIGN_CODEC_OR_FAIL(codec, a, dir);
+  wal::WalOptions opts;
+  opts.codec = codec.get();
+  auto start = OldestStart(dir, opts);
+  if (!start.ok()) return Fail(kExitDataError, start.status().message());
+  auto w = wal::Wal::OpenForRead(dir, *start, opts);
+  if (!w.ok()) return Fail(kExitDataError, w.status().message());
+  wal::WalContents c;
+  if (auto s = (*w)->ReadAll(&c); !s.ok()) {
+    return Fail(kExitDataError, absl::StrCat(wal::WalErrorClassName(wal::GetWalErrorClass(s)),
+                                             ": ", s.message()));
+  }
+  if (c.torn_tail) {
+    return Fail(kExitDataError,
+                absl::StrCat("torn tail: ", c.torn_detail, " (run `sealwal wal repair ", dir,
+                             "` to truncate it)"));
+  }
+  ContentDigest digest;
+  digest.AddMetadata(c.metadata);
+  digest.AddHardState(c.hardstate);
+  std::string want;
+  for (const auto& e : c.entries) {
+    digest.AddEntry(e);
+    if (seed.has_value() && e.type() == raftpb::EntryNormal) {
+      want.resize(e.data().size());
+      DataGenFill(*seed, e.index(), e.term(), want.data(), want.size());
+      if (want != e.data()) {
+        return Fail(kExitDataError, absl::StrCat("entry ", e.index(), " (term ", e.term(),
+                                                 ") does not match seed ", *seed));
+      }
+    }
+  }
+  auto names = wal::Wal::SegmentNames(dir, opts.fs);
+  std::printf("segments %zu\n", names.ok() ? names->size() : size_t{0});
+  std::printf("encrypted %s\n", codec != nullptr ? "yes" : "no");
+  std::printf("start %llu %llu\n", static_cast<unsigned long long>(start->index),
+              static_cast<unsigned long long>(start->term));
+  std::printf("hardstate %llu %llu %llu\n",
+              static_cast<unsigned long long>(c.hardstate.term()),
+              static_cast<unsigned long long>(c.hardstate.vote()),
+              static_cast<unsigned long long>(c.hardstate.commit()));
+  if (seed.has_value()) {
+    std::printf("seed %llu ok\n", static_cast<unsigned long long>(*seed));
+  }
+  if (c.entries.empty()) {
+    std::printf("entries none\n");
+  } else {
+    std::printf("entries %llu..%llu\n", static_cast<unsigned long long>(c.entries.front().index()),
+                static_cast<unsigned long long>(c.entries.back().index()));
+  }
+  std::printf("digest %s\n", digest.Hex().c_str());
+  return kExitOk;
+}
+
+int WalRepair(const Args& a) {
+  if (auto s = a.CheckAllowed({}); !s.ok()) return Fail(kExitUsage, s.message());
+  if (a.positional().size() != 1) return Fail(kExitUsage, "wal repair needs exactly one DIR");
+  const std::string dir = Trimmed(a.positional()[0]);
+  auto names = wal::Wal::SegmentNames(dir, env::DefaultFileSystem());
+  if (!names.ok()) return Fail(kExitDataError, names.status().message());
+  auto r = wal::Wal::Repair(dir);
+  if (!r.ok()) {
+    return Fail(ExitCodeFor(r.status()),
+                absl::StrCat(wal::WalErrorClassName(wal::GetWalErrorClass(r.status())), ": ",
+                             r.status().message(), " (not a torn tail; nothing was changed)"));
+  }
+  if (*r) {
+    std::printf("repaired %s (torn tail truncated; the old file is kept as %s.broken)\n",
+                names->back().c_str(), names->back().c_str());
+  } else {
+    std::printf("nothing to repair\n");
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+int WalMain(const std::vector<std::string>& args) {
+  if (args.empty()) return Fail(kExitUsage, kWalUsage);
+  const std::string sub = args[0];
+  auto parsed = Args::Parse({args.begin() + 1, args.end()}, {});
+  if (!parsed.ok()) return Fail(kExitUsage, parsed.status().message());
+  if (sub == "gen") return WalGen(*parsed);
+  if (sub == "dump") return WalDump(*parsed);
+  if (sub == "verify") return WalVerify(*parsed);
+  if (sub == "repair") return WalRepair(*parsed);
+  return Fail(kExitUsage, absl::StrCat("unknown wal command \"", sub, "\"\n", kWalUsage));
+}
+
+}  // namespace sealwal::cli
