@@ -96,6 +96,13 @@ google::protobuf::Struct LoadJson(const std::string& path) {
   return s;
 }
 
+google::protobuf::Struct LoadJsonString(const std::string& json) {
+  google::protobuf::Struct s;
+  auto st = google::protobuf::util::JsonStringToMessage(json, &s);
+  EXPECT_TRUE(st.ok()) << st.ToString() << ": " << json.substr(0, 200);
+  return s;
+}
+
 const google::protobuf::Value& Field(const google::protobuf::Struct& s, const std::string& key) {
   static const google::protobuf::Value* const empty = new google::protobuf::Value();
   auto it = s.fields().find(key);

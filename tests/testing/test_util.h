@@ -35,6 +35,7 @@ std::string Sha256Hex(absl::string_view data);
 
 // Parses a JSON file (a manifest) into a Struct; fails the test on error.
 google::protobuf::Struct LoadJson(const std::string& path);
+google::protobuf::Struct LoadJsonString(const std::string& json);
 // Field helpers on parsed JSON.
 const google::protobuf::Value& Field(const google::protobuf::Struct& s, const std::string& key);
 bool HasField(const google::protobuf::Struct& s, const std::string& key);
