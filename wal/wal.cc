@@ -1,6 +1,7 @@
 #include "wal/wal.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
@@ -26,32 +27,41 @@ constexpr char kTmpSuffix[] = ".tmp";
 constexpr size_t kMaxBufferedBytes = 4 << 20;
 constexpr size_t kZeroChunk = 1 << 20;
 
-// Appends protobuf key + varint value.
-inline void PutVarintField(std::string* out, uint8_t key, uint64_t v) {
-  uint8_t tmp[1 + 10];
-  tmp[0] = key;
-  uint8_t* end = CodedOutputStream::WriteVarint64ToArray(v, tmp + 1);
-  out->append(reinterpret_cast<char*>(tmp), static_cast<size_t>(end - tmp));
-}
+// A small fixed buffer for the few varint fields of Entry / HardState /
+// walpb.Snapshot headers: encoding them must not allocate per record.
+class FieldBuf {
+ public:
+  void PutVarintField(uint8_t key, uint64_t v) {
+    buf_[len_++] = key;
+    len_ = static_cast<size_t>(CodedOutputStream::WriteVarint64ToArray(v, buf_ + len_) - buf_);
+  }
+  absl::string_view view() const {
+    return absl::string_view(reinterpret_cast<const char*>(buf_), len_);
+  }
+
+ private:
+  uint8_t buf_[4 * 11];  // up to four fields of key + 10-byte varint
+  size_t len_ = 0;
+};
 
 bool IsEmptyHardState(const raftpb::HardState& hs) {
   return hs.term() == 0 && hs.vote() == 0 && hs.commit() == 0;
 }
 
 // etcd marshals HardState with every field present (gogo, non-nullable).
-std::string MarshalHardState(const raftpb::HardState& hs) {
-  std::string s;
-  PutVarintField(&s, 0x08, hs.term());
-  PutVarintField(&s, 0x10, hs.vote());
-  PutVarintField(&s, 0x18, hs.commit());
-  return s;
+FieldBuf MarshalHardState(const raftpb::HardState& hs) {
+  FieldBuf b;
+  b.PutVarintField(0x08, hs.term());
+  b.PutVarintField(0x10, hs.vote());
+  b.PutVarintField(0x18, hs.commit());
+  return b;
 }
 
-std::string MarshalSnapshot(SnapshotPosition snap) {
-  std::string s;
-  PutVarintField(&s, 0x08, snap.index);
-  PutVarintField(&s, 0x10, snap.term);
-  return s;
+FieldBuf MarshalSnapshot(SnapshotPosition snap) {
+  FieldBuf b;
+  b.PutVarintField(0x08, snap.index);
+  b.PutVarintField(0x10, snap.term);
+  return b;
 }
 
 // Reserves the segment's space: fallocate, and with kZeroFill also zeros
@@ -293,7 +303,7 @@ absl::StatusOr<std::unique_ptr<Wal>> Wal::Create(const std::string& dir_in,
   // otherwise see the previous record's data in its place (decoder.h).
   w->has_metadata_ = true;
   RETURN_IF_ERROR(w->StartTail(0));
-  RETURN_IF_ERROR(w->EncodeRecord(RecordType::kSnapshot, true, MarshalSnapshot({}), {}));
+  RETURN_IF_ERROR(w->EncodeRecord(RecordType::kSnapshot, true, MarshalSnapshot({}).view(), {}));
   RETURN_IF_ERROR(w->SyncTail());
 
   // An empty directory in the way is replaced, as etcd does.
@@ -649,24 +659,33 @@ absl::Status Wal::EncodeEntry(const raftpb::Entry& e) {
     payload = scratch_;
   }
   // raftpb.Entry as etcd marshals it: type, term, index always; data when set.
-  std::string head;
-  head.reserve(48);
-  PutVarintField(&head, 0x08, static_cast<uint64_t>(static_cast<int64_t>(e.type())));
-  PutVarintField(&head, 0x10, e.term());
-  PutVarintField(&head, 0x18, e.index());
-  if (e.has_data()) PutVarintField(&head, 0x22, payload.size());
-  return EncodeRecord(RecordType::kEntry, true, head, e.has_data() ? payload : "");
+  FieldBuf head;
+  head.PutVarintField(0x08, static_cast<uint64_t>(static_cast<int64_t>(e.type())));
+  head.PutVarintField(0x10, e.term());
+  head.PutVarintField(0x18, e.index());
+  if (e.has_data()) head.PutVarintField(0x22, payload.size());
+  return EncodeRecord(RecordType::kEntry, true, head.view(), e.has_data() ? payload : "");
 }
 
 absl::Status Wal::EncodeHardState(const raftpb::HardState& hs) {
   if (IsEmptyHardState(hs)) return absl::OkStatus();
   state_ = hs;
-  return EncodeRecord(RecordType::kState, true, MarshalHardState(hs), {});
+  return EncodeRecord(RecordType::kState, true, MarshalHardState(hs).view(), {});
 }
+
+namespace {
+uint64_t NowNanos() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
+}  // namespace
 
 absl::Status Wal::WriteBuffered() {
   if (buf_.empty()) return absl::OkStatus();
+  const uint64_t t0 = NowNanos();
   absl::Status s = tail_->Append(buf_);
+  stats_.write_nanos += NowNanos() - t0;
   if (!s.ok()) return Fail(s);
   stats_.bytes_written += buf_.size();
   buf_.clear();
@@ -675,7 +694,9 @@ absl::Status Wal::WriteBuffered() {
 
 absl::Status Wal::SyncTail() {
   RETURN_IF_ERROR(WriteBuffered());
+  const uint64_t t0 = NowNanos();
   absl::Status s = tail_->Sync();
+  stats_.fsync_nanos += NowNanos() - t0;
   if (!s.ok()) return Fail(s);
   ++stats_.fsyncs;
   // etcd's sync flushes its page writer.
@@ -781,7 +802,7 @@ absl::Status Wal::Save(const raftpb::HardState& hs, absl::Span<const raftpb::Ent
 
 absl::Status Wal::SaveSnapshot(SnapshotPosition snap) {
   RETURN_IF_ERROR(CheckWritable());
-  RETURN_IF_ERROR(EncodeRecord(RecordType::kSnapshot, true, MarshalSnapshot(snap), {}));
+  RETURN_IF_ERROR(EncodeRecord(RecordType::kSnapshot, true, MarshalSnapshot(snap).view(), {}));
   if (last_index_ < snap.index) last_index_ = snap.index;
   return SyncTail();
 }

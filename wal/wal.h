@@ -132,6 +132,8 @@ struct WalStats {
   uint64_t fsyncs = 0;         // fdatasync calls on segments
   uint64_t bytes_written = 0;  // frame bytes handed to the file system
   uint64_t cuts = 0;
+  uint64_t fsync_nanos = 0;  // time spent in fdatasync (etcd's fsync histogram)
+  uint64_t write_nanos = 0;  // time spent handing frames to the file system
 };
 
 class Wal {

@@ -1,0 +1,193 @@
+// WAL benchmarks, shaped like etcd's peer driver (bench-append/bench-read)
+// so that scripts/bench.sh can print ratios from one run:
+//   BM_WalAppend/B        N entries of 1 KiB, B per Save, timed Save loop only
+//   BM_WalReadAll         OpenForRead + ReadAll of a 100k x 1 KiB log
+//   BM_FdatasyncLoop      the device's limit: 1 KiB pwrite + fdatasync over a
+//                         file already filled with zeros and synced
+// Files go to $SEALWAL_BENCH_DIR (default /tmp): keep it on the disk under test.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "benchmark/benchmark.h"
+#include "wal/wal.h"
+
+namespace sealwal::wal {
+namespace {
+
+constexpr size_t kEntrySize = 1024;
+
+std::string BenchDir() {
+  const char* d = std::getenv("SEALWAL_BENCH_DIR");
+  std::string base = d != nullptr ? d : "/tmp";
+  std::string tmpl = base + "/sealwal-bench-XXXXXX";
+  if (::mkdtemp(tmpl.data()) == nullptr) std::abort();
+  return tmpl;
+}
+
+void RemoveTree(const std::string& p) {
+  std::string cmd = "rm -rf '" + p + "'";
+  if (std::system(cmd.c_str()) != 0) std::abort();
+}
+
+std::string RandomBytes(size_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::string s(n, '\0');
+  for (size_t i = 0; i + 8 <= n; i += 8) {
+    uint64_t v = rng();
+    std::memcpy(&s[i], &v, 8);
+  }
+  return s;
+}
+
+uint64_t EntriesForBatch(int64_t batch) {
+  if (const char* e = std::getenv("SEALWAL_BENCH_ENTRIES")) return std::strtoull(e, nullptr, 10);
+  switch (batch) {
+    case 1: return 3000;
+    case 10: return 20000;
+    case 100: return 100000;
+    default: return 200000;
+  }
+}
+
+void RunAppend(benchmark::State& state, Preallocation prealloc) {
+  const int64_t batch = state.range(0);
+  const uint64_t n = EntriesForBatch(batch);
+  const std::string payload = RandomBytes(n * kEntrySize, 1);
+  uint64_t fsyncs = 0;
+  for (auto _ : state) {
+    const std::string root = BenchDir();
+    WalOptions opts;
+    opts.preallocation = prealloc;
+    auto w = Wal::Create(root + "/wal", "bench", opts);
+    if (!w.ok()) {
+      state.SkipWithError(std::string(w.status().message()).c_str());
+      return;
+    }
+    std::vector<raftpb::Entry> ents;
+    const auto start = std::chrono::steady_clock::now();
+    for (uint64_t i = 0; i < n; i += static_cast<uint64_t>(batch)) {
+      const uint64_t end = std::min<uint64_t>(n, i + static_cast<uint64_t>(batch));
+      ents.resize(end - i);
+      for (uint64_t j = i; j < end; ++j) {
+        raftpb::Entry& e = ents[j - i];
+        e.set_index(j + 1);
+        e.set_term(1);
+        e.set_type(raftpb::EntryNormal);
+        e.set_data(payload.data() + j * kEntrySize, kEntrySize);
+      }
+      raftpb::HardState hs;
+      hs.set_term(1);
+      hs.set_vote(1);
+      hs.set_commit(end);
+      if (auto s = (*w)->Save(hs, ents); !s.ok()) {
+        state.SkipWithError(std::string(s.message()).c_str());
+        return;
+      }
+    }
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    state.SetIterationTime(secs);
+    fsyncs = (*w)->stats().fsyncs;
+    state.counters["fsync_us"] = (*w)->stats().fsync_nanos / 1e3 / std::max<uint64_t>(1, fsyncs);
+    state.counters["write_us"] = (*w)->stats().write_nanos / 1e3 / std::max<uint64_t>(1, fsyncs);
+    state.counters["save_us"] = secs * 1e6 / ((n + batch - 1) / batch);
+    (*w)->Close().IgnoreError();
+    w->reset();
+    RemoveTree(root);
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(n) * state.iterations());
+  state.SetBytesProcessed(static_cast<int64_t>(n * kEntrySize) * state.iterations());
+  state.counters["entries"] = static_cast<double>(n);
+  state.counters["fsyncs"] = static_cast<double>(fsyncs);
+}
+
+void BM_WalAppend(benchmark::State& state) { RunAppend(state, Preallocation::kZeroFill); }
+void BM_WalAppendFallocate(benchmark::State& state) {
+  RunAppend(state, Preallocation::kFallocate);
+}
+
+BENCHMARK(BM_WalAppend)->Arg(1)->Arg(10)->Arg(100)->Arg(1000)->UseManualTime()->Iterations(1)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_WalAppendFallocate)->Arg(1)->Arg(100)->UseManualTime()->Iterations(1)
+    ->Unit(benchmark::kMillisecond);
+
+void BM_WalReadAll(benchmark::State& state) {
+  const uint64_t n = static_cast<uint64_t>(state.range(0));
+  const std::string root = BenchDir();
+  {
+    auto w = Wal::Create(root + "/wal", "bench");
+    if (!w.ok()) return state.SkipWithError("create failed");
+    const std::string payload = RandomBytes(1000 * kEntrySize, 2);
+    std::vector<raftpb::Entry> ents(1000);
+    for (uint64_t i = 0; i < n; i += 1000) {
+      for (uint64_t j = 0; j < 1000; ++j) {
+        ents[j].set_index(i + j + 1);
+        ents[j].set_term(1);
+        ents[j].set_data(payload.data() + j * kEntrySize, kEntrySize);
+      }
+      raftpb::HardState hs;
+      hs.set_term(1);
+      hs.set_vote(1);
+      hs.set_commit(i + 1000);
+      if (!(*w)->Save(hs, ents).ok()) return state.SkipWithError("save failed");
+    }
+    (*w)->Close().IgnoreError();
+  }
+  for (auto _ : state) {
+    const auto start = std::chrono::steady_clock::now();
+    auto r = Wal::OpenForRead(root + "/wal", {});
+    auto c = (*r)->ReadAll();
+    if (!c.ok() || c->entries.size() != n) return state.SkipWithError("readall failed");
+    state.SetIterationTime(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    benchmark::DoNotOptimize(c->entries.data());
+  }
+  RemoveTree(root);
+  state.SetItemsProcessed(static_cast<int64_t>(n) * state.iterations());
+  state.SetBytesProcessed(static_cast<int64_t>(n * kEntrySize) * state.iterations());
+}
+BENCHMARK(BM_WalReadAll)->Arg(100000)->UseManualTime()->Iterations(3)
+    ->Unit(benchmark::kMillisecond);
+
+// The device's limit for small synced appends: overwrite already-written,
+// already-synced zeros, so fdatasync has no file metadata to commit.
+void BM_FdatasyncLoop(benchmark::State& state) {
+  const uint64_t n = EntriesForBatch(1);
+  const std::string root = BenchDir();
+  const std::string path = root + "/loop";
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0600);
+  const std::string zeros(1 << 20, '\0');
+  for (uint64_t off = 0; off < n * kEntrySize + (1 << 20); off += zeros.size()) {
+    if (::pwrite(fd, zeros.data(), zeros.size(), static_cast<off_t>(off)) < 0) std::abort();
+  }
+  ::fsync(fd);
+  const std::string data = RandomBytes(kEntrySize, 3);
+  for (auto _ : state) {
+    const auto start = std::chrono::steady_clock::now();
+    for (uint64_t i = 0; i < n; ++i) {
+      if (::pwrite(fd, data.data(), kEntrySize, static_cast<off_t>(i * kEntrySize)) < 0 ||
+          ::fdatasync(fd) != 0) {
+        return state.SkipWithError("write/fdatasync failed");
+      }
+    }
+    state.SetIterationTime(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  ::close(fd);
+  RemoveTree(root);
+  state.SetItemsProcessed(static_cast<int64_t>(n) * state.iterations());
+  state.counters["entries"] = static_cast<double>(n);
+}
+BENCHMARK(BM_FdatasyncLoop)->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+}  // namespace sealwal::wal
+
+BENCHMARK_MAIN();
