@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""Prints scripts/bench.sh's ratio tables from the raw results it kept.
+
+usage: bench_report.py RESULTS_DIR [wal|encryption|all]
+
+Each figure is the median over the rounds; every ratio compares figures
+measured in the same run on the same machine.
+"""
+import glob
+import json
+import os
+import re
+import statistics
+import sys
+
+
+def median(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def load_gbench(results, prefix):
+    """{benchmark name: [json run per round]} from Google Benchmark files."""
+    runs = {}
+    for path in sorted(glob.glob(os.path.join(results, prefix + "-*.json"))):
+        with open(path) as f:
+            for b in json.load(f).get("benchmarks", []):
+                if b.get("error_occurred"):
+                    continue
+                # "BM_X/100/iterations:1/manual_time" -> "BM_X/100"
+                name = re.sub(r"/(iterations:\d+|manual_time|real_time)", "", b["name"])
+                runs.setdefault(name, []).append(b)
+    return runs
+
+
+def load_peer(results):
+    runs = []
+    for path in sorted(glob.glob(os.path.join(results, "peer-*.jsonl"))):
+        with open(path) as f:
+            runs += [json.loads(line) for line in f if line.strip()]
+    return runs
+
+
+def ours(runs, name, field="items_per_second", scale=1.0):
+    return median([r.get(field, 0) * scale for r in runs.get(name, [])])
+
+
+def peer(runs, op, encrypt, field, batch=None):
+    return median([r[field] for r in runs if r["op"] == op and r["encrypt"] == encrypt
+                   and (batch is None or r.get("batch") == batch)])
+
+
+def fmt(x, unit=""):
+    if x is None:
+        return "n/a"
+    return f"{x:,.0f}{unit}" if x >= 100 else f"{x:.2f}{unit}"
+
+
+class Table:
+    def __init__(self, title):
+        self.title, self.rows, self.failed = title, [], 0
+
+    def add(self, what, a, b, target=None, note=""):
+        ratio = a / b if a and b else None
+        verdict = ""
+        if target is not None:
+            ok = ratio is not None and ratio >= target
+            verdict = f"{'ok  ' if ok else 'MISS'} (>= {target}x)"
+            self.failed += 0 if ok else 1
+        self.rows.append((what, fmt(a), fmt(b), f"{ratio:.2f}x" if ratio else "n/a", verdict, note))
+
+    def print(self):
+        print(f"\n## {self.title}\n")
+        print("| measure | sealwal | peer | ratio | target | peer is |")
+        print("|---|---:|---:|---:|---|---|")
+        for r in self.rows:
+            print("| " + " | ".join(r) + " |")
+
+
+def wal_table(results):
+    g = load_gbench(results, "wal")
+    p = load_peer(results)
+    t = Table("WAL, 1 KiB entries (entries/s; ReadAll in MB/s, MB = 1e6 payload bytes)")
+    for b in (1, 10, 100, 1000):
+        t.add(f"append batch {b}", ours(g, f"BM_WalAppend/{b}"),
+              peer(p, "bench-append", "none", "entries_per_s", b),
+              1.5 if b == 100 else None, "etcd 3.4.23")
+    loop = ours(g, "BM_FdatasyncLoop")
+    t.add("append batch 1 vs device", ours(g, "BM_WalAppend/1"), loop, 0.9,
+          "write+fdatasync loop over synced zeros")
+    t.add("etcd batch 1 vs device", peer(p, "bench-append", "none", "entries_per_s", 1), loop,
+          None, "write+fdatasync loop (for reference)")
+    t.add("ReadAll 100k", ours(g, "BM_WalReadAll/100000", "bytes_per_second", 1e-6),
+          peer(p, "bench-read", "none", "mb_per_s"), 2.0, "etcd 3.4.23")
+    return t
+
+
+def openssl_speed(results):
+    speeds = {}
+    for path in glob.glob(os.path.join(results, "openssl-*.jsonl")):
+        with open(path) as f:
+            for line in f:
+                r = json.loads(line)
+                m = re.match(r"([\d.]+)k", r["kbytes_per_s"])
+                if m:
+                    speeds.setdefault(r["size"], []).append(float(m.group(1)) * 1e3)
+    return {s: median(v) for s, v in speeds.items()}
+
+
+def encryption_tables(results):
+    g = load_gbench(results, "encryption")
+    w = load_gbench(results, "wal")
+    p = load_peer(results)
+    tables = []
+    t = Table("AEAD cost per record (MB/s of plaintext) vs `openssl speed -evp aes-256-gcm`")
+    speed = openssl_speed(results)
+    for size in (64, 1024, 16384):
+        t.add(f"AES-256-GCM {size} B", ours(g, f"BM_Seal/aes-256-gcm/{size}", "bytes_per_second", 1e-6),
+              (speed.get(size) or 0) * 1e-6 or None, None, "openssl speed")
+        t.add(f"ChaCha20-Poly1305 {size} B",
+              ours(g, f"BM_Seal/chacha20-poly1305/{size}", "bytes_per_second", 1e-6),
+              (speed.get(size) or 0) * 1e-6 or None, None, "openssl speed (AES-GCM)")
+    tables.append(t)
+    t = Table("Encrypted WAL, 1 KiB entries (entries/s; ReadAll in MB/s)")
+    for b in (1, 10, 100, 1000):
+        plain = ours(g, f"BM_PlainWalAppend/{b}") or ours(w, f"BM_WalAppend/{b}")
+        t.add(f"encrypted append batch {b} vs plaintext", ours(g, f"BM_EncryptedWalAppend/{b}"),
+              plain, 0.9, "sealwal plaintext")
+    for b in (1, 10, 100, 1000):
+        t.add(f"encrypted append batch {b} vs swarmkit", ours(g, f"BM_EncryptedWalAppend/{b}"),
+              peer(p, "bench-append", "secretbox", "entries_per_s", b),
+              2.0 if b == 100 else None, "etcd + secretbox")
+    enc_read = ours(g, "BM_EncryptedWalReadAll/100000", "bytes_per_second", 1e-6)
+    t.add("encrypted ReadAll vs 1 GB/s", enc_read, 1000.0, 1.0, "1 GB/s target")
+    t.add("encrypted ReadAll vs swarmkit", enc_read, peer(p, "bench-read", "secretbox", "mb_per_s"),
+          None, "etcd + secretbox")
+    tables.append(t)
+    return tables
+
+
+def main():
+    results, what = sys.argv[1], (sys.argv[2] if len(sys.argv) > 2 else "all")
+    tables = []
+    if what in ("wal", "all"):
+        tables.append(wal_table(results))
+    if what in ("encryption", "all"):
+        tables += encryption_tables(results)
+    for t in tables:
+        t.print()
+    missed = sum(t.failed for t in tables)
+    print(f"\n{missed} target(s) missed" if missed else "\nall targets met")
+
+
+if __name__ == "__main__":
+    main()
