@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets with clang (ASan + UBSan) and runs them.
+#
+#   scripts/fuzz.sh --list            one target name per line
+#   scripts/fuzz.sh [TARGET] [SECONDS]  run TARGET (default: every target)
+#                                     for SECONDS each (default 20)
+#
+# Seed corpora come from etcd's fixtures and from files our own writers
+# produce; what the fuzzer adds is kept in $BUILD_DIR/corpus/TARGET between
+# runs. A crash stops the run with a non-zero status and leaves the input as
+# $BUILD_DIR/crashes/TARGET/crash-*: add it under fuzz/regressions/TARGET/.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="${BUILD_DIR:-$root/build-fuzz}"
+
+"$root/scripts/setup.sh"
+CC=clang CXX=clang++ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DSEALWAL_BUILD_FUZZ=ON -DSEALWAL_BUILD_TESTS=OFF -DSEALWAL_BUILD_BENCH=OFF >/dev/null
+mapfile -t all < <(grep -v '^$' "$build/fuzz/fuzzers.txt")
+if [ "${1:-}" = "--list" ]; then printf '%s\n' "${all[@]}"; exit 0; fi
+targets=("${all[@]}")
+if [ $# -ge 1 ] && [ -n "$1" ] && [ "$1" != all ]; then targets=("$1"); fi
+seconds="${2:-20}"
+if ! cmake --build "$build" -j"$(nproc)" --target "${targets[@]}" sealwal >"$build/build.log" 2>&1; then
+  grep -E "error|FAILED" "$build/build.log" | head -20 >&2
+  echo "fuzz: build failed (see $build/build.log)" >&2
+  exit 1
+fi
+
+fixtures="$root/../shared/fixtures/etcd-3.4.23"
+seed_corpus() {  # seed_corpus TARGET DIR: files a decoder should start from
+  local t="$1" d="$2" tmp
+  case "$t" in
+    wal_frame_fuzzer|wal_read_all_fuzzer)
+      if [ -d "$fixtures" ]; then
+        find "$fixtures" -name '*.wal' -size -600k -exec cp {} "$d/" \; 2>/dev/null || true
+      fi
+      tmp="$(mktemp -d)"
+      "$build/tools/sealwal" wal gen "$tmp/wal" --entries 20 --size 40 --batch 3 --seed 1 \
+        --segment-size 4096 >/dev/null
+      for f in "$tmp"/wal/*.wal; do head -c 8192 "$f" >"$d/gen-$(basename "$f")"; done
+      rm -rf "$tmp"
+      ;;
+  esac
+  if [ -d "$root/fuzz/regressions/$t" ]; then cp "$root/fuzz/regressions/$t"/* "$d/" 2>/dev/null || true; fi
+}
+
+status=0
+for t in "${targets[@]}"; do
+  corpus="$build/corpus/$t"
+  crashes="$build/crashes/$t"
+  mkdir -p "$corpus" "$crashes"
+  [ -n "$(ls -A "$corpus")" ] || seed_corpus "$t" "$corpus"
+  echo "fuzz: $t for ${seconds}s" >&2
+  if ! "$build/fuzz/$t" -max_total_time="$seconds" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
+      -artifact_prefix="$crashes/" -print_final_stats=1 "$corpus" >"$build/$t.log" 2>&1; then
+    echo "fuzz: $t FAILED (see $build/$t.log; inputs in $crashes)" >&2
+    tail -40 "$build/$t.log" >&2
+    status=1
+  else
+    grep -E '^#[0-9]+.*DONE|stat::number_of_executed_units|cov:' "$build/$t.log" | tail -2 >&2
+  fi
+done
+exit "$status"
