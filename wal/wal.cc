@@ -305,11 +305,18 @@ absl::StatusOr<std::unique_ptr<Wal>> Wal::Create(const std::string& dir_in,
   RETURN_IF_ERROR(w->StartTail(0));
   RETURN_IF_ERROR(w->EncodeRecord(RecordType::kSnapshot, true, MarshalSnapshot({}).view(), {}));
   RETURN_IF_ERROR(w->SyncTail());
+  // The segment's name in <dir>.tmp must be durable before the directory is
+  // renamed into place: fsyncing the parent after the rename makes the
+  // directory's own name durable, not the entries inside it. Without this a
+  // power loss after Create returned could leave <dir> with no segment at
+  // all (found by wal_test's CrashDuringCreate and FailedFsync tests).
+  RETURN_IF_ERROR(fs->SyncDir(tmp_dir));
 
   // An empty directory in the way is replaced, as etcd does.
   if (existing.ok()) RETURN_IF_ERROR(fs->RemoveDir(dir));
   RETURN_IF_ERROR(fs->Rename(tmp_dir, dir));
   RETURN_IF_ERROR(fs->SyncDir(env::Dirname(dir)));
+  w->tail_path_ = w->segments_.back()->path;
   w->pipeline_ = std::make_unique<FilePipeline>(fs, dir, options.segment_size,
                                                 options.preallocation);
   return w;
@@ -531,6 +538,7 @@ absl::Status Wal::ReadAll(WalContents* out) {
     auto f = options_.fs->NewWritableFile(tail_path, wopts);
     if (!f.ok()) return f.status();
     tail_ = std::move(*f);
+    tail_path_ = tail_path;
     auto size = options_.fs->GetFileSize(tail_path);
     if (!size.ok()) return size.status();
     const uint64_t off = decoder.last_valid_offset();
@@ -684,12 +692,37 @@ uint64_t NowNanos() {
 absl::Status Wal::WriteBuffered() {
   if (buf_.empty()) return absl::OkStatus();
   const uint64_t t0 = NowNanos();
+  const uint64_t start = tail_offset_ - buf_.size();  // where buf_ goes in the file
   absl::Status s = tail_->Append(buf_);
   stats_.write_nanos += NowNanos() - t0;
-  if (!s.ok()) return Fail(s);
+  if (!s.ok()) {
+    DiscardPartialWrite(start);
+    return Fail(s);
+  }
   stats_.bytes_written += buf_.size();
   buf_.clear();
   return absl::OkStatus();
+}
+
+// A failed write (ENOSPC, EIO) may have put a prefix of buf_ into the file.
+// A partial frame that ends inside a 512-byte sector has no all-zero sector,
+// so readers (etcd's rule, kept for byte compatibility) take it for a CRC
+// mismatch -- corruption that Repair rightly refuses -- and the WAL could
+// not be reopened although every acknowledged record is intact. So cut the
+// file back to `start`, the end of the last whole frame, through a fresh
+// handle (the failed one refuses every call). Nothing at or after `start`
+// was acknowledged. Truncating needs no free space, and its fsync is not a
+// retry of a failed one: this runs only when a write failed. Best effort:
+// the WAL is failed either way, and a leftover is still caught by readers.
+void Wal::DiscardPartialWrite(uint64_t start) {
+  if (tail_path_.empty()) return;  // a temporary no reader looks at
+  env::WritableFileOptions wopts;
+  wopts.disposition = env::WritableFileOptions::Disposition::kOpenExisting;
+  wopts.offset = start;
+  auto f = options_.fs->NewWritableFile(tail_path_, wopts);
+  if (!f.ok()) return;
+  if ((*f)->Truncate(start).ok()) (*f)->Sync().IgnoreError();
+  (*f)->Close().IgnoreError();
 }
 
 absl::Status Wal::SyncTail() {
@@ -732,11 +765,13 @@ absl::Status Wal::Cut() {
   const uint64_t seq = segments_.back()->seq + 1;
   const std::string final_path = env::JoinPath(dir_, SegmentFileName(seq, last_index_ + 1));
   tail_ = std::move(prepared->file);
+  tail_path_.clear();  // until the rename, the new tail is a .tmp readers ignore
   RETURN_IF_ERROR(StartTail(crc_));
   RETURN_IF_ERROR(SyncTail());
   // The segment is complete before its name appears.
   if (absl::Status s = options_.fs->Rename(prepared->path, final_path); !s.ok()) return Fail(s);
   if (absl::Status s = options_.fs->SyncDir(dir_); !s.ok()) return Fail(s);
+  tail_path_ = final_path;
   auto seg = std::make_unique<Segment>();
   seg->path = final_path;
   seg->seq = seq;

@@ -227,6 +227,7 @@ class Wal {
   absl::Status EncodeRecord(RecordType type, bool has_data, absl::string_view head,
                             absl::string_view body);
   absl::Status WriteBuffered();
+  void DiscardPartialWrite(uint64_t start);
   absl::Status SyncTail();
   absl::Status Cut();
   absl::Status StartTail(uint32_t prev_crc);
@@ -247,6 +248,9 @@ class Wal {
   // Writer state.
   std::vector<std::unique_ptr<Segment>> segments_;  // locked segments; back() is the tail
   std::unique_ptr<env::WritableFile> tail_;
+  // The final name of the file tail_ writes; empty while it is still a
+  // temporary (Create's <dir>.tmp, a cut's N.tmp) that no reader looks at.
+  std::string tail_path_;
   uint32_t crc_ = 0;            // running CRC32C of every record written
   std::string buf_;             // encoded frames not yet written to tail_
   std::string scratch_;         // codec output, reused
