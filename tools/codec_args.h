@@ -1,21 +1,51 @@
 // tools/codec_args.h: turns `--key-file` / `--dek-file` and a directory
-// name ending in "-encrypted" into the WAL's payload codec.
+// name ending in "-encrypted" into the WAL's payload codec (design.md
+// section 5: `wal` commands treat a WAL as encrypted when given a key or
+// when its directory name ends in "-encrypted").
+//
+//   no key, plain directory name      -> null codec (plaintext WAL)
+//   no key, "...-encrypted" directory -> error (exit 2): refuse to read an
+//                                        encrypted WAL as plaintext or to
+//                                        write plaintext into it
+//   --dek-file PATH                   -> encryption::WalCodec, AES-256-GCM
+//   --key-file PATH                   -> error (exit 2): PEM key files are
+//                                        not supported yet (PEM issue)
+//
+// --dek-file (for tests and scripts): PATH holds exactly 32 raw key bytes
+// and nothing else. A raw key carries no key id, so one is derived from the
+// key so that `wal gen` and a later `wal dump`/`verify` with the same file
+// agree: key id = the first 4 bytes of SHA-256(key) read as a little-endian
+// uint32 (0 is replaced by 1, since 0 means "no key"). This departs from
+// design.md section 2.2 ("key ids are random, never derived from key
+// bytes"), which governs DEKs made by `key init`/the key rotator; it leaks
+// 32 bits of a hash of a 256-bit key, which is of no help to an attacker,
+// but it is why --dek-file is meant for tests, not production. The key
+// bytes are wiped after use and never printed.
+//
+// Errors are statuses whose message is one line, for "sealwal: <msg>".
+// Thread-safety: plain functions.
 #ifndef SEALWAL_TOOLS_CODEC_ARGS_H_
 #define SEALWAL_TOOLS_CODEC_ARGS_H_
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "tools/cli.h"
 #include "wal/payload_codec.h"
 
 namespace sealwal::cli {
 
 // Null when the WAL is plaintext. A key error (missing key for an
-// "-encrypted" directory, unreadable key file) is an error: exit status 2.
+// "-encrypted" directory, unreadable or malformed key file, --key-file) is
+// an error: exit status 2.
 absl::StatusOr<std::unique_ptr<wal::PayloadCodec>> CodecFromArgs(const Args& args,
                                                                  const std::string& dir);
+
+// The key id a --dek-file key gets (see above); exposed for tests.
+uint32_t DekFileKeyId(absl::string_view key);
 
 #define ASSIGN_CODEC_OR_FAIL(var, args, dir)                                 \
   auto var##_or = CodecFromArgs(args, dir);                                  \

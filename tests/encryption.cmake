@@ -1,0 +1,18 @@
+# The encryption component's tests (included by tests/CMakeLists.txt).
+#   aead_test                   KATs (RFC 8439, GCM spec), round trips, key types
+#   encryption_record_test      EncryptedRecord, AAD binding, multi-key, tampering
+#   encryption_nonce_test       10M nonces unique, rotation threshold, 2^32 limit
+#   encryption_wal_test         the WAL codec: round trips, swapped/tampered
+#                               entries with a fixed CRC chain, wrong keys
+#                               modify nothing, etcd's reader walks the framing
+#   encryption_cli_test         `sealwal wal gen|dump|verify --dek-file`
+sealwal_test(aead_test DEPS sealwal::encryption)
+sealwal_test(encryption_record_test DEPS sealwal::encryption)
+sealwal_test(encryption_nonce_test DEPS sealwal::encryption)
+if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/encryption_wal_test.cc)
+  sealwal_test(encryption_wal_test DEPS sealwal::encryption sealwal::wal sealwal::env
+    sealwal::base sealwal::proto)
+endif()
+if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/encryption_cli_test.cc)
+  sealwal_test(encryption_cli_test DEPS sealwal::encryption sealwal::base)
+endif()

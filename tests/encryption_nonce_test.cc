@@ -1,0 +1,164 @@
+// Nonce uniqueness under one key and the per-DEK usage counter: the
+// rotation threshold (configurable) and the hard 2^32 limit.
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "encryption/decrypter.h"
+#include "encryption/dek.h"
+#include "encryption/encrypter.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "testing/status_matchers.h"
+
+namespace sealwal::encryption {
+namespace {
+
+using ::sealwal::testing::IsOk;
+using ::sealwal::testing::StatusIs;
+using ::testing::HasSubstr;
+
+using Nonce = std::array<unsigned char, kAeadNonceSize>;
+
+// The nonce sits at a fixed place in EncryptTo's canonical encoding of a
+// record with an empty plaintext: 08 03 | 12 10 <16-byte tag> | 1a 0c <nonce>.
+Nonce NonceOf(const std::string& ser) {
+  Nonce n;
+  EXPECT_EQ(static_cast<unsigned char>(ser[20]), 0x1a);
+  std::memcpy(n.data(), ser.data() + 22, kAeadNonceSize);
+  return n;
+}
+
+TEST(NonceTest, TenMillionEncryptionsUnderOneKeyRepeatNoNonce) {
+  ASSERT_OK_AND_ASSIGN(Dek dek, Dek::Generate(Algorithm::kAes256Gcm));
+  ASSERT_OK_AND_ASSIGN(auto enc, AeadEncrypter::Create(dek));
+  constexpr size_t kN = 10'000'000;
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<Nonce> nonces(kN);
+  std::string ser;
+  AadContext ctx;
+  for (size_t i = 0; i < kN; ++i) {
+    ctx.index = i;
+    ASSERT_OK(enc->EncryptTo(ctx, "", &ser));
+    ASSERT_EQ(ser.size(), 2 + 2 + kAeadTagSize + 2 + kAeadNonceSize + 5);
+    nonces[i] = NonceOf(ser);
+  }
+  EXPECT_EQ(enc->encryptions(), kN);
+  std::sort(nonces.begin(), nonces.end());
+  EXPECT_EQ(std::adjacent_find(nonces.begin(), nonces.end()), nonces.end())
+      << "a nonce repeated under one key";
+  // And the records still open (spot check the last one).
+  auto dec = MultiDecrypter::Create();
+  ASSERT_OK(dec->AddKey(dek.id, dek.algorithm, dek.key.Clone()));
+  std::string out = "x";
+  ASSERT_OK(dec->DecryptSerialized(ser, ctx, &out));
+  EXPECT_TRUE(out.empty());
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  RecordProperty("seconds", std::to_string(secs));
+  EXPECT_LT(secs, 60);
+}
+
+TEST(NonceTest, TwoEncryptersUnderOneKeyStartApart) {
+  ASSERT_OK_AND_ASSIGN(Dek dek, Dek::Generate());
+  ASSERT_OK_AND_ASSIGN(auto e1, AeadEncrypter::Create(dek));
+  ASSERT_OK_AND_ASSIGN(auto e2, AeadEncrypter::Create(dek));
+  std::vector<Nonce> nonces;
+  std::string ser;
+  for (auto* e : {e1.get(), e2.get()}) {
+    for (int i = 0; i < 1000; ++i) {
+      ASSERT_OK(e->EncryptTo({}, "", &ser));
+      nonces.push_back(NonceOf(ser));
+    }
+  }
+  std::sort(nonces.begin(), nonces.end());
+  EXPECT_EQ(std::adjacent_find(nonces.begin(), nonces.end()), nonces.end());
+}
+
+TEST(NonceTest, CounterWrapsWithoutRepeating) {
+  ASSERT_OK_AND_ASSIGN(Dek dek, Dek::Generate());
+  ASSERT_OK_AND_ASSIGN(auto enc, AeadEncrypter::Create(dek));
+  enc->SetNonceCounterForTesting(~uint64_t{0} - 2);
+  std::vector<Nonce> nonces;
+  std::string ser;
+  for (int i = 0; i < 6; ++i) {
+    ASSERT_OK(enc->EncryptTo({}, "", &ser));
+    nonces.push_back(NonceOf(ser));
+  }
+  // The prefix stays, the counter runs ...fd fe ff 00 01 02.
+  for (const Nonce& n : nonces) EXPECT_TRUE(std::equal(n.begin(), n.begin() + 4, nonces[0].begin()));
+  EXPECT_EQ(nonces[2][11], 0xff);
+  EXPECT_EQ(nonces[3][11], 0x00);
+  std::sort(nonces.begin(), nonces.end());
+  EXPECT_EQ(std::adjacent_find(nonces.begin(), nonces.end()), nonces.end());
+}
+
+TEST(EncrypterCounterTest, RotationThresholdTriggers) {
+  ASSERT_OK_AND_ASSIGN(Dek dek, Dek::Generate(Algorithm::kChaCha20Poly1305));
+  EncrypterOptions o;
+  o.rotation_threshold = 100;
+  ASSERT_OK_AND_ASSIGN(auto enc, AeadEncrypter::Create(dek, o));
+  EXPECT_EQ(enc->rotation_threshold(), 100u);
+  std::string ser;
+  for (int i = 0; i < 99; ++i) ASSERT_OK(enc->EncryptTo({}, "p", &ser));
+  EXPECT_FALSE(enc->rotation_required());
+  ASSERT_OK(enc->EncryptTo({}, "p", &ser));
+  EXPECT_TRUE(enc->rotation_required());
+  EXPECT_EQ(enc->encryptions(), 100u);
+  // Past the threshold sealing goes on: rotation is the key rotator's job.
+  ASSERT_OK(enc->EncryptTo({}, "p", &ser));
+}
+
+TEST(EncrypterCounterTest, DefaultThresholdIsTwoToThe30AndCountsResume) {
+  ASSERT_OK_AND_ASSIGN(Dek dek, Dek::Generate());
+  EncrypterOptions o;
+  o.initial_encryptions = (uint64_t{1} << 30) - 1;
+  ASSERT_OK_AND_ASSIGN(auto enc, AeadEncrypter::Create(dek, o));
+  EXPECT_EQ(enc->rotation_threshold(), uint64_t{1} << 30);
+  EXPECT_FALSE(enc->rotation_required());
+  std::string ser;
+  ASSERT_OK(enc->EncryptTo({}, "p", &ser));
+  EXPECT_TRUE(enc->rotation_required());
+}
+
+TEST(EncrypterCounterTest, RefusesPastTwoToThe32) {
+  ASSERT_OK_AND_ASSIGN(Dek dek, Dek::Generate());
+  EncrypterOptions o;
+  o.initial_encryptions = kMaxEncryptionsPerKey - 2;
+  ASSERT_OK_AND_ASSIGN(auto enc, AeadEncrypter::Create(dek, o));
+  EXPECT_TRUE(enc->rotation_required());
+  std::string ser;
+  ASSERT_OK(enc->EncryptTo({}, "p", &ser));
+  ASSERT_OK_AND_ASSIGN(auto rec, enc->Encrypt({}, "p"));
+  EXPECT_EQ(enc->encryptions(), kMaxEncryptionsPerKey);
+  EXPECT_THAT(enc->EncryptTo({}, "p", &ser),
+              StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("DEK exhausted")));
+  EXPECT_TRUE(ser.empty());
+  EXPECT_THAT(enc->Encrypt({}, "p"), StatusIs(absl::StatusCode::kResourceExhausted));
+  EXPECT_EQ(enc->encryptions(), kMaxEncryptionsPerKey);
+  // A DEK already past the limit can still be loaded (to read), not used.
+  o.initial_encryptions = kMaxEncryptionsPerKey + 5;
+  ASSERT_OK_AND_ASSIGN(auto spent, AeadEncrypter::Create(dek, o));
+  EXPECT_THAT(spent->EncryptTo({}, "p", &ser), StatusIs(absl::StatusCode::kResourceExhausted));
+}
+
+TEST(EncrypterCounterTest, ValidatesOptions) {
+  ASSERT_OK_AND_ASSIGN(Dek dek, Dek::Generate());
+  EncrypterOptions o;
+  o.rotation_threshold = 0;
+  EXPECT_THAT(AeadEncrypter::Create(dek, o), StatusIs(absl::StatusCode::kInvalidArgument));
+  o.rotation_threshold = kMaxEncryptionsPerKey + 1;
+  EXPECT_THAT(AeadEncrypter::Create(dek, o), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(AeadEncrypter::Create(KeyId(), dek.key), StatusIs(absl::StatusCode::kInvalidArgument));
+  o = {};
+  o.algorithm = Algorithm::kNotEncrypted;
+  EXPECT_THAT(AeadEncrypter::Create(dek.id, dek.key, o),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+}  // namespace
+}  // namespace sealwal::encryption

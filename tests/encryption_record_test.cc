@@ -1,0 +1,289 @@
+// Encrypter / MultiDecrypter: EncryptedRecords, the associated data that
+// binds them to their place, key selection by key_id, and tampering with
+// every bit of a record and of every field bound in the AAD.
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "encryption/associated_data.h"
+#include "encryption/decrypter.h"
+#include "encryption/dek.h"
+#include "encryption/encrypter.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "testing/status_matchers.h"
+
+namespace sealwal::encryption {
+namespace {
+
+using ::sealwal::testing::IsOk;
+using ::sealwal::testing::StatusIs;
+using ::testing::HasSubstr;
+
+AadContext EntryCtx(uint64_t index, uint64_t term, int32_t type = 0) {
+  AadContext c;
+  c.purpose = Purpose::kWalEntry;
+  c.index = index;
+  c.term = term;
+  c.entry_type = type;
+  return c;
+}
+
+class EncryptedRecordTest : public ::testing::TestWithParam<Algorithm> {
+ protected:
+  void SetUp() override {
+    auto dek = Dek::Generate(GetParam());
+    ASSERT_TRUE(dek.ok());
+    dek_ = std::move(*dek);
+    auto enc = AeadEncrypter::Create(dek_);
+    ASSERT_TRUE(enc.ok());
+    enc_ = std::move(*enc);
+    dec_ = MultiDecrypter::Create();
+    ASSERT_OK(dec_->AddKey(dek_.id, dek_.algorithm, dek_.key.Clone()));
+  }
+
+  Dek dek_;
+  std::unique_ptr<AeadEncrypter> enc_;
+  std::unique_ptr<MultiDecrypter> dec_;
+};
+
+TEST_P(EncryptedRecordTest, RoundTripAndRecordShape) {
+  for (const std::string& pt : {std::string(), std::string("a"), std::string(1 << 20, 'z')}) {
+    ASSERT_OK_AND_ASSIGN(sealwalpb::EncryptedRecord rec, enc_->Encrypt(EntryCtx(5, 2), pt));
+    EXPECT_EQ(rec.algorithm(), ToProto(GetParam()));
+    EXPECT_EQ(rec.key_id(), dek_.id.value());
+    EXPECT_EQ(rec.nonce().size(), kAeadNonceSize);
+    EXPECT_EQ(rec.data().size(), pt.size() + kAeadTagSize);
+    std::string out = "junk";
+    ASSERT_OK(dec_->Decrypt(rec, EntryCtx(5, 2), &out));
+    EXPECT_TRUE(out == pt);
+    std::string ser;
+    ASSERT_OK(enc_->EncryptTo(EntryCtx(6, 2), pt, &ser));
+    sealwalpb::EncryptedRecord parsed;
+    ASSERT_TRUE(parsed.ParseFromString(ser));
+    EXPECT_EQ(parsed.SerializeAsString(), ser) << "EncryptTo must write protobuf's encoding";
+    ASSERT_OK(dec_->DecryptSerialized(ser, EntryCtx(6, 2), &out));
+    EXPECT_TRUE(out == pt);
+    ASSERT_OK_AND_ASSIGN(KeyId id, MultiDecrypter::KeyIdOf(ser));
+    EXPECT_EQ(id, dek_.id);
+  }
+  EXPECT_EQ(enc_->encryptions(), 6u);
+}
+
+TEST_P(EncryptedRecordTest, EveryBitOfTheSerializedRecordMatters) {
+  // Covers ciphertext, tag, nonce, key_id, algorithm and the protobuf
+  // framing around them.
+  for (const std::string& pt : {std::string(), std::string("x"), std::string("hello, world")}) {
+    std::string ser;
+    ASSERT_OK(enc_->EncryptTo(EntryCtx(9, 3), pt, &ser));
+    std::string out;
+    for (size_t bit = 0; bit < ser.size() * 8; ++bit) {
+      std::string t = ser;
+      t[bit / 8] ^= static_cast<char>(1 << (bit % 8));
+      absl::Status s = dec_->DecryptSerialized(t, EntryCtx(9, 3), &out);
+      EXPECT_FALSE(s.ok()) << "bit " << bit << " of " << ser.size() << " bytes";
+      EXPECT_TRUE(out.empty());
+    }
+    // Truncation at every length.
+    for (size_t n = 0; n < ser.size(); ++n) {
+      EXPECT_FALSE(dec_->DecryptSerialized(ser.substr(0, n), EntryCtx(9, 3), &out).ok()) << n;
+    }
+    ASSERT_OK(dec_->DecryptSerialized(ser, EntryCtx(9, 3), &out));
+    EXPECT_EQ(out, pt);
+  }
+}
+
+TEST_P(EncryptedRecordTest, EveryAadFieldIsBound) {
+  ASSERT_OK_AND_ASSIGN(sealwalpb::EncryptedRecord rec,
+                       enc_->Encrypt(EntryCtx(0x0123456789abcdefULL, 0x55aa55aa55aa55aaULL, 1),
+                                     "payload"));
+  const AadContext good = EntryCtx(0x0123456789abcdefULL, 0x55aa55aa55aa55aaULL, 1);
+  std::string out;
+  ASSERT_OK(dec_->Decrypt(rec, good, &out));
+  int tries = 0;
+  auto expect_fail = [&](const AadContext& c, const std::string& what) {
+    ++tries;
+    absl::Status s = dec_->Decrypt(rec, c, &out);
+    EXPECT_THAT(s, StatusIs(absl::StatusCode::kDataLoss)) << what;
+    EXPECT_TRUE(out.empty());
+  };
+  for (int bit = 0; bit < 64; ++bit) {
+    AadContext c = good;
+    c.index ^= uint64_t{1} << bit;
+    expect_fail(c, absl::StrCat("index bit ", bit));
+    c = good;
+    c.term ^= uint64_t{1} << bit;
+    expect_fail(c, absl::StrCat("term bit ", bit));
+  }
+  for (int bit = 0; bit < 32; ++bit) {
+    AadContext c = good;
+    c.entry_type ^= static_cast<int32_t>(uint32_t{1} << bit);
+    expect_fail(c, absl::StrCat("type bit ", bit));
+  }
+  for (Purpose p : {Purpose::kWalMetadata, Purpose::kSnapshot, Purpose::kDek,
+                    Purpose::kStreamChunk}) {
+    AadContext c = good;
+    c.purpose = p;
+    expect_fail(c, std::string(PurposeName(p)));
+  }
+  AadContext extra = good;
+  extra.extra = "x";
+  expect_fail(extra, "extra");
+  EXPECT_EQ(tries, 64 * 2 + 32 + 4 + 1);
+}
+
+TEST_P(EncryptedRecordTest, KeyIdIsBoundEvenWhenTheOtherIdHoldsTheSameKey) {
+  // The same key bytes under a second id: only the AAD can tell them apart.
+  const KeyId other(dek_.id.value() ^ 0x80000000u);
+  ASSERT_OK(dec_->AddKey(other, dek_.algorithm, dek_.key.Clone()));
+  ASSERT_OK_AND_ASSIGN(sealwalpb::EncryptedRecord rec, enc_->Encrypt(EntryCtx(1, 1), "p"));
+  std::string out;
+  ASSERT_OK(dec_->Decrypt(rec, EntryCtx(1, 1), &out));
+  rec.set_key_id(other.value());
+  EXPECT_THAT(dec_->Decrypt(rec, EntryCtx(1, 1), &out),
+              StatusIs(absl::StatusCode::kDataLoss,
+                       AllOf(HasSubstr("index 1"), HasSubstr(FormatKeyId(other)))));
+}
+
+TEST_P(EncryptedRecordTest, UnknownKeyIdIsNotFoundNamingTheKey) {
+  ASSERT_OK_AND_ASSIGN(sealwalpb::EncryptedRecord rec, enc_->Encrypt(EntryCtx(4, 1), "p"));
+  auto empty = MultiDecrypter::Create();
+  std::string out;
+  EXPECT_THAT(empty->Decrypt(rec, EntryCtx(4, 1), &out),
+              StatusIs(absl::StatusCode::kNotFound,
+                       AllOf(HasSubstr("no DEK with key id " + FormatKeyId(dek_.id)),
+                             HasSubstr("index 4"))));
+}
+
+TEST_P(EncryptedRecordTest, AuthFailureNamesIndexAndKeyId) {
+  ASSERT_OK_AND_ASSIGN(sealwalpb::EncryptedRecord rec, enc_->Encrypt(EntryCtx(42, 7), "p"));
+  rec.mutable_data()->front() ^= 1;
+  std::string out;
+  EXPECT_THAT(dec_->Decrypt(rec, EntryCtx(42, 7), &out),
+              StatusIs(absl::StatusCode::kDataLoss,
+                       AllOf(HasSubstr("index 42"), HasSubstr("term 7"),
+                             HasSubstr(FormatKeyId(dek_.id)))));
+}
+
+TEST_P(EncryptedRecordTest, WrongKeyUnderTheRightIdFails) {
+  ASSERT_OK_AND_ASSIGN(SecretKey wrong, SecretKey::Generate(kAeadKeySize));
+  auto dec = MultiDecrypter::Create();
+  ASSERT_OK(dec->AddKey(dek_.id, dek_.algorithm, std::move(wrong)));
+  ASSERT_OK_AND_ASSIGN(sealwalpb::EncryptedRecord rec, enc_->Encrypt(EntryCtx(3, 1), "p"));
+  std::string out;
+  EXPECT_THAT(dec->Decrypt(rec, EntryCtx(3, 1), &out), StatusIs(absl::StatusCode::kDataLoss));
+}
+
+TEST_P(EncryptedRecordTest, ConcurrentDecryptsShareThePool) {
+  std::vector<std::string> sers(64);
+  for (size_t i = 0; i < sers.size(); ++i) {
+    ASSERT_OK(enc_->EncryptTo(EntryCtx(i + 1, 1), std::string(100 + i, 'a' + i % 26), &sers[i]));
+  }
+  std::vector<std::thread> threads;
+  std::vector<int> bad(4, 0);
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      std::string out;
+      for (int round = 0; round < 200; ++round) {
+        for (size_t i = 0; i < sers.size(); ++i) {
+          if (!dec_->DecryptSerialized(sers[i], EntryCtx(i + 1, 1), &out).ok() ||
+              out != std::string(100 + i, 'a' + i % 26)) {
+            ++bad[t];
+          }
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int b : bad) EXPECT_EQ(b, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Algorithms, EncryptedRecordTest,
+                         ::testing::Values(Algorithm::kAes256Gcm, Algorithm::kChaCha20Poly1305),
+                         [](const auto& info) {
+                           return info.param == Algorithm::kAes256Gcm ? "AesGcm" : "ChaCha";
+                         });
+
+TEST(MultiDecrypterTest, SelectsTheKeyByKeyId) {
+  ASSERT_OK_AND_ASSIGN(Dek a, Dek::Generate(Algorithm::kAes256Gcm));
+  ASSERT_OK_AND_ASSIGN(Dek b, Dek::Generate(Algorithm::kChaCha20Poly1305));
+  ASSERT_OK_AND_ASSIGN(auto ea, AeadEncrypter::Create(a));
+  ASSERT_OK_AND_ASSIGN(auto eb, AeadEncrypter::Create(b));
+  auto dec = MultiDecrypter::Create();
+  ASSERT_OK(dec->AddKey(a.id, a.algorithm, a.key.Clone()));
+  ASSERT_OK(dec->AddKey(b.id, b.algorithm, b.key.Clone()));
+  ASSERT_OK(dec->AddKey(a.id, a.algorithm, a.key.Clone()));  // same again: no-op
+  EXPECT_THAT(dec->AddKey(a.id, b.algorithm, b.key.Clone()),
+              StatusIs(absl::StatusCode::kAlreadyExists));
+  EXPECT_THAT(dec->AddKey(KeyId(), a.algorithm, a.key.Clone()),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_EQ(dec->KeyIds().size(), 2u);
+  std::string ra, rb, out;
+  ASSERT_OK(ea->EncryptTo(EntryCtx(1, 1), "from a", &ra));
+  ASSERT_OK(eb->EncryptTo(EntryCtx(2, 1), "from b", &rb));
+  ASSERT_OK(dec->DecryptSerialized(ra, EntryCtx(1, 1), &out));
+  EXPECT_EQ(out, "from a");
+  ASSERT_OK(dec->DecryptSerialized(rb, EntryCtx(2, 1), &out));
+  EXPECT_EQ(out, "from b");
+  ASSERT_OK(dec->RemoveKey(a.id));
+  EXPECT_FALSE(dec->HasKey(a.id));
+  EXPECT_THAT(dec->DecryptSerialized(ra, EntryCtx(1, 1), &out),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr(FormatKeyId(a.id))));
+  EXPECT_THAT(dec->RemoveKey(a.id), StatusIs(absl::StatusCode::kNotFound));
+}
+
+TEST(MultiDecrypterTest, AlgorithmMustMatchTheKeysAlgorithm) {
+  ASSERT_OK_AND_ASSIGN(Dek a, Dek::Generate(Algorithm::kAes256Gcm));
+  ASSERT_OK_AND_ASSIGN(auto ea, AeadEncrypter::Create(a));
+  auto dec = MultiDecrypter::Create();
+  ASSERT_OK(dec->AddKey(a.id, a.algorithm, a.key.Clone()));
+  ASSERT_OK_AND_ASSIGN(sealwalpb::EncryptedRecord rec, ea->Encrypt(EntryCtx(1, 1), "p"));
+  rec.set_algorithm(sealwalpb::EncryptedRecord::CHACHA20_POLY1305);
+  std::string out;
+  EXPECT_THAT(dec->Decrypt(rec, EntryCtx(1, 1), &out), StatusIs(absl::StatusCode::kDataLoss));
+  rec.set_algorithm(sealwalpb::EncryptedRecord::NACL_SECRETBOX_SALSA20_POLY1305);
+  EXPECT_THAT(dec->Decrypt(rec, EntryCtx(1, 1), &out), StatusIs(absl::StatusCode::kDataLoss));
+}
+
+TEST(MultiDecrypterTest, NotEncryptedIsRefusedUnlessAllowed) {
+  auto pass = NewNotEncryptedEncrypter();
+  EXPECT_EQ(pass->algorithm(), Algorithm::kNotEncrypted);
+  EXPECT_EQ(pass->key_id(), KeyId());
+  EXPECT_FALSE(pass->rotation_required());
+  std::string ser;
+  ASSERT_OK(pass->EncryptTo(EntryCtx(1, 1), "plain", &ser));
+  std::string out;
+  auto strict = MultiDecrypter::Create();
+  EXPECT_THAT(strict->DecryptSerialized(ser, EntryCtx(1, 1), &out),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("NOT_ENCRYPTED")));
+  MultiDecrypterOptions o;
+  o.allow_not_encrypted = true;
+  auto lenient = MultiDecrypter::Create(o);
+  ASSERT_OK(lenient->DecryptSerialized(ser, EntryCtx(1, 1), &out));
+  EXPECT_EQ(out, "plain");
+}
+
+TEST(MultiDecrypterTest, GarbageIsDataLoss) {
+  auto dec = MultiDecrypter::Create();
+  std::string out;
+  EXPECT_THAT(dec->DecryptSerialized("\xff\xff\xff", EntryCtx(1, 1), &out),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("index 1")));
+}
+
+TEST(AssociatedDataTest, WorkedExampleFromTheHeader) {
+  ASSERT_OK_AND_ASSIGN(std::string aad, AssociatedData(EntryCtx(5, 2, 0), KeyId(0x1a2b3c4d)));
+  EXPECT_EQ(absl::BytesToHexString(aad),
+            "7365616c77616c2f76312f"      // "sealwal/v1/"
+            "77616c2d656e747279" "00"     // "wal-entry" NUL
+            "4d3c2b1a"                    // key id
+            "0500000000000000"            // index
+            "0200000000000000"            // term
+            "00000000");                  // type
+  EXPECT_EQ(aad.size(), 45u);
+}
+
+}  // namespace
+}  // namespace sealwal::encryption
