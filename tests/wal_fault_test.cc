@@ -619,6 +619,56 @@ TEST(WalTornWriteTest, TornAppendWithZeroFillNeverReturnsWrongData) {
   EXPECT_LT(stats.unrecoverable, stats.runs / 4);
 }
 
+// A crash at every step of Repair itself: the next Repair (or the first,
+// if the crash came before anything changed) finishes the job, and the log
+// reads back as everything before the torn record.
+TEST(WalRepairCrashTest, CrashAtEveryStepOfRepair) {
+  const auto acked = Range(1, 5, 1, 100);
+  auto make_torn = [&](Env* env) {
+    const WalOptions o = Options(env->fault.get(), Preallocation::kFallocate);
+    auto w = Wal::Create(kDir, kMetadata, o);
+    ASSERT_OK(w.status());
+    ASSERT_OK((*w)->Save(HS(1, 1, 0), acked));
+    // Entry 6's frame spans several sectors; only its first 600 bytes land.
+    env->fault->TearWriteAt(env->fault->bytes_appended() + 600);
+    ASSERT_FALSE((*w)->Save(HS(1, 1, 5), Range(6, 6, 1, 3000)).ok());
+    w = absl::CancelledError("closed");
+    ASSERT_OK(env->fault->DropUnsyncedData(/*keep_torn_prefix=*/true));
+    env->fault->Reactivate();
+    auto r = Wal::Open(kDir, {}, o);
+    ASSERT_OK(r.status());
+    ASSERT_EQ(GetWalErrorClass((*r)->ReadAll().status()), WalErrorClass::kUnexpectedEof);
+  };
+  int64_t n = 0;
+  for (;; ++n) {
+    ASSERT_LT(n, 200);
+    Env env;
+    make_torn(&env);
+    if (::testing::Test::HasFatalFailure()) return;
+    const WalOptions o = Options(env.fault.get(), Preallocation::kFallocate);
+    env.fault->CrashAfterOps(n);
+    auto first = Wal::Repair(kDir, o);
+    const bool crashed = env.fault->crashed();
+    if (!crashed) {
+      ASSERT_TRUE(first.ok() && *first) << first.status();
+    }
+    ASSERT_OK(env.fault->DropUnsyncedData());
+    env.fault->Reactivate();
+    SCOPED_TRACE(absl::StrCat("repair crashed after ", n, " ops"));
+    auto again = Wal::Repair(kDir, o);
+    ASSERT_TRUE(again.ok()) << again.status();
+    auto w = Wal::Open(kDir, {}, o);
+    ASSERT_OK(w.status());
+    WalContents c;
+    ASSERT_OK((*w)->ReadAll(&c));
+    EXPECT_TRUE(SameEntries(c.entries, acked)) << Summary(c.entries, c.hardstate);
+    ASSERT_OK((*w)->Save(HS(1, 1, 5), Range(6, 6, 2, 10)));
+    ASSERT_OK((*w)->Close());
+    if (!crashed) break;
+  }
+  EXPECT_GE(n, 5);  // copy, sync, close, truncate, sync, close, sync dir
+}
+
 // ---------------------------------------------------------------------------
 // ENOSPC.
 

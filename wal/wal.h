@@ -30,7 +30,9 @@
 // appended but not yet fsynced may be lost or torn; recovery treats a torn
 // record at the end of the last segment as the end of the log (Repair or a
 // write-mode open zeroes it), and any other CRC failure as corruption,
-// which is never repaired silently.
+// which is never repaired silently. A write that fails part-way (ENOSPC,
+// EIO) is cut back to the last whole frame before the WAL gives up, so
+// that a partial frame is never left to read as corruption.
 //
 // Errors: absl::Status. Every error carries a WalErrorClass (see below)
 // that names the etcd error it corresponds to. After any failed write or
