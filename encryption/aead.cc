@@ -2,7 +2,9 @@
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/params.h>
 
 #include <algorithm>
 #include <climits>
@@ -95,19 +97,24 @@ class EvpAead final : public Aead {
     }
     const size_t n = ciphertext_and_tag.size() - kAeadTagSize;
     const absl::string_view ciphertext = ciphertext_and_tag.substr(0, n);
-    // OpenSSL copies the tag in; the const_cast is for its untyped ctrl API.
-    void* tag = const_cast<char*>(ciphertext_and_tag.data() + n);
+    // The expected tag goes in with the nonce, as a parameter of the one
+    // init call: OpenSSL 3 turns every EVP_CIPHER_CTX_ctrl into a parameter
+    // lookup by name, which cost as much as decrypting a small record.
+    // (OpenSSL copies the tag; the const_cast is for its untyped API.)
+    OSSL_PARAM params[2] = {
+        OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG,
+                                          const_cast<char*>(ciphertext_and_tag.data() + n),
+                                          kAeadTagSize),
+        OSSL_PARAM_construct_end()};
     const size_t old_size = out->size();
     out->resize(old_size + n);
     unsigned char* dst = reinterpret_cast<unsigned char*>(out->data()) + old_size;
     size_t written = 0;
     int final_len = 0;
     const bool setup_ok =
-        EVP_CipherInit_ex(ctx_, nullptr, nullptr, nullptr, U8(nonce), /*enc=*/0) == 1 &&
+        EVP_CipherInit_ex2(ctx_, nullptr, nullptr, U8(nonce), /*enc=*/0, params) == 1 &&
         UpdateChunked(ctx_, nullptr, U8(aad), aad.size(), &written) &&
-        UpdateChunked(ctx_, dst, U8(ciphertext), n, &written) &&
-        EVP_CIPHER_CTX_ctrl(ctx_, EVP_CTRL_AEAD_SET_TAG, static_cast<int>(kAeadTagSize), tag) ==
-            1;
+        UpdateChunked(ctx_, dst, U8(ciphertext), n, &written);
     if (!setup_ok) {
       OPENSSL_cleanse(dst, n);
       out->resize(old_size);

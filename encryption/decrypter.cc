@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <mutex>
+#include <shared_mutex>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -23,7 +25,7 @@ struct MultiDecrypter::KeyEntry {
   // Takes an idle slot, or makes one when all are in use.
   absl::StatusOr<std::unique_ptr<Slot>> Acquire() {
     {
-      absl::MutexLock lock(&mu);
+      std::lock_guard<std::mutex> lock(mu);
       if (!idle.empty()) {
         std::unique_ptr<Slot> slot = std::move(idle.back());
         idle.pop_back();
@@ -39,7 +41,7 @@ struct MultiDecrypter::KeyEntry {
   }
 
   void Release(std::unique_ptr<Slot> slot) {
-    absl::MutexLock lock(&mu);
+    std::lock_guard<std::mutex> lock(mu);
     if (idle.size() < max_idle) idle.push_back(std::move(slot));
   }
 
@@ -47,8 +49,8 @@ struct MultiDecrypter::KeyEntry {
   const Algorithm algorithm;
   const SecretKey key;  // immutable after construction: read without mu
   const size_t max_idle;
-  absl::Mutex mu;
-  std::vector<std::unique_ptr<Slot>> idle ABSL_GUARDED_BY(mu);
+  std::mutex mu;  // held only to push/pop `idle`
+  std::vector<std::unique_ptr<Slot>> idle;  // guarded by mu
 };
 
 // The fields of an EncryptedRecord, viewed in place.
@@ -154,7 +156,7 @@ absl::Status MultiDecrypter::AddKey(KeyId key_id, Algorithm algorithm, SecretKey
   slot->aad.reserve(kMaxAadSizeWithoutExtra);
   entry->Release(std::move(slot));
 
-  absl::MutexLock lock(&mu_);
+  std::unique_lock<std::shared_mutex> lock(mu_);
   auto it = keys_.find(key_id);
   if (it != keys_.end()) {
     if (it->second->algorithm == algorithm && it->second->key == entry->key) {
@@ -168,7 +170,7 @@ absl::Status MultiDecrypter::AddKey(KeyId key_id, Algorithm algorithm, SecretKey
 }
 
 absl::Status MultiDecrypter::RemoveKey(KeyId key_id) {
-  absl::MutexLock lock(&mu_);
+  std::unique_lock<std::shared_mutex> lock(mu_);
   if (keys_.erase(key_id) == 0) {
     return absl::NotFoundError(absl::StrCat("no DEK with key id ", FormatKeyId(key_id)));
   }
@@ -176,14 +178,14 @@ absl::Status MultiDecrypter::RemoveKey(KeyId key_id) {
 }
 
 bool MultiDecrypter::HasKey(KeyId key_id) const {
-  absl::ReaderMutexLock lock(&mu_);
+  std::shared_lock<std::shared_mutex> lock(mu_);
   return keys_.contains(key_id);
 }
 
 std::vector<KeyId> MultiDecrypter::KeyIds() const {
   std::vector<KeyId> ids;
   {
-    absl::ReaderMutexLock lock(&mu_);
+    std::shared_lock<std::shared_mutex> lock(mu_);
     ids.reserve(keys_.size());
     for (const auto& [id, entry] : keys_) ids.push_back(id);
   }
@@ -193,7 +195,7 @@ std::vector<KeyId> MultiDecrypter::KeyIds() const {
 }
 
 std::shared_ptr<MultiDecrypter::KeyEntry> MultiDecrypter::Find(KeyId key_id) const {
-  absl::ReaderMutexLock lock(&mu_);
+  std::shared_lock<std::shared_mutex> lock(mu_);
   auto it = keys_.find(key_id);
   return it == keys_.end() ? nullptr : it->second;
 }

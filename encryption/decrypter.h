@@ -8,6 +8,10 @@
 // by EncryptedRecord.key_id, as rocksdb's EncryptionProvider and Vault's
 // keyring do. (The writing side, Encrypter, uses exactly one DEK.)
 //
+// Decrypter is the interface readers take (the WAL codec, snapshots);
+// MultiDecrypter is its implementation. With allow_not_encrypted it is also
+// the pass-through for NOT_ENCRYPTED records (unlocked key files).
+//
 // Verdicts, for each record:
 //   - a malformed record (not an EncryptedRecord, a nonce that is not
 //     12 bytes, key id 0 on an encrypted record, an algorithm sealwal does
@@ -49,15 +53,14 @@
 
 #include <cstddef>
 #include <memory>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
 #include "encryption/aead.h"
 #include "encryption/associated_data.h"
 #include "encryption/secret_key.h"
@@ -150,8 +153,11 @@ class MultiDecrypter final : public Decrypter {
                            std::string* out) const;
 
   const MultiDecrypterOptions options_;
-  mutable absl::Mutex mu_;
-  absl::flat_hash_map<KeyId, std::shared_ptr<KeyEntry>> keys_ ABSL_GUARDED_BY(mu_);
+  // std::shared_mutex rather than absl::Mutex: Find() runs once per record
+  // on every decoding thread, and Debian's Abseil builds Mutex with
+  // deadlock detection, which cost more than the AEAD on small records.
+  mutable std::shared_mutex mu_;
+  absl::flat_hash_map<KeyId, std::shared_ptr<KeyEntry>> keys_;  // guarded by mu_
 };
 
 }  // namespace sealwal::encryption

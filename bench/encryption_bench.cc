@@ -1,0 +1,242 @@
+// Encryption benchmarks (design.md section 7):
+//   BM_Seal/<alg>/<bytes>          AeadEncrypter::EncryptTo per record
+//   BM_Open/<alg>/<bytes>          MultiDecrypter::DecryptSerialized per record
+//       alg 0 = AES-256-GCM, 1 = ChaCha20-Poly1305; 64 B, 1 KiB, 16 KiB
+//   BM_WalAppend/<enc>/<batch>     N entries of 1 KiB, B per Save (fsync per
+//                                  Save), plaintext (enc=0) vs AES-256-GCM
+//                                  (enc=1); timed Save loop only, as wal_bench
+//   BM_WalReadAll/<enc>            OpenForRead + ReadAll of 100k x 1 KiB,
+//                                  decoding on WalOptions::decode_threads (2)
+// Counters: entries_per_s and MB_per_s (MB = 1e6 plaintext bytes).
+// Files go to $SEALWAL_BENCH_DIR (default /tmp); $SEALWAL_BENCH_ENTRIES
+// overrides the append entry counts, as in wal_bench.
+#include <stdlib.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "benchmark/benchmark.h"
+#include "encryption/decrypter.h"
+#include "encryption/dek.h"
+#include "encryption/encrypter.h"
+#include "encryption/wal_codec.h"
+#include "wal/wal.h"
+
+namespace sealwal::encryption {
+namespace {
+
+constexpr size_t kEntrySize = 1024;
+
+std::string BenchDir() {
+  const char* d = std::getenv("SEALWAL_BENCH_DIR");
+  std::string base = d != nullptr ? d : "/tmp";
+  std::string tmpl = base + "/sealwal-encbench-XXXXXX";
+  if (::mkdtemp(tmpl.data()) == nullptr) std::abort();
+  return tmpl;
+}
+
+void RemoveTree(const std::string& p) {
+  std::string cmd = "rm -rf '" + p + "'";
+  if (std::system(cmd.c_str()) != 0) std::abort();
+}
+
+std::string RandomBytes(size_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::string s(n, '\0');
+  for (size_t i = 0; i + 8 <= n; i += 8) {
+    uint64_t v = rng();
+    std::memcpy(&s[i], &v, 8);
+  }
+  return s;
+}
+
+uint64_t EntriesForBatch(int64_t batch) {
+  if (const char* e = std::getenv("SEALWAL_BENCH_ENTRIES")) return std::strtoull(e, nullptr, 10);
+  switch (batch) {
+    case 1: return 3000;
+    case 10: return 20000;
+    case 100: return 100000;
+    default: return 200000;
+  }
+}
+
+Algorithm AlgOf(int64_t v) {
+  return v == 0 ? Algorithm::kAes256Gcm : Algorithm::kChaCha20Poly1305;
+}
+
+void Rates(benchmark::State& state, double entries, double bytes) {
+  state.counters["entries_per_s"] = benchmark::Counter(entries, benchmark::Counter::kIsRate);
+  state.counters["MB_per_s"] = benchmark::Counter(bytes / 1e6, benchmark::Counter::kIsRate);
+}
+
+// ---- per record ----
+
+void BM_Seal(benchmark::State& state) {
+  auto dek = Dek::Generate(AlgOf(state.range(0)));
+  auto enc = AeadEncrypter::Create(*dek);
+  const std::string pt = RandomBytes(static_cast<size_t>(state.range(1)), 1);
+  std::string out;
+  AadContext ctx;
+  for (auto _ : state) {
+    ++ctx.index;
+    if (!enc.value()->EncryptTo(ctx, pt, &out).ok()) return state.SkipWithError("seal failed");
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetLabel(std::string(AlgorithmName(AlgOf(state.range(0)))));
+  state.SetItemsProcessed(state.iterations());
+  state.SetBytesProcessed(state.iterations() * state.range(1));
+  Rates(state, static_cast<double>(state.iterations()),
+        static_cast<double>(state.iterations() * state.range(1)));
+}
+BENCHMARK(BM_Seal)->ArgsProduct({{0, 1}, {64, 1024, 16384}});
+
+void BM_Open(benchmark::State& state) {
+  auto dek = Dek::Generate(AlgOf(state.range(0)));
+  auto enc = AeadEncrypter::Create(*dek);
+  auto dec = MultiDecrypter::Create();
+  if (!dec->AddKey(dek->id, dek->algorithm, dek->key.Clone()).ok()) std::abort();
+  const std::string pt = RandomBytes(static_cast<size_t>(state.range(1)), 1);
+  AadContext ctx;
+  ctx.index = 9;
+  std::string rec, out;
+  if (!enc.value()->EncryptTo(ctx, pt, &rec).ok()) std::abort();
+  for (auto _ : state) {
+    if (!dec->DecryptSerialized(rec, ctx, &out).ok()) return state.SkipWithError("open failed");
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetLabel(std::string(AlgorithmName(AlgOf(state.range(0)))));
+  state.SetItemsProcessed(state.iterations());
+  state.SetBytesProcessed(state.iterations() * state.range(1));
+  Rates(state, static_cast<double>(state.iterations()),
+        static_cast<double>(state.iterations() * state.range(1)));
+}
+BENCHMARK(BM_Open)->ArgsProduct({{0, 1}, {64, 1024, 16384}});
+
+// ---- WAL ----
+
+std::unique_ptr<WalCodec> MaybeCodec(bool encrypted) {
+  if (!encrypted) return nullptr;
+  auto dek = Dek::Generate(Algorithm::kAes256Gcm);
+  auto codec = WalCodec::ForDek(*dek);
+  if (!codec.ok()) std::abort();
+  return std::move(*codec);
+}
+
+void BM_WalAppend(benchmark::State& state) {
+  const bool encrypted = state.range(0) != 0;
+  const int64_t batch = state.range(1);
+  const uint64_t n = EntriesForBatch(batch);
+  const std::string payload = RandomBytes(n * kEntrySize, 1);
+  double total_secs = 0;
+  for (auto _ : state) {
+    auto codec = MaybeCodec(encrypted);
+    const std::string root = BenchDir();
+    wal::WalOptions opts;
+    opts.codec = codec.get();
+    const std::string dir =
+        root + "/" + std::string(encrypted ? kEncryptedWalDirName : kPlaintextWalDirName);
+    auto w = wal::Wal::Create(dir, "bench", opts);
+    if (!w.ok()) return state.SkipWithError(std::string(w.status().message()).c_str());
+    std::vector<raftpb::Entry> ents;
+    const auto start = std::chrono::steady_clock::now();
+    for (uint64_t i = 0; i < n; i += static_cast<uint64_t>(batch)) {
+      const uint64_t end = std::min<uint64_t>(n, i + static_cast<uint64_t>(batch));
+      ents.resize(end - i);
+      for (uint64_t j = i; j < end; ++j) {
+        raftpb::Entry& e = ents[j - i];
+        e.set_index(j + 1);
+        e.set_term(1);
+        e.set_type(raftpb::EntryNormal);
+        e.set_data(payload.data() + j * kEntrySize, kEntrySize);
+      }
+      raftpb::HardState hs;
+      hs.set_term(1);
+      hs.set_vote(1);
+      hs.set_commit(end);
+      if (auto s = (*w)->Save(hs, ents); !s.ok()) {
+        return state.SkipWithError(std::string(s.message()).c_str());
+      }
+    }
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    state.SetIterationTime(secs);
+    total_secs += secs;
+    state.counters["fsyncs"] = static_cast<double>((*w)->stats().fsyncs);
+    (*w)->Close().IgnoreError();
+    w->reset();
+    RemoveTree(root);
+  }
+  const double entries = static_cast<double>(n) * static_cast<double>(state.iterations());
+  state.SetLabel(encrypted ? "aes-256-gcm" : "plaintext");
+  state.SetItemsProcessed(static_cast<int64_t>(entries));
+  state.SetBytesProcessed(static_cast<int64_t>(entries * kEntrySize));
+  state.counters["entries"] = static_cast<double>(n);
+  state.counters["entries_per_s"] = entries / total_secs;
+  state.counters["MB_per_s"] = entries * kEntrySize / 1e6 / total_secs;
+}
+BENCHMARK(BM_WalAppend)
+    ->ArgsProduct({{0, 1}, {1, 10, 100, 1000}})
+    ->UseManualTime()
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond);
+
+void BM_WalReadAll(benchmark::State& state) {
+  const bool encrypted = state.range(0) != 0;
+  const uint64_t n = 100000;
+  auto codec = MaybeCodec(encrypted);
+  const std::string root = BenchDir();
+  const std::string dir =
+      root + "/" + std::string(encrypted ? kEncryptedWalDirName : kPlaintextWalDirName);
+  wal::WalOptions opts;
+  opts.codec = codec.get();
+  {
+    auto w = wal::Wal::Create(dir, "bench", opts);
+    if (!w.ok()) return state.SkipWithError("create failed");
+    const std::string payload = RandomBytes(1000 * kEntrySize, 2);
+    std::vector<raftpb::Entry> ents(1000);
+    for (uint64_t i = 0; i < n; i += 1000) {
+      for (uint64_t j = 0; j < 1000; ++j) {
+        ents[j].set_index(i + j + 1);
+        ents[j].set_term(1);
+        ents[j].set_data(payload.data() + j * kEntrySize, kEntrySize);
+      }
+      raftpb::HardState hs;
+      hs.set_term(1);
+      hs.set_vote(1);
+      hs.set_commit(i + 1000);
+      if (!(*w)->Save(hs, ents).ok()) return state.SkipWithError("save failed");
+    }
+    (*w)->Close().IgnoreError();
+  }
+  double total_secs = 0;
+  for (auto _ : state) {
+    const auto start = std::chrono::steady_clock::now();
+    auto r = wal::Wal::OpenForRead(dir, {}, opts);
+    auto c = (*r)->ReadAll();
+    if (!c.ok() || c->entries.size() != n) return state.SkipWithError("readall failed");
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    state.SetIterationTime(secs);
+    total_secs += secs;
+    benchmark::DoNotOptimize(c->entries.data());
+  }
+  RemoveTree(root);
+  const double entries = static_cast<double>(n) * static_cast<double>(state.iterations());
+  state.SetLabel(encrypted ? "aes-256-gcm" : "plaintext");
+  state.SetItemsProcessed(static_cast<int64_t>(entries));
+  state.SetBytesProcessed(static_cast<int64_t>(entries * kEntrySize));
+  state.counters["entries_per_s"] = entries / total_secs;
+  state.counters["MB_per_s"] = entries * kEntrySize / 1e6 / total_secs;
+}
+BENCHMARK(BM_WalReadAll)->Arg(0)->Arg(1)->UseManualTime()->Iterations(5)
+    ->Unit(benchmark::kMillisecond);
+
+}  // namespace
+}  // namespace sealwal::encryption
+
+BENCHMARK_MAIN();
