@@ -10,9 +10,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "base/data_gen.h"
+#include "base/status_macros.h"
 #include "env/file_system.h"
 #include "tools/cli.h"
 #include "tools/codec_args.h"
+#include "wal/decoder.h"
 #include "wal/wal.h"
 
 namespace sealwal::cli {
@@ -56,8 +58,22 @@ int WalGen(const Args& a) {
   if (a.Get("preallocation") == "fallocate") opts.preallocation = wal::Preallocation::kFallocate;
   std::unique_ptr<wal::Wal> w;
   uint64_t next = 1;
+  const std::string metadata = absl::StrCat("sealwal wal gen seed=", *seed);
   if (wal::Wal::SegmentNames(dir, opts.fs).ok()) {
-    // Continue an existing log after its last entry.
+    // Continue an existing log after its last entry (a node restarting
+    // after a crash), but only one this command wrote with the same seed,
+    // so that `verify --expect-seed` still holds. Checked read-only first:
+    // a refused gen leaves every byte as it was.
+    {
+      auto r = wal::Wal::OpenForRead(dir, {}, opts);
+      if (!r.ok()) return Fail(ExitCodeFor(r.status()), r.status().message());
+      auto c = (*r)->ReadAll();
+      if (!c.ok()) return Fail(ExitCodeFor(c.status()), c.status().message());
+      if (c->metadata != metadata) {
+        return Fail(kExitUsage, absl::StrCat(dir, " already holds a WAL not written by `wal gen --seed ",
+                                             *seed, "`; refusing to append to it"));
+      }
+    }
     auto opened = wal::Wal::Open(dir, {}, opts);
     if (!opened.ok()) return Fail(ExitCodeFor(opened.status()), opened.status().message());
     w = std::move(*opened);
@@ -65,7 +81,7 @@ int WalGen(const Args& a) {
     if (!c.ok()) return Fail(ExitCodeFor(c.status()), c.status().message());
     next = w->last_index() + 1;
   } else {
-    auto created = wal::Wal::Create(dir, absl::StrCat("sealwal wal gen seed=", *seed), opts);
+    auto created = wal::Wal::Create(dir, metadata, opts);
     if (!created.ok()) return Fail(ExitCodeFor(created.status()), created.status().message());
     w = std::move(*created);
   }
@@ -274,6 +290,26 @@ int WalVerify(const Args& a) {
   return kExitOk;
 }
 
+// Walks every frame of every segment, checking the CRC chain, so that
+// `repair` never calls a WAL healthy when an older segment is corrupt
+// (Wal::Repair, like etcd's, looks at the last segment only).
+absl::Status ScanAllSegments(const std::string& dir, const std::vector<std::string>& names) {
+  std::vector<std::string> paths;
+  for (const auto& n : names) paths.push_back(env::JoinPath(dir, n));
+  wal::Decoder decoder(env::DefaultFileSystem(), std::move(paths));
+  wal::DecodedRecord rec;
+  for (;;) {
+    ASSIGN_OR_RETURN(bool more, decoder.Next(&rec));
+    if (!more) return absl::OkStatus();
+    if (rec.type == static_cast<int64_t>(wal::RecordType::kCrc)) {
+      if (decoder.crc() != 0 && rec.crc != decoder.crc()) {
+        return absl::DataLossError("crc_mismatch: segment CRC chain broken");
+      }
+      decoder.UpdateCrc(rec.crc);
+    }
+  }
+}
+
 int WalRepair(const Args& a) {
   if (auto s = a.CheckAllowed({}); !s.ok()) return Fail(kExitUsage, s.message());
   if (a.positional().size() != 1) return Fail(kExitUsage, "wal repair needs exactly one DIR");
@@ -285,6 +321,16 @@ int WalRepair(const Args& a) {
     return Fail(ExitCodeFor(r.status()),
                 absl::StrCat(wal::WalErrorClassName(wal::GetWalErrorClass(r.status())), ": ",
                              r.status().message(), " (not a torn tail; nothing was changed)"));
+  }
+  if (absl::Status scan = ScanAllSegments(dir, *names); !scan.ok()) {
+    const wal::WalErrorClass c = wal::GetWalErrorClass(scan);
+    return Fail(kExitDataError,
+                absl::StrCat(c == wal::WalErrorClass::kOther && absl::IsDataLoss(scan)
+                                 ? ""
+                                 : absl::StrCat(wal::WalErrorClassName(c), ": "),
+                             scan.message(),
+                             *r ? " (the torn tail was repaired, but this is not repairable)"
+                                : " (not a torn tail; nothing was changed)"));
   }
   if (*r) {
     std::printf("repaired %s (torn tail truncated; the old file is kept as %s.broken)\n",
