@@ -874,6 +874,10 @@ absl::Status Wal::Close() {
     s = SyncTail();
     absl::Status c = tail_->Close();
     if (s.ok()) s = c;
+  } else if (!error_.ok()) {
+    // A failed WAL cannot sync what it buffered (and never retries an
+    // fsync): say so rather than report a clean close.
+    s = error_;
   }
   pipeline_.reset();
   tail_.reset();

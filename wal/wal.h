@@ -186,7 +186,9 @@ class Wal {
   // Releases the locks of segments that hold only entries below `index`
   // (keeping the one that may hold `index`), as etcd's ReleaseLockTo.
   absl::Status ReleaseLockTo(uint64_t index);
-  // Syncs (in write mode) and releases every lock. Idempotent.
+  // Syncs (in write mode) and releases every lock. Idempotent: the first
+  // call returns the sticky error of a failed WAL (nothing more could be
+  // synced), later calls return OK.
   absl::Status Close();
 
   // Truncates a torn tail: when the last segment ends in a partial record,
