@@ -75,8 +75,7 @@ class EvpAead final : public Aead {
         UpdateChunked(ctx_, dst, U8(plaintext), plaintext.size(), &written) &&
         EVP_CipherFinal_ex(ctx_, dst + written, &final_len) == 1 &&
         written + static_cast<size_t>(final_len) == plaintext.size() &&
-        EVP_CIPHER_CTX_ctrl(ctx_, EVP_CTRL_AEAD_GET_TAG, static_cast<int>(kAeadTagSize),
-                            dst + plaintext.size()) == 1;
+        GetTag(dst + plaintext.size());
     if (!ok) {
       out->resize(old_size);
       return OpenSslError(absl::StrCat(AlgorithmName(algorithm_), " seal failed"));
@@ -133,6 +132,15 @@ class EvpAead final : public Aead {
   }
 
  private:
+  // The tag of the message just sealed, asked for as a parameter (the
+  // ctrl API would translate to the same parameter, at extra cost).
+  bool GetTag(unsigned char* tag) {
+    OSSL_PARAM params[2] = {
+        OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, tag, kAeadTagSize),
+        OSSL_PARAM_construct_end()};
+    return EVP_CIPHER_CTX_get_params(ctx_, params) == 1;
+  }
+
   const Algorithm algorithm_;
   EVP_CIPHER_CTX* const ctx_;
 };
