@@ -266,14 +266,14 @@ TEST(MultiDecrypterTest, NotEncryptedIsRefusedUnlessAllowed) {
   EXPECT_EQ(out, "plain");
 }
 
-TEST(MultiDecrypterTest, GarbageIsDataLoss) {
+TEST(MultiDecrypterTest, GarbageIsDataLossNotAKeyProblem) {
   auto dec = MultiDecrypter::Create();
   std::string out;
   EXPECT_THAT(dec->DecryptSerialized("\xff\xff\xff", EntryCtx(1, 1), &out),
               StatusIs(absl::StatusCode::kDataLoss, HasSubstr("index 1")));
 }
 
-TEST(AssociatedDataTest, WorkedExampleFromTheHeader) {
+TEST(AeadAssociatedDataTest, WorkedExampleFromTheHeader) {
   ASSERT_OK_AND_ASSIGN(std::string aad, AssociatedData(EntryCtx(5, 2, 0), KeyId(0x1a2b3c4d)));
   EXPECT_EQ(absl::BytesToHexString(aad),
             "7365616c77616c2f76312f"      // "sealwal/v1/"
