@@ -7,7 +7,6 @@
 #include <map>
 #include <memory>
 #include <set>
-#include <regex>
 #include <string>
 #include <vector>
 
@@ -377,8 +376,17 @@ TEST_F(WalTest, SmallSegmentsCutIntoCorrectlyNamedFilesAndReadBack) {
 
   // Only segments remain (the pipeline's prepared .tmp is removed on close).
   ASSERT_OK_AND_ASSIGN(auto listing, fs_->ListDir(dir_));
-  const std::regex name_re("^[0-9a-f]{16}-[0-9a-f]{16}\\.wal$");
-  for (const auto& n : listing) EXPECT_TRUE(std::regex_match(n, name_re)) << n;
+  // Exactly "%016x-%016x.wal", lower-case hex.
+  auto is_segment_name = [](const std::string& n) {
+    if (n.size() != 37 || n[16] != '-' || n.substr(33) != ".wal") return false;
+    for (size_t i = 0; i < 33; ++i) {
+      if (i != 16 && !((n[i] >= '0' && n[i] <= '9') || (n[i] >= 'a' && n[i] <= 'f'))) {
+        return false;
+      }
+    }
+    return true;
+  };
+  for (const auto& n : listing) EXPECT_TRUE(is_segment_name(n)) << n;
 
   auto segs = Segments(fs_.get(), dir_);
   ASSERT_EQ(segs.size(), cuts + 1);

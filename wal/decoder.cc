@@ -131,7 +131,9 @@ absl::StatusOr<size_t> Decoder::Fill(size_t n) {
       sticky_.assign(data_.data(), data_.size());
       data_ = sticky_;
     }
-    std::memmove(buf_.data(), buf_.data() + pos_, end_ - pos_);
+    // (Skipped when empty: before the first read buf_.data() is null, and
+    // memmove(null, null, 0) is undefined behaviour -- UBSan flags it.)
+    if (end_ > pos_) std::memmove(buf_.data(), buf_.data() + pos_, end_ - pos_);
     end_ -= pos_;
     pos_ = 0;
     size_t want = std::max(n, kReadChunk);
