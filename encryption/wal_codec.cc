@@ -79,6 +79,14 @@ absl::Status WalCodec::Encode(const wal::PayloadContext& ctx, absl::string_view 
 
 absl::Status WalCodec::Decode(const wal::PayloadContext& ctx, absl::string_view stored,
                               std::string* out) const {
+  // The WAL encodes every entry, empty ones too: no payload at all means
+  // it was stripped, which must not read back as an empty entry.
+  if (stored.empty()) {
+    out->clear();
+    return absl::DataLossError(absl::StrCat(
+        "no encrypted payload at index ", ctx.index, " term ", ctx.term,
+        " (every entry of an encrypted WAL carries one; it was removed)"));
+  }
   // The decrypter's messages already name the place (purpose, index, term,
   // type) and the key id, and keep kNotFound for a missing key apart from
   // kDataLoss for a failed authentication.

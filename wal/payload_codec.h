@@ -32,6 +32,11 @@ class PayloadCodec {
  public:
   virtual ~PayloadCodec() = default;
 
+  // With a codec, every entry's payload goes through it, empty ones
+  // included, and Decode is called for every entry (with "" when the stored
+  // entry has no data field): a codec that authenticates must reject that,
+  // so that a stripped payload cannot read back as an empty entry.
+  //
   // Replaces *out with the stored form of `plain`. Called by the writing
   // thread only. An error fails the Save (and makes the WAL refuse further
   // writes, since part of the batch may be framed already).

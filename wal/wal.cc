@@ -100,6 +100,13 @@ bool ParseWalSnapshot(absl::string_view data, SnapshotPosition* out) {
   return true;
 }
 
+// A codec's kNotFound (no key with that id) stays distinguishable from a
+// payload that failed authentication (kDataLoss).
+absl::StatusCode DecodeErrorCode(const absl::Status& s) {
+  return s.code() == absl::StatusCode::kNotFound ? absl::StatusCode::kNotFound
+                                                 : absl::StatusCode::kDataLoss;
+}
+
 absl::Status RemoveAll(env::FileSystem* fs, const std::string& dir) {
   ASSIGN_OR_RETURN(auto names, fs->ListDir(dir));
   for (const auto& n : names) {
@@ -471,7 +478,8 @@ absl::Status Wal::ReadAll(WalContents* out) {
       std::string plain;
       for (size_t i = begin; i < end; ++i) {
         raftpb::Entry& e = ents[i];
-        if (!e.has_data()) continue;
+        // With a codec every entry carries a payload, empty ones too (see
+        // EncodeEntry): a missing one was stripped and must not read as "".
         PayloadContext ctx{PayloadContext::Kind::kEntry, e.index(), e.term(),
                            static_cast<int32_t>(e.type())};
         absl::Status s = codec->Decode(ctx, e.data(), &plain);
@@ -499,7 +507,7 @@ absl::Status Wal::ReadAll(WalContents* out) {
     for (size_t t = 0; t < threads; ++t) {
       if (failed[t] != SIZE_MAX) {
         const raftpb::Entry& e = ents[failed[t]];
-        decode_err = WalError(absl::StatusCode::kDataLoss, WalErrorClass::kDecryptFailed,
+        decode_err = WalError(DecodeErrorCode(st[t]), WalErrorClass::kDecryptFailed,
                               absl::StrCat("entry ", e.index(), ": ", st[t].message()));
         ents.resize(failed[t]);
         break;
@@ -511,7 +519,7 @@ absl::Status Wal::ReadAll(WalContents* out) {
       std::string plain;
       absl::Status s = codec->Decode(ctx, metadata, &plain);
       if (!s.ok()) {
-        decode_err = WalError(absl::StatusCode::kDataLoss, WalErrorClass::kDecryptFailed,
+        decode_err = WalError(DecodeErrorCode(s), WalErrorClass::kDecryptFailed,
                               absl::StrCat("metadata: ", s.message()));
       } else {
         out->metadata = std::move(plain);
@@ -660,7 +668,10 @@ absl::Status Wal::EncodeRecord(RecordType type, bool has_data, absl::string_view
 
 absl::Status Wal::EncodeEntry(const raftpb::Entry& e) {
   absl::string_view payload = e.data();
-  if (options_.codec != nullptr && e.has_data()) {
+  // With a codec, empty entries are encoded too: an authenticated payload
+  // in every entry means one cannot be stripped without the reader noticing.
+  const bool has_payload = e.has_data() || options_.codec != nullptr;
+  if (options_.codec != nullptr) {
     PayloadContext ctx{PayloadContext::Kind::kEntry, e.index(), e.term(),
                        static_cast<int32_t>(e.type())};
     RETURN_IF_ERROR(options_.codec->Encode(ctx, e.data(), &scratch_));
@@ -671,8 +682,8 @@ absl::Status Wal::EncodeEntry(const raftpb::Entry& e) {
   head.PutVarintField(0x08, static_cast<uint64_t>(static_cast<int64_t>(e.type())));
   head.PutVarintField(0x10, e.term());
   head.PutVarintField(0x18, e.index());
-  if (e.has_data()) head.PutVarintField(0x22, payload.size());
-  return EncodeRecord(RecordType::kEntry, true, head.view(), e.has_data() ? payload : "");
+  if (has_payload) head.PutVarintField(0x22, payload.size());
+  return EncodeRecord(RecordType::kEntry, true, head.view(), has_payload ? payload : "");
 }
 
 absl::Status Wal::EncodeHardState(const raftpb::HardState& hs) {
