@@ -41,6 +41,10 @@ seed_corpus() {  # seed_corpus TARGET DIR: files a decoder should start from
       for f in "$tmp"/wal/*.wal; do head -c 8192 "$f" >"$d/gen-$(basename "$f")"; done
       rm -rf "$tmp"
       ;;
+    *)
+      # Other components describe their seeds in fuzz/seeds/TARGET.sh DIR BUILD.
+      if [ -f "$root/fuzz/seeds/$t.sh" ]; then bash "$root/fuzz/seeds/$t.sh" "$d" "$build"; fi
+      ;;
   esac
   if [ -d "$root/fuzz/regressions/$t" ]; then cp "$root/fuzz/regressions/$t"/* "$d/" 2>/dev/null || true; fi
 }

@@ -78,6 +78,10 @@ class ContentDigest {
 
 int WalMain(const std::vector<std::string>& args);
 int DemoMain(const std::vector<std::string>& args);
+// Defined once their components exist (tools/snap_commands.cc,
+// tools/key_commands.cc; see tools/CMakeLists.txt).
+int SnapMain(const std::vector<std::string>& args);
+int KeyMain(const std::vector<std::string>& args);
 
 }  // namespace sealwal::cli
 
