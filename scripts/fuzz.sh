@@ -15,7 +15,8 @@ build="${BUILD_DIR:-$root/build-fuzz}"
 
 "$root/scripts/setup.sh"
 CC=clang CXX=clang++ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DSEALWAL_BUILD_FUZZ=ON -DSEALWAL_BUILD_TESTS=OFF -DSEALWAL_BUILD_BENCH=OFF >/dev/null
+  -DSEALWAL_BUILD_FUZZ=ON -DSEALWAL_BUILD_TESTS="${FUZZ_WITH_TESTS:-OFF}" -DSEALWAL_BUILD_BENCH=OFF \
+  ${FUZZ_CMAKE_ARGS:-} >/dev/null
 mapfile -t all < <(grep -v '^$' "$build/fuzz/fuzzers.txt")
 if [ "${1:-}" = "--list" ]; then printf '%s\n' "${all[@]}"; exit 0; fi
 targets=("${all[@]}")
