@@ -1,0 +1,5 @@
+# The pem component's tests (included by tests/CMakeLists.txt).
+#   pem_key_file_test        unlock keys, PEM blocks, the key file format:
+#                            round trips, every bit flipped / every truncation,
+#                            wrong unlock keys, swarmkit and bare layouts
+sealwal_test(pem_key_file_test DEPS sealwal::pem)

@@ -1,0 +1,364 @@
+// pem/: unlock keys, the PEM block reader, and the key file format
+// (docs/format-pem.md): round trips locked and unlocked, every bit flipped
+// and every truncation reported as damage (never a crash, never a silently
+// different key or DEK), wrong unlock keys are kPermissionDenied, and the
+// swarmkit layout and bare keys are read.
+#include <string>
+#include <vector>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "pem/key_file.h"
+#include "pem/pem_block.h"
+#include "pem/private_key.h"
+#include "pem/unlock_key.h"
+#include "testing/status_matchers.h"
+
+namespace sealwal::pem {
+namespace {
+
+using encryption::Algorithm;
+using encryption::Dek;
+using ::sealwal::testing::IsOk;
+using ::sealwal::testing::StatusIs;
+using ::testing::HasSubstr;
+
+std::string Bytes32(int seed) {
+  std::string s;
+  for (int i = 0; i < 32; ++i) s.push_back(static_cast<char>(seed + i));
+  return s;
+}
+
+UnlockKey TestUnlockKey(int seed) { return *UnlockKey::FromBytes(Bytes32(seed)); }
+
+StoredDek TestDek(uint32_t id, Algorithm alg = Algorithm::kAes256Gcm, uint64_t encryptions = 0) {
+  auto key = encryption::SecretKey::FromBytes(Bytes32(static_cast<int>(id)));
+  return StoredDek{*Dek::FromParts(encryption::KeyId(id), alg, std::move(*key)), encryptions};
+}
+
+DekHeaders TestHeaders(bool pending = true) {
+  DekHeaders h;
+  h.current = TestDek(0x1111, Algorithm::kAes256Gcm, 7);
+  if (pending) h.pending = TestDek(0x2222, Algorithm::kChaCha20Poly1305, 1ull << 40);
+  h.needs_rotation = true;
+  return h;
+}
+
+void ExpectSameDek(const std::optional<StoredDek>& a, const std::optional<StoredDek>& b) {
+  ASSERT_EQ(a.has_value(), b.has_value());
+  if (!a.has_value()) return;
+  EXPECT_EQ(a->dek.id, b->dek.id);
+  EXPECT_EQ(a->dek.algorithm, b->dek.algorithm);
+  EXPECT_TRUE(a->dek.key == b->dek.key);
+  EXPECT_EQ(a->encryptions, b->encryptions);
+}
+
+void ExpectSameHeaders(const DekHeaders& a, const DekHeaders& b) {
+  ExpectSameDek(a.current, b.current);
+  ExpectSameDek(a.pending, b.pending);
+  EXPECT_EQ(a.needs_rotation, b.needs_rotation);
+}
+
+bool SameHeaders(const DekHeaders& a, const DekHeaders& b) {
+  auto same = [](const std::optional<StoredDek>& x, const std::optional<StoredDek>& y) {
+    if (x.has_value() != y.has_value()) return false;
+    return !x.has_value() || (x->dek.id == y->dek.id && x->dek.algorithm == y->dek.algorithm &&
+                              x->dek.key == y->dek.key && x->encryptions == y->encryptions);
+  };
+  return same(a.current, b.current) && same(a.pending, b.pending) &&
+         a.needs_rotation == b.needs_rotation;
+}
+
+// ---------------------------------------------------------------- unlock keys
+
+TEST(UnlockKeyTest, TextFormRoundTrips) {
+  UnlockKey k = TestUnlockKey(0);
+  EXPECT_EQ(k.text(), "SEALWAL-1-AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8");
+  EXPECT_EQ(k.text().size(), kUnlockKeyTextSize);
+  ASSERT_OK_AND_ASSIGN(UnlockKey back, UnlockKey::Parse(absl::StrCat("  ", k.text(), "\n")));
+  EXPECT_TRUE(back == k);
+  ASSERT_OK_AND_ASSIGN(UnlockKey g1, UnlockKey::Generate());
+  ASSERT_OK_AND_ASSIGN(UnlockKey g2, UnlockKey::Generate());
+  EXPECT_TRUE(g1 != g2);
+  ASSERT_OK_AND_ASSIGN(UnlockKey g1b, UnlockKey::Parse(g1.text()));
+  EXPECT_TRUE(g1 == g1b);
+}
+
+TEST(UnlockKeyTest, MalformedKeysSayWhatIsWrong) {
+  const std::string good(TestUnlockKey(0).text());
+  struct Case {
+    std::string text;
+    std::string says;
+  };
+  const std::vector<Case> cases = {
+      {"", "empty"},
+      {"hello", "must start with"},
+      {"SEALWAL-2-" + good.substr(10), "format version"},
+      {"SWMKEY-1-" + good.substr(10), "docker swarm"},
+      {good.substr(0, good.size() - 1), "42 characters"},
+      {good + "A", "44 characters"},
+      {good.substr(0, 20) + "+" + good.substr(21), "outside base64url"},
+      {good.substr(0, 20) + "=" + good.substr(21), "outside base64url"},
+      // Last character 'f' = 31: its low two bits are spare and must be 0.
+      {good.substr(0, good.size() - 1) + "f", "not canonical"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.text);
+    absl::StatusOr<UnlockKey> k = UnlockKey::Parse(c.text);
+    EXPECT_THAT(k, StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(c.says)));
+    // The message never echoes the key text.
+    if (c.text.size() > 12) {
+      EXPECT_THAT(std::string(k.status().message()),
+                  ::testing::Not(HasSubstr(c.text.substr(12))));
+    }
+  }
+}
+
+TEST(UnlockKeyTest, KekIsDerivedAndDiffersPerKey) {
+  ASSERT_OK_AND_ASSIGN(Kek a, TestUnlockKey(0).DeriveKek());
+  ASSERT_OK_AND_ASSIGN(Kek a2, TestUnlockKey(0).DeriveKek());
+  ASSERT_OK_AND_ASSIGN(Kek b, TestUnlockKey(1).DeriveKek());
+  EXPECT_EQ(a.key.size(), 32u);
+  EXPECT_TRUE(a.key == a2.key);
+  EXPECT_EQ(a.id, a2.id);
+  EXPECT_FALSE(a.key == b.key);
+  EXPECT_NE(a.id, b.id);
+  EXPECT_NE(a.id.value(), 0u);
+  // The KEK is not the unlock key itself.
+  EXPECT_NE(a.key.bytes(), TestUnlockKey(0).bytes().bytes());
+}
+
+// ---------------------------------------------------------------- PEM blocks
+
+TEST(PemBlockTest, ParsesHeadersAndBodies) {
+  const std::string text =
+      "\n-----BEGIN A B-----\nx-y: 1\nz:  two words  \n\nAAEC\nAw==\n-----END A B-----\n"
+      "-----BEGIN C-----\r\nAAAA\r\n-----END C-----";
+  ASSERT_OK_AND_ASSIGN(std::vector<PemBlock> b, ParsePemBlocks(text));
+  ASSERT_EQ(b.size(), 2u);
+  EXPECT_EQ(b[0].label, "A B");
+  ASSERT_EQ(b[0].headers.size(), 2u);
+  EXPECT_EQ(b[0].headers[0].name, "x-y");
+  EXPECT_EQ(b[0].headers[1].value, "two words");
+  EXPECT_EQ(b[0].body_base64, "AAECAw==");
+  EXPECT_EQ(b[1].label, "C");
+  EXPECT_EQ(b[1].begin_line, 9);
+}
+
+TEST(PemBlockTest, RefusesWhatOpenSslWouldSkip) {
+  for (const std::string& bad : {
+           std::string("junk\n-----BEGIN A-----\nAAAA\n-----END A-----\n"),
+           std::string("-----BEGIN A-----\nAAAA\n-----END B-----\n"),
+           std::string("-----BEGIN A-----\nAAAA\n"),
+           std::string("-----BEGIN a-----\nAAAA\n-----END a-----\n"),
+           std::string("-----BEGIN A-----\nh: v\nAAAA\n-----END A-----\n"),
+           std::string("-----BEGIN A-----\nh: v\n folded\n\nAAAA\n-----END A-----\n"),
+           std::string("-----BEGIN A-----\nAA AA\n-----END A-----\n"),
+           std::string("-----BEGIN A-----\nAAAA\n\nAAAA\n-----END A-----\n"),
+           std::string("-----END A-----\n"),
+           std::string("-----BEGIN A-----\nh: v\x01\n\nAAAA\n-----END A-----\n"),
+       }) {
+    SCOPED_TRACE(absl::CHexEscape(bad));
+    EXPECT_THAT(ParsePemBlocks(bad), StatusIs(absl::StatusCode::kDataLoss));
+  }
+}
+
+TEST(PemBlockTest, FormatThenParse) {
+  std::string body(100, '\x5a');
+  std::string text = FormatPemBlock("X", {{"a", "1"}, {"b", "two"}}, body);
+  ASSERT_OK_AND_ASSIGN(std::vector<PemBlock> b, ParsePemBlocks(text));
+  ASSERT_EQ(b.size(), 1u);
+  ASSERT_OK_AND_ASSIGN(std::string raw, DecodeCanonicalBase64(b[0].body_base64, "body"));
+  EXPECT_EQ(raw, body);
+  EXPECT_THAT(DecodeCanonicalBase64("AAB=", "x"), StatusIs(absl::StatusCode::kDataLoss));
+  EXPECT_THAT(DecodeCanonicalBase64("AAA", "x"), StatusIs(absl::StatusCode::kDataLoss));
+}
+
+// ---------------------------------------------------------------- key files
+
+class KeyFileTest : public ::testing::TestWithParam<bool /*locked*/> {
+ protected:
+  void SetUp() override {
+    ASSERT_OK_AND_ASSIGN(PrivateKey k, PrivateKey::GenerateEcP256());
+    key_ = std::make_unique<PrivateKey>(std::move(k));
+    unlock_ = TestUnlockKey(5);
+  }
+  const UnlockKey* unlock() const { return GetParam() ? &*unlock_ : nullptr; }
+  std::string Encode(const DekHeaders& h, uint64_t version = 3) {
+    absl::StatusOr<std::string> t = EncodeKeyFile(*key_, h, version, unlock());
+    EXPECT_THAT(t, IsOk());
+    return t.ok() ? *t : "";
+  }
+  std::unique_ptr<PrivateKey> key_;
+  std::optional<UnlockKey> unlock_;
+};
+
+INSTANTIATE_TEST_SUITE_P(LockedAndUnlocked, KeyFileTest, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "Locked" : "Unlocked"; });
+
+TEST_P(KeyFileTest, RoundTrips) {
+  for (bool pending : {false, true}) {
+    const DekHeaders h = TestHeaders(pending);
+    const std::string text = Encode(h);
+    EXPECT_TRUE(absl::StartsWith(text, "-----BEGIN SEALWAL RAFT DEKS-----\nkek-version: 3\n"))
+        << text;
+    EXPECT_THAT(text, HasSubstr(GetParam() ? "-----BEGIN ENCRYPTED PRIVATE KEY-----"
+                                           : "-----BEGIN PRIVATE KEY-----"));
+    ASSERT_OK_AND_ASSIGN(KeyFile f, DecodeKeyFile(text, unlock()));
+    EXPECT_EQ(f.kek_version, 3u);
+    EXPECT_EQ(f.locked, GetParam());
+    EXPECT_EQ(f.layout, Layout::kSealwal);
+    EXPECT_TRUE(f.key.Equals(*key_));
+    ExpectSameHeaders(f.headers, h);
+  }
+  // No DEKs at all.
+  ASSERT_OK_AND_ASSIGN(KeyFile f, DecodeKeyFile(Encode(DekHeaders{}), unlock()));
+  EXPECT_FALSE(f.headers.current.has_value());
+}
+
+TEST_P(KeyFileTest, NoKeyBytesInTheClearWhenLocked) {
+  const DekHeaders h = TestHeaders();
+  const std::string text = Encode(h);
+  for (const auto* d : {&*h.current, &*h.pending}) {
+    const std::string b64 = absl::Base64Escape(d->dek.key.bytes());
+    // An unlocked file stores DEKs inside a NOT_ENCRYPTED record; a locked
+    // one must not contain them in any alignment.
+    if (GetParam()) {
+      EXPECT_THAT(text, ::testing::Not(HasSubstr(b64.substr(4, 24))));
+    }
+  }
+}
+
+TEST_P(KeyFileTest, WrongOrMissingUnlockKeyIsPermissionDenied) {
+  const std::string text = Encode(TestHeaders());
+  UnlockKey wrong = TestUnlockKey(6);
+  if (GetParam()) {
+    EXPECT_THAT(DecodeKeyFile(text, &wrong),
+                StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("wrong unlock key")));
+    EXPECT_THAT(DecodeKeyFile(text, nullptr),
+                StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("locked")));
+    // Without DEKs the private key alone tells a wrong key.
+    const std::string bare = Encode(DekHeaders{});
+    EXPECT_THAT(DecodeKeyFile(bare, &wrong), StatusIs(absl::StatusCode::kPermissionDenied));
+  } else {
+    // An unlocked file ignores any unlock key.
+    EXPECT_THAT(DecodeKeyFile(text, &wrong), IsOk());
+  }
+}
+
+// Every bit of the file flipped: an error, or (where a flip cannot
+// matter) exactly the same contents. Never a crash, never other DEKs.
+TEST_P(KeyFileTest, EveryBitFlipIsReported) {
+  const DekHeaders h = TestHeaders();
+  const std::string text = Encode(h);
+  int harmless = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    for (int bit = 0; bit < 8; ++bit) {
+      std::string t = text;
+      t[i] = static_cast<char>(t[i] ^ (1 << bit));
+      absl::StatusOr<KeyFile> f = DecodeKeyFile(t, unlock());
+      if (f.ok()) {
+        ++harmless;
+        EXPECT_TRUE(SameHeaders(f->headers, h)) << "byte " << i << " bit " << bit;
+        EXPECT_TRUE(f->key.Equals(*key_)) << "byte " << i << " bit " << bit;
+        continue;
+      }
+      // Damage is kDataLoss; a flip can never pass for a wrong unlock key,
+      // because the digest is checked first.
+      EXPECT_THAT(f, StatusIs(absl::StatusCode::kDataLoss)) << "byte " << i << " bit " << bit;
+    }
+  }
+  EXPECT_EQ(harmless, 0);
+}
+
+TEST_P(KeyFileTest, EveryTruncationIsReported) {
+  const std::string text = Encode(TestHeaders());
+  for (size_t n = 0; n + 1 < text.size(); ++n) {  // the final newline is optional
+    EXPECT_THAT(DecodeKeyFile(text.substr(0, n), unlock()), StatusIs(absl::StatusCode::kDataLoss))
+        << n;
+  }
+}
+
+TEST_P(KeyFileTest, SwappedDekHeadersFailToOpen) {
+  if (!GetParam()) GTEST_SKIP() << "unlocked DEKs are bound only by the digest";
+  const std::string text = Encode(TestHeaders());
+  ASSERT_OK_AND_ASSIGN(ParsedKeyFile p, ParseKeyFile(text));
+  std::swap(p.current, p.pending);
+  EXPECT_THAT(OpenDekHeaders(p, &*unlock_),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("does not authenticate")));
+  // A record kept across a kek-version change fails too.
+  ASSERT_OK_AND_ASSIGN(ParsedKeyFile q, ParseKeyFile(text));
+  q.kek_version = 4;
+  EXPECT_THAT(OpenDekHeaders(q, &*unlock_), StatusIs(absl::StatusCode::kDataLoss));
+}
+
+TEST(KeyFileLayoutTest, SwarmkitLayoutIsRead) {
+  ASSERT_OK_AND_ASSIGN(PrivateKey key, PrivateKey::GenerateEcP256());
+  UnlockKey u = TestUnlockKey(9);
+  for (bool locked : {false, true}) {
+    SCOPED_TRACE(locked);
+    const DekHeaders h = TestHeaders();
+    ASSERT_OK_AND_ASSIGN(std::string ours, EncodeKeyFile(key, h, 2, locked ? &u : nullptr));
+    ASSERT_OK_AND_ASSIGN(std::vector<PemBlock> blocks, ParsePemBlocks(ours));
+    ASSERT_EQ(blocks.size(), 2u);
+    // swarmkit: the DEK headers on the key block itself, no digest.
+    std::string raw = *DecodeCanonicalBase64(blocks[1].body_base64, "k");
+    const std::string swarm = FormatPemBlock(blocks[1].label, blocks[0].headers, raw);
+    ASSERT_OK_AND_ASSIGN(KeyFile f, DecodeKeyFile(swarm, locked ? &u : nullptr));
+    EXPECT_EQ(f.layout, Layout::kSwarmkit);
+    EXPECT_EQ(f.kek_version, 2u);
+    EXPECT_TRUE(f.key.Equals(key));
+    ExpectSameHeaders(f.headers, h);
+  }
+}
+
+TEST(KeyFileLayoutTest, BareKeysAndOddFilesAreClear) {
+  ASSERT_OK_AND_ASSIGN(PrivateKey key, PrivateKey::GenerateEcP256());
+  ASSERT_OK_AND_ASSIGN(std::string pem, key.ToPkcs8Pem(std::nullopt));
+  ASSERT_OK_AND_ASSIGN(KeyFile f, DecodeKeyFile(pem, nullptr));
+  EXPECT_EQ(f.layout, Layout::kBareKey);
+  EXPECT_FALSE(f.locked);
+  EXPECT_FALSE(f.headers.current.has_value());
+  EXPECT_THAT(DecodeKeyFile("", nullptr), StatusIs(absl::StatusCode::kDataLoss, HasSubstr("no PEM block")));
+  EXPECT_THAT(DecodeKeyFile(std::string(32, 'k'), nullptr), StatusIs(absl::StatusCode::kDataLoss));
+  EXPECT_THAT(DecodeKeyFile("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+                            nullptr),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("not a sealwal key file")));
+}
+
+TEST(DekPlaintextTest, RoundTripAndRejects) {
+  StoredDek d = TestDek(0xdeadbeef, Algorithm::kChaCha20Poly1305, 12345);
+  std::string b = EncodeDekPlaintext(d);
+  ASSERT_EQ(b.size(), kDekPlaintextSize);
+  ASSERT_OK_AND_ASSIGN(StoredDek back, DecodeDekPlaintext(b, "raft-dek"));
+  ExpectSameDek(std::optional<StoredDek>(std::move(back)), std::optional<StoredDek>(d.Clone()));
+  std::string bad = b;
+  bad[0] = 2;
+  EXPECT_THAT(DecodeDekPlaintext(bad, "raft-dek"), StatusIs(absl::StatusCode::kDataLoss));
+  bad = b;
+  bad[1] = 1;  // swarmkit secretbox
+  EXPECT_THAT(DecodeDekPlaintext(bad, "raft-dek"), StatusIs(absl::StatusCode::kDataLoss));
+  bad = b;
+  bad[2] = bad[3] = bad[4] = bad[5] = 0;  // key id 0
+  EXPECT_THAT(DecodeDekPlaintext(bad, "raft-dek"), StatusIs(absl::StatusCode::kDataLoss));
+  EXPECT_THAT(DecodeDekPlaintext(b.substr(1), "raft-dek"), StatusIs(absl::StatusCode::kDataLoss));
+}
+
+TEST(PrivateKeyTest, EncryptedPkcs8UsesPbes2Sha256Aes256) {
+  ASSERT_OK_AND_ASSIGN(PrivateKey key, PrivateKey::GenerateEcP256());
+  EXPECT_EQ(key.Description(), "EC P-256");
+  ASSERT_OK_AND_ASSIGN(std::string pem, key.ToPkcs8Pem(absl::string_view("pw")));
+  EXPECT_TRUE(absl::StartsWith(pem, "-----BEGIN ENCRYPTED PRIVATE KEY-----"));
+  ASSERT_OK_AND_ASSIGN(PrivateKey back, PrivateKey::FromPem(pem, absl::string_view("pw")));
+  EXPECT_TRUE(back.Equals(key));
+  EXPECT_THAT(PrivateKey::FromPem(pem, absl::string_view("px")),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_THAT(PrivateKey::FromPem(pem, std::nullopt),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+}
+
+}  // namespace
+}  // namespace sealwal::pem
