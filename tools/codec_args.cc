@@ -12,6 +12,12 @@
 #include "encryption/dek.h"
 #include "encryption/secret_key.h"
 #include "encryption/wal_codec.h"
+#include "env/file_system.h"
+#ifdef SEALWAL_CLI_KEY
+#include "absl/strings/match.h"
+#include "pem/key_read_writer.h"
+#include "pem/unlock_key.h"
+#endif
 
 namespace sealwal::cli {
 namespace {
@@ -45,6 +51,76 @@ absl::StatusOr<encryption::SecretKey> ReadDekFile(const std::string& path) {
 
 }  // namespace
 
+absl::StatusOr<KeyFileDeks> DeksFromKeyFileArgs(const Args& args) {
+#ifdef SEALWAL_CLI_KEY
+  const std::string path = args.Get("key-file").value_or("");
+  if (path.empty()) return absl::InvalidArgumentError("--key-file needs a path");
+  env::FileSystem* fs = env::DefaultFileSystem();
+  absl::StatusOr<std::optional<pem::UnlockKey>> unlock =
+      pem::UnlockKeyFromFileOrEnv(fs, args.Get("unlock-key-file"));
+  if (!unlock.ok()) return unlock.status();
+  pem::KeyReadWriterOptions o;
+  o.fs = fs;
+  o.path = path;
+  o.unlock_key = std::move(*unlock);
+  absl::StatusOr<std::unique_ptr<pem::KeyReadWriter>> krw =
+      pem::KeyReadWriter::Create(std::move(o));
+  if (!krw.ok()) return krw.status();
+  absl::StatusOr<pem::KeyFile> file = (*krw)->Read();
+  if (!file.ok()) {
+    std::string msg(file.status().message());
+    if (absl::IsPermissionDenied(file.status()) && absl::StrContains(msg, "is needed")) {
+      absl::StrAppend(&msg, " (give it with --unlock-key-file U or $", pem::kUnlockKeyEnvVar,
+                      ")");
+    }
+    return absl::Status(file.status().code(), absl::StrCat("--key-file ", msg));
+  }
+  if (!file->headers.current.has_value()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "--key-file ", path, " holds no raft-dek (run `sealwal key rotate-dek --key-file ", path,
+        "`)"));
+  }
+  KeyFileDeks out;
+  out.current = std::move(file->headers.current->dek);
+  out.current_encryptions = file->headers.current->encryptions;
+  if (file->headers.pending.has_value()) out.pending = std::move(file->headers.pending->dek);
+  return out;
+#else
+  (void)args;
+  return absl::UnimplementedError("--key-file: this sealwal was built without pem/");
+#endif
+}
+
+absl::StatusOr<std::unique_ptr<wal::PayloadCodec>> CodecFromKeyFileArgs(const Args& args) {
+  absl::StatusOr<KeyFileDeks> deks = DeksFromKeyFileArgs(args);
+  if (!deks.ok()) return deks.status();
+  // Write under raft-dek; read records sealed under raft-dek or, during a
+  // rotation, raft-dek-pending.
+  std::shared_ptr<encryption::MultiDecrypter> dec = encryption::MultiDecrypter::Create();
+  if (auto s = dec->AddKey(deks->current.id, deks->current.algorithm, deks->current.key.Clone());
+      !s.ok()) {
+    return s;
+  }
+  if (deks->pending.has_value()) {
+    if (auto s = dec->AddKey(deks->pending->id, deks->pending->algorithm,
+                             deks->pending->key.Clone());
+        !s.ok()) {
+      return s;
+    }
+  }
+  encryption::EncrypterOptions eo;
+  eo.initial_encryptions = deks->current_encryptions;
+  absl::StatusOr<std::unique_ptr<encryption::AeadEncrypter>> enc =
+      encryption::AeadEncrypter::Create(deks->current, eo);
+  if (!enc.ok()) return enc.status();
+  encryption::WalCodecOptions wo;
+  wo.encrypter = std::move(*enc);
+  wo.decrypter = std::move(dec);
+  auto codec = encryption::WalCodec::Create(std::move(wo));
+  if (!codec.ok()) return codec.status();
+  return std::unique_ptr<wal::PayloadCodec>(std::move(*codec));
+}
+
 uint32_t DekFileKeyId(absl::string_view key) {
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(key.data()), key.size(), digest);
@@ -58,15 +134,16 @@ uint32_t DekFileKeyId(absl::string_view key) {
 absl::StatusOr<std::unique_ptr<wal::PayloadCodec>> CodecFromArgs(const Args& args,
                                                                  const std::string& dir) {
   if (args.Has("key-file")) {
-    return absl::UnimplementedError(
-        "--key-file is not yet supported (PEM key files come with the PEM issue); for tests "
-        "use --dek-file with a file of 32 raw key bytes");
+    if (args.Has("dek-file")) {
+      return absl::InvalidArgumentError("give either --key-file or --dek-file, not both");
+    }
+    return CodecFromKeyFileArgs(args);
   }
   if (!args.Has("dek-file")) {
     if (encryption::IsEncryptedWalDir(dir)) {
       return absl::InvalidArgumentError(
           absl::StrCat(dir, " is an encrypted WAL (its name ends in \"",
-                       encryption::kEncryptedDirSuffix, "\"): give --dek-file"));
+                       encryption::kEncryptedDirSuffix, "\"): give --key-file (or --dek-file)"));
     }
     return std::unique_ptr<wal::PayloadCodec>();
   }
@@ -81,6 +158,32 @@ absl::StatusOr<std::unique_ptr<wal::PayloadCodec>> CodecFromArgs(const Args& arg
   auto codec = encryption::WalCodec::ForDek(*dek);
   if (!codec.ok()) return codec.status();
   return std::unique_ptr<wal::PayloadCodec>(std::move(*codec));
+}
+
+absl::StatusOr<std::optional<encryption::Dek>> DekFromArgs(const Args& args,
+                                                           const std::string& dir) {
+  if (args.Has("key-file")) {
+    return absl::UnimplementedError(
+        "--key-file is not yet supported for snapshots; for tests use --dek-file with a file "
+        "of 32 raw key bytes");
+  }
+  if (!args.Has("dek-file")) {
+    if (encryption::IsEncryptedWalDir(dir)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(dir, " is an encrypted directory (its name ends in \"",
+                       encryption::kEncryptedDirSuffix, "\"): give --dek-file"));
+    }
+    return std::optional<encryption::Dek>();
+  }
+  const std::string path = args.Get("dek-file").value_or("");
+  if (path.empty()) return absl::InvalidArgumentError("--dek-file needs a path");
+  absl::StatusOr<encryption::SecretKey> key = ReadDekFile(path);
+  if (!key.ok()) return key.status();
+  const encryption::KeyId id(DekFileKeyId(key->bytes()));
+  absl::StatusOr<encryption::Dek> dek =
+      encryption::Dek::FromParts(id, encryption::Algorithm::kAes256Gcm, std::move(*key));
+  if (!dek.ok()) return dek.status();
+  return std::optional<encryption::Dek>(std::move(*dek));
 }
 
 }  // namespace sealwal::cli

@@ -8,8 +8,17 @@
 //                                        encrypted WAL as plaintext or to
 //                                        write plaintext into it
 //   --dek-file PATH                   -> encryption::WalCodec, AES-256-GCM
-//   --key-file PATH                   -> error (exit 2): PEM key files are
-//                                        not supported yet (PEM issue)
+//   --key-file PATH                   -> encryption::WalCodec over the node
+//                                        key file (pem/key_read_writer.h):
+//                                        seals under raft-dek, opens records
+//                                        under raft-dek or raft-dek-pending
+//
+// --key-file: the unlock key of a locked key file comes from
+// --unlock-key-file U or $SEALWAL_UNLOCK_KEY (design.md section 5). No
+// unlock key, a wrong one, a damaged key file or one without a raft-dek is
+// a key error (exit 2). The file is only read: `wal gen` does not yet
+// persist raft-dek's encryption counter back into it (the key rotator's
+// job); the codec starts from the count stored there.
 //
 // --dek-file (for tests and scripts): PATH holds exactly 32 raw key bytes
 // and nothing else. A raw key carries no key id, so one is derived from the
@@ -29,10 +38,12 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "encryption/dek.h"
 #include "tools/cli.h"
 #include "wal/payload_codec.h"
 
@@ -43,6 +54,23 @@ namespace sealwal::cli {
 // an error: exit status 2.
 absl::StatusOr<std::unique_ptr<wal::PayloadCodec>> CodecFromArgs(const Args& args,
                                                                  const std::string& dir);
+
+// The DEK itself, for commands that need more than a WAL codec (`snap`
+// derives per-stream keys from it): nullopt for plaintext (no key flag and
+// a plain directory name); the same key errors as CodecFromArgs (exit 2).
+absl::StatusOr<std::optional<encryption::Dek>> DekFromArgs(const Args& args,
+                                                           const std::string& dir);
+
+// The DEKs of the node key file named by --key-file (unlock key as above).
+struct KeyFileDeks {
+  encryption::Dek current;            // raft-dek
+  uint64_t current_encryptions = 0;   // its stored encryption counter
+  std::optional<encryption::Dek> pending;  // raft-dek-pending, during a rotation
+};
+absl::StatusOr<KeyFileDeks> DeksFromKeyFileArgs(const Args& args);
+
+// The WAL codec for --key-file (see above).
+absl::StatusOr<std::unique_ptr<wal::PayloadCodec>> CodecFromKeyFileArgs(const Args& args);
 
 // The key id a --dek-file key gets (see above); exposed for tests.
 uint32_t DekFileKeyId(absl::string_view key);
