@@ -1,0 +1,337 @@
+// `sealwal key init|inspect|rotate-dek|rotate-kek|lock|unlock` (design.md
+// section 5, docs/cli-key.md): the node key file of pem/key_read_writer.h.
+//
+// Unlock keys come from --unlock-key-file or $SEALWAL_UNLOCK_KEY, never
+// from argv; a new one is printed once, on stdout, as "unlock-key
+// SEALWAL-1-...", by init --autolock, rotate-kek and lock.
+// Exit status: 0 ok; 1 the file is damaged or missing; 2 usage or key
+// error (no or wrong unlock key, a file already locked/unlocked, ...).
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "encryption/dek.h"
+#include "env/file_system.h"
+#include "pem/key_file.h"
+#include "pem/key_read_writer.h"
+#include "pem/pem_block.h"
+#include "pem/private_key.h"
+#include "pem/unlock_key.h"
+#include "tools/cli.h"
+
+namespace sealwal::cli {
+namespace {
+
+constexpr char kKeyUsage[] =
+    "usage: sealwal key init --key-file F [--autolock] [--algorithm aes-256-gcm|chacha20-poly1305] "
+    "[--import PEM]\n"
+    "       sealwal key inspect --key-file F\n"
+    "       sealwal key rotate-dek --key-file F [--algorithm A]\n"
+    "       sealwal key rotate-kek|lock|unlock --key-file F\n"
+    "The unlock key of a locked file comes from --unlock-key-file U or $SEALWAL_UNLOCK_KEY.";
+
+// The key commands' exit contract: damage and missing files are data
+// errors (1); everything about keys and usage is 2.
+int KeyFail(const absl::Status& s) {
+  if (absl::IsPermissionDenied(s) && absl::StrContains(s.message(), "is needed")) {
+    return Fail(kExitUsage, absl::StrCat(s.message(), " (give it with --unlock-key-file U or $",
+                                         pem::kUnlockKeyEnvVar, ")"));
+  }
+  switch (s.code()) {
+    case absl::StatusCode::kDataLoss:
+    case absl::StatusCode::kNotFound:
+    case absl::StatusCode::kOutOfRange:
+      return Fail(kExitDataError, s.message());
+    default:
+      return Fail(kExitUsage, s.message());
+  }
+}
+
+void WarnUnlocked(const std::string& path) {
+  std::fprintf(stderr,
+               "sealwal: warning: autolock is off: the private key and DEKs in %s are stored "
+               "unencrypted (run `sealwal key lock`)\n",
+               path.c_str());
+}
+
+void PrintNewUnlockKey(const pem::UnlockKey& key) {
+  std::printf("unlock-key %.*s\n", static_cast<int>(key.text().size()), key.text().data());
+  std::fflush(stdout);
+  std::fprintf(stderr,
+               "sealwal: note: store the unlock key now; it is not shown again, and the key "
+               "file cannot be opened without it\n");
+}
+
+struct Common {
+  std::string path;
+  std::optional<pem::UnlockKey> unlock_key;
+};
+
+absl::StatusOr<Common> ParseCommon(const Args& a, const std::vector<std::string>& allowed) {
+  std::vector<std::string> all = allowed;
+  all.push_back("key-file");
+  all.push_back("unlock-key-file");
+  if (auto s = a.CheckAllowed(all); !s.ok()) return s;
+  if (a.positional().size() > 1) {
+    return absl::InvalidArgumentError("unexpected argument (the key file is given as --key-file F)");
+  }
+  Common c;
+  c.path = a.Get("key-file").value_or("");
+  if (c.path.empty()) return absl::InvalidArgumentError("--key-file F is required");
+  absl::StatusOr<std::optional<pem::UnlockKey>> u =
+      pem::UnlockKeyFromFileOrEnv(env::DefaultFileSystem(), a.Get("unlock-key-file"));
+  if (!u.ok()) return u.status();
+  c.unlock_key = std::move(*u);
+  return c;
+}
+
+absl::StatusOr<std::unique_ptr<pem::KeyReadWriter>> OpenKrw(const Common& c) {
+  pem::KeyReadWriterOptions o;
+  o.path = c.path;
+  if (c.unlock_key.has_value()) o.unlock_key = c.unlock_key->Clone();
+  return pem::KeyReadWriter::Create(std::move(o));
+}
+
+absl::StatusOr<encryption::Algorithm> AlgorithmArg(const Args& a, encryption::Algorithm dflt) {
+  if (!a.Has("algorithm")) return dflt;
+  absl::StatusOr<encryption::Algorithm> alg = encryption::ParseAlgorithmName(*a.Get("algorithm"));
+  if (!alg.ok() || *alg == encryption::Algorithm::kNotEncrypted) {
+    return absl::InvalidArgumentError("--algorithm must be aes-256-gcm or chacha20-poly1305");
+  }
+  return *alg;
+}
+
+std::string DekLine(absl::string_view name, const std::optional<pem::StoredDek>& d) {
+  if (!d.has_value()) return absl::StrCat(name, " none");
+  return absl::StrCat(name, " ", encryption::FormatKeyId(d->dek.id), " ",
+                      encryption::AlgorithmName(d->dek.algorithm), " encryptions ",
+                      d->encryptions);
+}
+
+int KeyInit(const Args& a) {
+  absl::StatusOr<Common> c = ParseCommon(a, {"autolock", "algorithm", "import"});
+  if (!c.ok()) return Fail(kExitUsage, c.status().message());
+  env::FileSystem* fs = env::DefaultFileSystem();
+  if (fs->FileExists(c->path).ok()) {
+    return Fail(kExitUsage, absl::StrCat(c->path, " already exists; refusing to overwrite a key "
+                                                  "file (its DEKs would be lost)"));
+  }
+  absl::StatusOr<encryption::Algorithm> alg = AlgorithmArg(a, encryption::kDefaultAlgorithm);
+  if (!alg.ok()) return Fail(kExitUsage, alg.status().message());
+
+  absl::StatusOr<pem::PrivateKey> key = absl::UnknownError("unset");
+  if (a.Has("import")) {
+    const std::string from = *a.Get("import");
+    absl::StatusOr<std::string> pem_text = env::ReadFileToString(fs, from);
+    if (!pem_text.ok()) return KeyFail(pem_text.status());
+    // A key file of ours or any key OpenSSL reads (its first key block).
+    absl::StatusOr<pem::KeyFile> ours = pem::DecodeKeyFile(
+        *pem_text, c->unlock_key.has_value() ? &*c->unlock_key : nullptr);
+    if (ours.ok()) {
+      key = std::move(ours->key);
+    } else {
+      std::optional<absl::string_view> pw;
+      if (c->unlock_key.has_value()) pw = c->unlock_key->text();
+      key = pem::PrivateKey::FromPem(*pem_text, pw);
+    }
+    pem::WipeString(&*pem_text);
+    if (!key.ok()) {
+      return KeyFail(absl::Status(key.status().code(),
+                                  absl::StrCat("--import ", from, ": ", key.status().message())));
+    }
+  } else {
+    key = pem::PrivateKey::GenerateEcP256();
+    if (!key.ok()) return KeyFail(key.status());
+  }
+  absl::StatusOr<encryption::Dek> dek = encryption::Dek::Generate(*alg);
+  if (!dek.ok()) return KeyFail(dek.status());
+  pem::DekHeaders headers;
+  headers.current = pem::StoredDek{std::move(*dek), 0};
+
+  std::optional<pem::UnlockKey> unlock;
+  if (a.Has("autolock")) {
+    absl::StatusOr<pem::UnlockKey> u = pem::UnlockKey::Generate();
+    if (!u.ok()) return KeyFail(u.status());
+    unlock = std::move(*u);
+  }
+  pem::KeyReadWriterOptions o;
+  o.path = c->path;
+  if (unlock.has_value()) o.unlock_key = unlock->Clone();
+  absl::StatusOr<std::unique_ptr<pem::KeyReadWriter>> krw = pem::KeyReadWriter::Create(std::move(o));
+  if (!krw.ok()) return KeyFail(krw.status());
+  if (absl::Status s = (*krw)->Write(*key, headers); !s.ok()) return KeyFail(s);
+
+  std::printf("key-file %s\n", c->path.c_str());
+  std::printf("private-key %s\n", key->Description().c_str());
+  std::printf("%s\n", DekLine(pem::kRaftDekHeader, headers.current).c_str());
+  std::printf("autolock %s\n", unlock.has_value() ? "on" : "off");
+  if (unlock.has_value()) {
+    PrintNewUnlockKey(*unlock);
+  } else {
+    std::fflush(stdout);
+    WarnUnlocked(c->path);
+  }
+  return kExitOk;
+}
+
+int KeyInspect(const Args& a) {
+  absl::StatusOr<Common> c = ParseCommon(a, {});
+  if (!c.ok()) return Fail(kExitUsage, c.status().message());
+  absl::StatusOr<std::string> text = env::ReadFileToString(env::DefaultFileSystem(), c->path);
+  if (!text.ok()) return KeyFail(text.status());
+  absl::StatusOr<pem::ParsedKeyFile> parsed = pem::ParseKeyFile(*text);
+  if (!parsed.ok()) {
+    pem::WipeString(&*text);
+    return KeyFail(absl::Status(parsed.status().code(),
+                                absl::StrCat(c->path, ": ", parsed.status().message())));
+  }
+  std::optional<pem::KeyFile> file;
+  if (!parsed->locked || c->unlock_key.has_value()) {
+    absl::StatusOr<pem::KeyFile> f =
+        pem::DecodeKeyFile(*text, c->unlock_key.has_value() ? &*c->unlock_key : nullptr);
+    if (!f.ok()) {
+      pem::WipeString(&*text);
+      return KeyFail(absl::Status(f.status().code(), absl::StrCat(c->path, ": ", f.status().message())));
+    }
+    file = std::move(*f);
+  }
+  pem::WipeString(&*text);
+  std::printf("key-file %s\n", c->path.c_str());
+  std::printf("layout %s\n", std::string(pem::LayoutName(parsed->layout)).c_str());
+  std::printf("autolock %s\n", parsed->locked ? "on" : "off");
+  std::printf("kek-version %llu\n", static_cast<unsigned long long>(parsed->kek_version));
+  if (file.has_value()) {
+    std::printf("private-key %s\n", file->key.Description().c_str());
+    std::printf("%s\n", DekLine(pem::kRaftDekHeader, file->headers.current).c_str());
+    std::printf("%s\n", DekLine(pem::kRaftDekPendingHeader, file->headers.pending).c_str());
+  } else {
+    std::printf("private-key locked (give the unlock key to see more)\n");
+    std::printf("raft-dek %s\n", parsed->current.has_value() ? "wrapped" : "none");
+    std::printf("raft-dek-pending %s\n", parsed->pending.has_value() ? "wrapped" : "none");
+  }
+  std::printf("raft-dek-needs-rotation %s\n", parsed->needs_rotation ? "true" : "false");
+  std::fflush(stdout);
+  if (!parsed->locked) WarnUnlocked(c->path);
+  return kExitOk;
+}
+
+int KeyRotateDek(const Args& a) {
+  absl::StatusOr<Common> c = ParseCommon(a, {"algorithm"});
+  if (!c.ok()) return Fail(kExitUsage, c.status().message());
+  absl::StatusOr<std::unique_ptr<pem::KeyReadWriter>> krw = OpenKrw(*c);
+  if (!krw.ok()) return KeyFail(krw.status());
+  std::string report;
+  absl::Status s = (*krw)->ViewAndUpdateHeaders(
+      [&](const pem::DekHeaders& h) -> absl::StatusOr<pem::DekHeaders> {
+        pem::DekHeaders out = h.Clone();
+        const encryption::Algorithm dflt =
+            h.current.has_value() ? h.current->dek.algorithm : encryption::kDefaultAlgorithm;
+        absl::StatusOr<encryption::Algorithm> alg = AlgorithmArg(a, dflt);
+        if (!alg.ok()) return alg.status();
+        if (h.pending.has_value()) {
+          // A rotation is under way: queue another one after it (what
+          // swarmkit does with raft-dek-needs-rotation).
+          out.needs_rotation = true;
+          report = absl::StrCat(DekLine(pem::kRaftDekPendingHeader, h.pending),
+                                "\nraft-dek-needs-rotation true\n");
+          return out;
+        }
+        absl::StatusOr<encryption::Dek> dek = encryption::Dek::Generate(*alg);
+        if (!dek.ok()) return dek.status();
+        if (h.current.has_value() && dek->id == h.current->dek.id) {
+          return absl::InternalError("new DEK drew the current key id; run again");
+        }
+        std::optional<pem::StoredDek>& slot = h.current.has_value() ? out.pending : out.current;
+        slot = pem::StoredDek{std::move(*dek), 0};
+        out.needs_rotation = false;
+        report = absl::StrCat(DekLine(pem::kRaftDekHeader, out.current), "\n",
+                              DekLine(pem::kRaftDekPendingHeader, out.pending),
+                              "\nraft-dek-needs-rotation false\n");
+        return out;
+      });
+  if (!s.ok()) return KeyFail(s);
+  std::printf("%s", report.c_str());
+  return kExitOk;
+}
+
+// rotate-kek, lock and unlock: one ViewAndRotateKEK each.
+enum class KekOp { kRotate, kLock, kUnlock };
+
+int KeyKek(const Args& a, KekOp op) {
+  absl::StatusOr<Common> c = ParseCommon(a, {});
+  if (!c.ok()) return Fail(kExitUsage, c.status().message());
+  if (op == KekOp::kLock) {
+    // Say "already locked" without needing its unlock key first.
+    absl::StatusOr<std::string> text = env::ReadFileToString(env::DefaultFileSystem(), c->path);
+    if (!text.ok()) return KeyFail(text.status());
+    absl::StatusOr<pem::ParsedKeyFile> parsed = pem::ParseKeyFile(*text);
+    pem::WipeString(&*text);
+    if (parsed.ok() && parsed->locked) {
+      return Fail(kExitUsage, absl::StrCat(c->path, " is already locked (use `sealwal key "
+                                                    "rotate-kek` for a new unlock key)"));
+    }
+    c->unlock_key.reset();  // an unlocked file needs none
+  }
+  absl::StatusOr<std::unique_ptr<pem::KeyReadWriter>> krw = OpenKrw(*c);
+  if (!krw.ok()) return KeyFail(krw.status());
+  std::optional<pem::UnlockKey> fresh;
+  if (op != KekOp::kUnlock) {
+    absl::StatusOr<pem::UnlockKey> u = pem::UnlockKey::Generate();
+    if (!u.ok()) return KeyFail(u.status());
+    fresh = std::move(*u);
+  }
+  uint64_t version = 0;
+  absl::Status s = (*krw)->ViewAndRotateKEK(
+      [&](const pem::KekState& st, const pem::DekHeaders& h) -> absl::StatusOr<pem::KekUpdate> {
+        if (op == KekOp::kLock && st.locked) {
+          return absl::FailedPreconditionError(
+              "the key file is already locked (use `sealwal key rotate-kek` for a new unlock key)");
+        }
+        if (op != KekOp::kLock && !st.locked) {
+          return absl::FailedPreconditionError(
+              "the key file is not locked (use `sealwal key lock`)");
+        }
+        pem::KekUpdate u;
+        if (fresh.has_value()) u.unlock_key = fresh->Clone();
+        u.version = st.version + 1;
+        u.headers = h.Clone();
+        // DEKs that sat unwrapped on disk are treated as exposed: rotate
+        // them once the file is locked (as swarmkit does).
+        if (op == KekOp::kLock && h.current.has_value()) u.headers.needs_rotation = true;
+        version = u.version;
+        return u;
+      });
+  if (!s.ok()) return KeyFail(s);
+  std::printf("key-file %s\n", c->path.c_str());
+  std::printf("kek-version %llu\n", static_cast<unsigned long long>(version));
+  std::printf("autolock %s\n", op == KekOp::kUnlock ? "off" : "on");
+  if (fresh.has_value()) {
+    PrintNewUnlockKey(*fresh);
+  } else {
+    std::fflush(stdout);
+    WarnUnlocked(c->path);
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+int KeyMain(const std::vector<std::string>& args) {
+  if (args.empty()) return Fail(kExitUsage, kKeyUsage);
+  const std::string sub = args[0];
+  absl::StatusOr<Args> a =
+      Args::Parse(std::vector<std::string>(args.begin() + 1, args.end()), {"autolock"});
+  if (!a.ok()) return Fail(kExitUsage, a.status().message());
+  if (sub == "init") return KeyInit(*a);
+  if (sub == "inspect") return KeyInspect(*a);
+  if (sub == "rotate-dek") return KeyRotateDek(*a);
+  if (sub == "rotate-kek") return KeyKek(*a, KekOp::kRotate);
+  if (sub == "lock") return KeyKek(*a, KekOp::kLock);
+  if (sub == "unlock") return KeyKek(*a, KekOp::kUnlock);
+  return Fail(kExitUsage, absl::StrCat("unknown key command \"", sub, "\"\n", kKeyUsage));
+}
+
+}  // namespace sealwal::cli
