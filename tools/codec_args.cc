@@ -163,9 +163,13 @@ absl::StatusOr<std::unique_ptr<wal::PayloadCodec>> CodecFromArgs(const Args& arg
 absl::StatusOr<std::optional<encryption::Dek>> DekFromArgs(const Args& args,
                                                            const std::string& dir) {
   if (args.Has("key-file")) {
-    return absl::UnimplementedError(
-        "--key-file is not yet supported for snapshots; for tests use --dek-file with a file "
-        "of 32 raw key bytes");
+    // The node key file's raft-dek (see DeksFromKeyFileArgs).
+    if (args.Has("dek-file")) {
+      return absl::InvalidArgumentError("give either --key-file or --dek-file, not both");
+    }
+    absl::StatusOr<KeyFileDeks> deks = DeksFromKeyFileArgs(args);
+    if (!deks.ok()) return deks.status();
+    return std::optional<encryption::Dek>(std::move(deks->current));
   }
   if (!args.Has("dek-file")) {
     if (encryption::IsEncryptedWalDir(dir)) {
