@@ -57,7 +57,11 @@ for t in "${targets[@]}"; do
   mkdir -p "$corpus" "$crashes"
   [ -n "$(ls -A "$corpus")" ] || seed_corpus "$t" "$corpus"
   echo "fuzz: $t for ${seconds}s" >&2
-  if ! "$build/fuzz/$t" -max_total_time="$seconds" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
+  # Decoders start from large real files; the model fuzzer wants long
+  # operation sequences from the start.
+  len_opts=(-max_len=65536)
+  [ "$t" = wal_model_fuzzer ] && len_opts=(-max_len=2048 -len_control=0)
+  if ! "$build/fuzz/$t" -max_total_time="$seconds" "${len_opts[@]}" -timeout=10 -rss_limit_mb=2048 \
       -artifact_prefix="$crashes/" -print_final_stats=1 "$corpus" >"$build/$t.log" 2>&1; then
     echo "fuzz: $t FAILED (see $build/$t.log; inputs in $crashes)" >&2
     tail -40 "$build/$t.log" >&2
