@@ -359,6 +359,7 @@ absl::StatusOr<SnapFileInfo> Snapshotter::Inspect(const std::string& file) const
   if (looks_sealed) {
     info.algorithm = static_cast<encryption::Algorithm>(rec.algorithm());
     info.key_id = encryption::KeyId(rec.key_id());
+    info.data_size = rec.data().size() - encryption::kAeadTagSize;  // the plaintext's size
   }
   if (options_.keys != nullptr) {
     const std::string conf = v->metadata.conf_state().SerializeAsString();

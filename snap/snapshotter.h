@@ -134,7 +134,7 @@ struct SnapFileInfo {
   encryption::Algorithm algorithm = encryption::Algorithm::kNotEncrypted;
   int raw_algorithm = 0;          // EncryptedRecord.algorithm as stored
   encryption::KeyId key_id;
-  uint64_t data_size = 0;         // stored bytes of raftpb.Snapshot.data
+  uint64_t data_size = 0;         // plaintext bytes of raftpb.Snapshot.data
   std::optional<StreamRef> stream_ref;  // plaintext refs (or decrypted ones)
   // With a keyring and an encrypted record: the result of decrypting it
   // (kPermissionDenied for a key problem); OK otherwise.

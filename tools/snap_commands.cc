@@ -311,12 +311,7 @@ int SnapInspect(const Args& a, bool ls) {
                                    " bytes, ", (*r)->file_size(), " bytes on disk, ends verified");
       }
     } else if (f.encrypted_record) {
-      if (f.decrypt_status.ok() && k.keys != nullptr) {
-        size = f.data_size;
-      } else {
-        size = f.data_size - encryption::kAeadTagSize;  // record data = ciphertext || tag
-        kind = k.keys != nullptr ? "inline" : "sealed (inline or stream reference; give a key)";
-      }
+      if (k.keys == nullptr) kind = "sealed (inline or stream reference; give a key)";
     }
     if (ls) {
       std::printf("%s index %llu term %llu size %llu kind %s algorithm %s key_id %s\n",
