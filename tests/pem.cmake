@@ -7,3 +7,13 @@ sealwal_test(pem_key_file_test DEPS sealwal::pem)
 #                            updates, wrong keys change no byte, locking, a
 #                            crash at every write step (fault-injection FS)
 sealwal_test(pem_key_read_writer_test DEPS sealwal::pem sealwal::env)
+#   pem_crash_test           a child (pem_crash_harness) SIGKILLed before every
+#                            file operation of KEK changes and header updates,
+#                            and at random moments of an endless cycle
+add_executable(pem_crash_harness pem_crash_harness.cc)
+target_link_libraries(pem_crash_harness PRIVATE sealwal::pem sealwal::env)
+sealwal_warnings(pem_crash_harness)
+sealwal_test(pem_crash_test DEPS sealwal::base)
+target_compile_definitions(pem_crash_test PRIVATE
+  PEM_CRASH_HARNESS_BIN="$<TARGET_FILE:pem_crash_harness>")
+add_dependencies(pem_crash_test pem_crash_harness)
