@@ -79,7 +79,18 @@ absl::StatusOr<std::unique_ptr<Snapshotter>> Snapshotter::Open(std::string dir,
   if (options.fs == nullptr) return absl::InvalidArgumentError("SnapshotterOptions.fs is null");
   while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
   if (options.create_dir) {
-    RETURN_IF_ERROR(env::CreateDirAll(options.fs, dir));
+    // Create missing components one by one and fsync each parent, so the
+    // directory (and later every snapshot in it) survives a power loss.
+    std::vector<std::string> missing;
+    for (std::string d = dir; !d.empty() && d != "/" && d != "." && !options.fs->FileExists(d).ok();
+         d = env::Dirname(d)) {
+      missing.push_back(d);
+    }
+    for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
+      absl::Status s = options.fs->CreateDir(*it, 0700);
+      if (!s.ok() && !absl::IsAlreadyExists(s)) return s;
+      RETURN_IF_ERROR(options.fs->SyncDir(env::Dirname(*it)));
+    }
   } else if (!options.fs->FileExists(dir).ok()) {
     return absl::NotFoundError(absl::StrCat("snap: directory ", dir, " does not exist"));
   }
