@@ -17,3 +17,6 @@ sealwal_test(pem_crash_test DEPS sealwal::base)
 target_compile_definitions(pem_crash_test PRIVATE
   PEM_CRASH_HARNESS_BIN="$<TARGET_FILE:pem_crash_harness>")
 add_dependencies(pem_crash_test pem_crash_harness)
+#   key_cli_test             `sealwal key ...` and `wal --key-file` against the
+#                            openssl command line (pkey -passin, genpkey imports)
+sealwal_test(key_cli_test)

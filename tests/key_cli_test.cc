@@ -1,0 +1,271 @@
+// `sealwal key ...` and `--key-file` for `wal gen|dump|verify` (design.md
+// section 5, docs/cli-key.md), checked against the `openssl` command line:
+// a locked key file is read by `openssl pkey -passin pass:<unlock key>` and
+// not without it, an unlocked one by plain `openssl pkey`, keys made by
+// `openssl genpkey` import and round-trip; a wrong unlock key is exit 2 and
+// changes no byte.
+#include <algorithm>
+#include <string>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "testing/test_util.h"
+
+namespace sealwal {
+namespace {
+
+using testing::CommandResult;
+using testing::RunCommand;
+using testing::ShellQuote;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using ::testing::StartsWith;
+
+const std::string kCli = SEALWAL_CLI_BIN;
+
+std::string Cli(const std::string& args) { return ShellQuote(kCli) + " " + args; }
+std::string WithKey(const std::string& unlock_key, const std::string& cmd) {
+  return "SEALWAL_UNLOCK_KEY=" + ShellQuote(unlock_key) + " " + cmd;
+}
+
+void ExpectOneErrorLine(const CommandResult& r) {
+  EXPECT_THAT(r.err, StartsWith("sealwal: "));
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
+
+// The value of the "name value" line in a command's output ("" if none).
+std::string LineValue(const std::string& out, absl::string_view name) {
+  for (absl::string_view line : absl::StrSplit(out, '\n')) {
+    if (absl::ConsumePrefix(&line, name) && absl::ConsumePrefix(&line, " ")) {
+      return std::string(line);
+    }
+  }
+  return "";
+}
+
+class KeyCliTest : public ::testing::Test {
+ protected:
+  std::string Init(const std::string& extra = "--autolock") {
+    auto r = RunCommand(Cli("key init --key-file " + ShellQuote(key_) + " " + extra));
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return LineValue(r.out, "unlock-key");
+  }
+  std::string Bytes() { return testing::ReadFileOrDie(key_); }
+  testing::TempDir tmp_;
+  std::string key_ = tmp_.Sub("node.key");
+};
+
+TEST_F(KeyCliTest, LockedKeyOpensInOpensslOnlyWithTheUnlockKey) {
+  const std::string k = Init();
+  ASSERT_THAT(k, StartsWith("SEALWAL-1-"));
+  EXPECT_EQ(k.size(), 53u);
+  EXPECT_THAT(Bytes(), HasSubstr("-----BEGIN ENCRYPTED PRIVATE KEY-----"));
+  EXPECT_THAT(Bytes(), Not(HasSubstr(k)));
+  auto ok = RunCommand("openssl pkey -in " + ShellQuote(key_) + " -passin pass:" + k + " -noout");
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+  for (const std::string& pass : {std::string("pass:"), std::string("pass:wrong"),
+                                  "pass:" + k.substr(0, k.size() - 1) + "A"}) {
+    auto bad = RunCommand("openssl pkey -in " + ShellQuote(key_) + " -passin " + pass +
+                          " -noout </dev/null");
+    EXPECT_NE(bad.exit_code, 0) << pass;
+  }
+  // PBES2 with PBKDF2-HMAC-SHA256 and AES-256-CBC (docs/format-pem.md).
+  auto info = RunCommand("sed -n '/BEGIN ENCRYPTED/,/END ENCRYPTED/p' " + ShellQuote(key_) +
+                         " | openssl asn1parse -i");
+  EXPECT_THAT(info.out, HasSubstr("PBES2"));
+  EXPECT_THAT(info.out, HasSubstr("PBKDF2"));
+  EXPECT_THAT(info.out, HasSubstr("hmacWithSHA256"));
+  EXPECT_THAT(info.out, HasSubstr("aes-256-cbc"));
+  // inspect without the key shows what it can, with it everything.
+  auto i1 = RunCommand(Cli("key inspect --key-file " + ShellQuote(key_)));
+  EXPECT_EQ(i1.exit_code, 0) << i1.err;
+  EXPECT_EQ(LineValue(i1.out, "autolock"), "on");
+  EXPECT_EQ(LineValue(i1.out, "raft-dek"), "wrapped");
+  auto i2 = RunCommand(WithKey(k, Cli("key inspect --key-file " + ShellQuote(key_))));
+  EXPECT_EQ(i2.exit_code, 0) << i2.err;
+  EXPECT_EQ(LineValue(i2.out, "private-key"), "EC P-256");
+  EXPECT_THAT(LineValue(i2.out, "raft-dek"), StartsWith("0x"));
+  EXPECT_TRUE(i2.err.empty()) << i2.err;
+}
+
+TEST_F(KeyCliTest, UnlockedKeyOpensInOpensslAndInspectWarns) {
+  EXPECT_EQ(Init(""), "");
+  EXPECT_THAT(Bytes(), HasSubstr("-----BEGIN PRIVATE KEY-----"));
+  auto ok = RunCommand("openssl pkey -in " + ShellQuote(key_) + " -noout");
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+  auto i = RunCommand(Cli("key inspect --key-file " + ShellQuote(key_)));
+  EXPECT_EQ(i.exit_code, 0);
+  EXPECT_EQ(LineValue(i.out, "autolock"), "off");
+  EXPECT_THAT(i.err, HasSubstr("warning: autolock is off"));
+  auto mode = RunCommand("stat -c %a " + ShellQuote(key_));
+  EXPECT_EQ(absl::StripAsciiWhitespace(mode.out), "600");
+}
+
+TEST_F(KeyCliTest, GenpkeyKeysImportAndRoundTrip) {
+  struct Kind {
+    std::string name, genpkey;
+  };
+  for (const Kind& kind : {Kind{"ec", "-algorithm EC -pkeyopt ec_paramgen_curve:P-384"},
+                           Kind{"rsa", "-algorithm RSA -pkeyopt rsa_keygen_bits:2048"},
+                           Kind{"ed25519", "-algorithm ED25519"},
+                           Kind{"ec-traditional", "-algorithm EC -pkeyopt ec_paramgen_curve:P-256"}}) {
+    SCOPED_TRACE(kind.name);
+    const std::string src = tmp_.Sub(kind.name + ".pem");
+    const std::string dst = tmp_.Sub(kind.name + ".key");
+    ASSERT_EQ(RunCommand("openssl genpkey " + kind.genpkey + " -out " + ShellQuote(src)).exit_code, 0);
+    if (kind.name == "ec-traditional") {  // "-----BEGIN EC PRIVATE KEY-----"
+      ASSERT_EQ(RunCommand("openssl ec -in " + ShellQuote(src) + " -out " + ShellQuote(src) +
+                           ".t && mv " + ShellQuote(src) + ".t " + ShellQuote(src))
+                    .exit_code,
+                0);
+      EXPECT_THAT(testing::ReadFileOrDie(src), HasSubstr("BEGIN EC PRIVATE KEY"));
+    }
+    auto init = RunCommand(Cli("key init --key-file " + ShellQuote(dst) + " --autolock --import " +
+                               ShellQuote(src)));
+    ASSERT_EQ(init.exit_code, 0) << init.err;
+    const std::string k = LineValue(init.out, "unlock-key");
+    // The same private key comes back out of the locked file, and again
+    // after unlocking it.
+    const std::string want = RunCommand("openssl pkey -in " + ShellQuote(src)).out;
+    ASSERT_THAT(want, HasSubstr("BEGIN PRIVATE KEY"));
+    EXPECT_EQ(RunCommand("openssl pkey -in " + ShellQuote(dst) + " -passin pass:" + k).out, want);
+    auto unlock = RunCommand(WithKey(k, Cli("key unlock --key-file " + ShellQuote(dst))));
+    ASSERT_EQ(unlock.exit_code, 0) << unlock.err;
+    EXPECT_EQ(RunCommand("openssl pkey -in " + ShellQuote(dst)).out, want);
+    // A bare key file (what genpkey wrote) is read as a key without DEKs.
+    auto bare = RunCommand(Cli("key inspect --key-file " + ShellQuote(src)));
+    EXPECT_EQ(bare.exit_code, 0) << bare.err;
+    EXPECT_THAT(LineValue(bare.out, "layout"), StartsWith("bare"));
+  }
+}
+
+TEST_F(KeyCliTest, LockUnlockRotateKeepsDeks) {
+  EXPECT_EQ(Init(""), "");
+  auto dek = RunCommand(Cli("key rotate-dek --key-file " + ShellQuote(key_)));
+  ASSERT_EQ(dek.exit_code, 0) << dek.err;
+  const std::string current = LineValue(dek.out, "raft-dek");
+  const std::string pending = LineValue(dek.out, "raft-dek-pending");
+  ASSERT_THAT(pending, StartsWith("0x"));
+  auto lock = RunCommand(Cli("key lock --key-file " + ShellQuote(key_)));
+  ASSERT_EQ(lock.exit_code, 0) << lock.err;
+  const std::string k1 = LineValue(lock.out, "unlock-key");
+  EXPECT_EQ(LineValue(lock.out, "kek-version"), "1");
+  // Locking twice is refused and changes nothing.
+  const std::string locked = Bytes();
+  auto again = RunCommand(Cli("key lock --key-file " + ShellQuote(key_)));
+  EXPECT_EQ(again.exit_code, 2);
+  ExpectOneErrorLine(again);
+  EXPECT_EQ(Bytes(), locked);
+  // rotate-kek with the key in a file.
+  const std::string kf = tmp_.Sub("unlock");
+  testing::WriteFileOrDie(kf, k1 + "\n");
+  auto rot = RunCommand(Cli("key rotate-kek --key-file " + ShellQuote(key_) +
+                            " --unlock-key-file " + ShellQuote(kf)));
+  ASSERT_EQ(rot.exit_code, 0) << rot.err;
+  const std::string k2 = LineValue(rot.out, "unlock-key");
+  EXPECT_NE(k1, k2);
+  EXPECT_EQ(LineValue(rot.out, "kek-version"), "2");
+  // The old key no longer opens it.
+  auto old = RunCommand(WithKey(k1, Cli("key inspect --key-file " + ShellQuote(key_))));
+  EXPECT_EQ(old.exit_code, 2);
+  EXPECT_THAT(old.err, HasSubstr("wrong unlock key"));
+  auto insp = RunCommand(WithKey(k2, Cli("key inspect --key-file " + ShellQuote(key_))));
+  ASSERT_EQ(insp.exit_code, 0) << insp.err;
+  EXPECT_EQ(LineValue(insp.out, "raft-dek"), current);
+  EXPECT_EQ(LineValue(insp.out, "raft-dek-pending"), pending);
+  EXPECT_EQ(LineValue(insp.out, "raft-dek-needs-rotation"), "true");  // set by lock
+  auto unlock = RunCommand(WithKey(k2, Cli("key unlock --key-file " + ShellQuote(key_))));
+  ASSERT_EQ(unlock.exit_code, 0) << unlock.err;
+  EXPECT_EQ(LineValue(unlock.out, "unlock-key"), "");
+  auto plain = RunCommand(Cli("key inspect --key-file " + ShellQuote(key_)));
+  EXPECT_EQ(LineValue(plain.out, "raft-dek"), current);
+  EXPECT_EQ(LineValue(plain.out, "raft-dek-pending"), pending);
+  EXPECT_EQ(LineValue(plain.out, "kek-version"), "3");
+}
+
+TEST_F(KeyCliTest, WrongOrMalformedUnlockKeyChangesNoByte) {
+  const std::string k = Init();
+  const std::string before = Bytes();
+  const std::string wrong = "SEALWAL-1-AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+  for (const std::string sub : {"inspect", "rotate-dek", "rotate-kek", "unlock"}) {
+    SCOPED_TRACE(sub);
+    auto r = RunCommand(WithKey(wrong, Cli("key " + sub + " --key-file " + ShellQuote(key_))));
+    EXPECT_EQ(r.exit_code, 2);
+    ExpectOneErrorLine(r);
+    EXPECT_THAT(r.err, HasSubstr("wrong unlock key"));
+    auto none = RunCommand(Cli("key " + sub + " --key-file " + ShellQuote(key_)));
+    if (sub != "inspect") {
+      EXPECT_EQ(none.exit_code, 2);
+      ExpectOneErrorLine(none);
+      EXPECT_THAT(none.err, HasSubstr("SEALWAL_UNLOCK_KEY"));
+    }
+    auto bad = RunCommand(WithKey(k + "x", Cli("key " + sub + " --key-file " + ShellQuote(key_))));
+    EXPECT_EQ(bad.exit_code, 2);
+    ExpectOneErrorLine(bad);
+    EXPECT_THAT(bad.err, HasSubstr("44 characters"));
+    EXPECT_THAT(bad.err, Not(HasSubstr(k.substr(10))));
+    EXPECT_EQ(Bytes(), before);
+  }
+  // A damaged file is a data error (1).
+  std::string damaged = before;
+  damaged[damaged.size() / 2] ^= 0x04;
+  testing::WriteFileOrDie(key_, damaged);
+  auto r = RunCommand(WithKey(k, Cli("key inspect --key-file " + ShellQuote(key_))));
+  EXPECT_EQ(r.exit_code, 1);
+  ExpectOneErrorLine(r);
+}
+
+TEST_F(KeyCliTest, WalRoundTripsWithKeyFile) {
+  const std::string k = Init();
+  const std::string wal = tmp_.Sub("wal-v3-encrypted");
+  const std::string plain = tmp_.Sub("wal-v3");
+  auto gen = RunCommand(WithKey(k, Cli("wal gen " + ShellQuote(wal) +
+                                       " --entries 30 --size 50 --batch 4 --seed 9 --key-file " +
+                                       ShellQuote(key_))));
+  ASSERT_EQ(gen.exit_code, 0) << gen.err;
+  EXPECT_THAT(gen.out, HasSubstr("synced 30"));
+  ASSERT_EQ(RunCommand(Cli("wal gen " + ShellQuote(plain) +
+                           " --entries 30 --size 50 --batch 4 --seed 9"))
+                .exit_code,
+            0);
+  auto v = RunCommand(WithKey(k, Cli("wal verify " + ShellQuote(wal) + " --expect-seed 9 --key-file " +
+                                     ShellQuote(key_))));
+  ASSERT_EQ(v.exit_code, 0) << v.err;
+  EXPECT_EQ(LineValue(v.out, "encrypted"), "yes");
+  auto pv = RunCommand(Cli("wal verify " + ShellQuote(plain) + " --expect-seed 9"));
+  EXPECT_EQ(LineValue(v.out, "digest"), LineValue(pv.out, "digest"));
+  // dump with the key in a file gives the plaintext log's lines.
+  const std::string kf = tmp_.Sub("unlock");
+  testing::WriteFileOrDie(kf, k);
+  auto d = RunCommand(Cli("wal dump " + ShellQuote(wal) + " --key-file " + ShellQuote(key_) +
+                          " --unlock-key-file " + ShellQuote(kf)));
+  ASSERT_EQ(d.exit_code, 0) << d.err;
+  auto pd = RunCommand(Cli("wal dump " + ShellQuote(plain)));
+  EXPECT_EQ(d.out, pd.out);
+  // A locked key without its unlock key: exit 2, one line, nothing on stdout.
+  for (const std::string sub : {"dump", "verify"}) {
+    auto r = RunCommand(Cli("wal " + sub + " " + ShellQuote(wal) + " --key-file " + ShellQuote(key_)));
+    EXPECT_EQ(r.exit_code, 2) << sub;
+    ExpectOneErrorLine(r);
+    EXPECT_THAT(r.err, HasSubstr("locked"));
+    EXPECT_TRUE(r.out.empty());
+    auto w = RunCommand(WithKey("SEALWAL-1-AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",
+                                Cli("wal " + sub + " " + ShellQuote(wal) + " --key-file " +
+                                    ShellQuote(key_))));
+    EXPECT_EQ(w.exit_code, 2) << sub;
+    ExpectOneErrorLine(w);
+  }
+  // After a DEK rotation the pending DEK is loaded too; reads still work.
+  auto rot = RunCommand(WithKey(k, Cli("key rotate-dek --key-file " + ShellQuote(key_))));
+  ASSERT_EQ(rot.exit_code, 0) << rot.err;
+  auto v2 = RunCommand(WithKey(k, Cli("wal verify " + ShellQuote(wal) + " --key-file " +
+                                      ShellQuote(key_))));
+  EXPECT_EQ(v2.exit_code, 0) << v2.err;
+}
+
+}  // namespace
+}  // namespace sealwal
