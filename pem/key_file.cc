@@ -182,6 +182,10 @@ absl::StatusOr<StoredDek> DecodeDekPlaintext(absl::string_view b, absl::string_v
 }
 
 absl::StatusOr<ParsedKeyFile> ParseKeyFile(absl::string_view text) {
+  if (!absl::StrContains(text, "-----BEGIN ")) {
+    return absl::DataLossError(text.empty() ? "the key file is empty"
+                                            : "not a PEM key file (no \"-----BEGIN\" line)");
+  }
   ASSIGN_OR_RETURN(std::vector<PemBlock> blocks, ParsePemBlocks(text));
   ParsedKeyFile out;
   const PemBlock* dek_block = nullptr;

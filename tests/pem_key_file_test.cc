@@ -322,14 +322,16 @@ TEST(KeyFileLayoutTest, BareKeysAndOddFilesAreClear) {
   EXPECT_EQ(f.layout, Layout::kBareKey);
   EXPECT_FALSE(f.locked);
   EXPECT_FALSE(f.headers.current.has_value());
-  EXPECT_THAT(DecodeKeyFile("", nullptr), StatusIs(absl::StatusCode::kDataLoss, HasSubstr("no PEM block")));
+  EXPECT_THAT(DecodeKeyFile("", nullptr), StatusIs(absl::StatusCode::kDataLoss, HasSubstr("empty")));
+  EXPECT_THAT(DecodeKeyFile("\n\n", nullptr),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("not a PEM key file")));
   EXPECT_THAT(DecodeKeyFile(std::string(32, 'k'), nullptr), StatusIs(absl::StatusCode::kDataLoss));
   EXPECT_THAT(DecodeKeyFile("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
                             nullptr),
               StatusIs(absl::StatusCode::kDataLoss, HasSubstr("not a sealwal key file")));
 }
 
-TEST(DekPlaintextTest, RoundTripAndRejects) {
+TEST(KeyFileDekPlaintextTest, RoundTripAndRejects) {
   StoredDek d = TestDek(0xdeadbeef, Algorithm::kChaCha20Poly1305, 12345);
   std::string b = EncodeDekPlaintext(d);
   ASSERT_EQ(b.size(), kDekPlaintextSize);
