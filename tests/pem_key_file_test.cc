@@ -295,6 +295,33 @@ TEST_P(KeyFileTest, SwappedDekHeadersFailToOpen) {
   EXPECT_THAT(OpenDekHeaders(q, &*unlock_), StatusIs(absl::StatusCode::kDataLoss));
 }
 
+// Below the digest: every bit of each wrapped DEK record flipped (what a
+// swarmkit-layout file, which has no digest, relies on) fails to open.
+TEST(KeyFileRecordTest, EveryBitOfAWrappedRecordIsChecked) {
+  ASSERT_OK_AND_ASSIGN(PrivateKey key, PrivateKey::GenerateEcP256());
+  UnlockKey u = TestUnlockKey(3);
+  ASSERT_OK_AND_ASSIGN(std::string text, EncodeKeyFile(key, TestHeaders(), 1, &u));
+  ASSERT_OK_AND_ASSIGN(ParsedKeyFile p, ParseKeyFile(text));
+  ASSERT_THAT(OpenDekHeaders(p, &u), IsOk());
+  for (bool pending : {false, true}) {
+    const std::string bytes = (pending ? p.pending : p.current)->SerializeAsString();
+    for (size_t i = 0; i < bytes.size() * 8; ++i) {
+      std::string b = bytes;
+      b[i / 8] = static_cast<char>(b[i / 8] ^ (1 << (i % 8)));
+      sealwalpb::EncryptedRecord rec;
+      if (!rec.ParseFromString(b)) continue;  // the reader refuses it earlier
+      ASSERT_OK_AND_ASSIGN(ParsedKeyFile q, ParseKeyFile(text));
+      (pending ? q.pending : q.current) = rec;
+      absl::StatusOr<DekHeaders> h = OpenDekHeaders(q, &u);
+      EXPECT_FALSE(h.ok()) << "bit " << i << (pending ? " of raft-dek-pending" : " of raft-dek");
+      if (!h.ok()) {
+        EXPECT_TRUE(absl::IsDataLoss(h.status()) || absl::IsPermissionDenied(h.status()))
+            << h.status();
+      }
+    }
+  }
+}
+
 TEST(KeyFileLayoutTest, SwarmkitLayoutIsRead) {
   ASSERT_OK_AND_ASSIGN(PrivateKey key, PrivateKey::GenerateEcP256());
   UnlockKey u = TestUnlockKey(9);
