@@ -16,6 +16,34 @@ namespace {
 
 // Reads a whole file into one presized buffer (no doubling copies: a
 // .snap may be hundreds of MiB).
+// A file's bytes: in a std::string when they may become the returned data
+// (plaintext: moved out, no copy), else in a raw buffer that is never
+// zero-filled (encrypted: the data is decrypted out of it).
+struct FileBytes {
+  std::string str;
+  std::unique_ptr<char[]> raw;
+  absl::string_view view;
+};
+
+absl::StatusOr<FileBytes> ReadFileBytes(env::FileSystem* fs, const std::string& path,
+                                        bool raw) {
+  ASSIGN_OR_RETURN(uint64_t size, fs->GetFileSize(path));
+  ASSIGN_OR_RETURN(auto file, fs->NewRandomAccessFile(path));
+  FileBytes b;
+  char* p;
+  if (raw) {
+    b.raw.reset(new char[size == 0 ? 1 : size]);
+    p = b.raw.get();
+  } else {
+    b.str.resize(size);
+    p = b.str.data();
+  }
+  ASSIGN_OR_RETURN(size_t n, file->ReadAt(0, absl::Span<char>(p, size)));
+  if (!raw) b.str.resize(n);
+  b.view = absl::string_view(p, n);
+  return b;
+}
+
 absl::StatusOr<std::string> ReadWhole(env::FileSystem* fs, const std::string& path) {
   ASSIGN_OR_RETURN(uint64_t size, fs->GetFileSize(path));
   ASSIGN_OR_RETURN(auto file, fs->NewRandomAccessFile(path));
@@ -187,11 +215,11 @@ absl::StatusOr<LoadedSnapshot> Snapshotter::LoadMatching(
   };
   for (const std::string& name : names) {
     const std::string path = env::JoinPath(dir_, name);
-    absl::StatusOr<std::string> buf = ReadWhole(options_.fs, path);
+    absl::StatusOr<FileBytes> buf = ReadFileBytes(options_.fs, path, options_.keys != nullptr);
     if (absl::IsNotFound(buf.status())) continue;  // removed meanwhile
     RETURN_IF_ERROR(buf.status());                 // an I/O error is no verdict on the file
     absl::StatusOr<RaftSnapshotView> view = absl::DataLossError("unset");
-    absl::StatusOr<SnapFileView> file = DecodeSnapFile(*buf);
+    absl::StatusOr<SnapFileView> file = DecodeSnapFile(buf->view);
     if (file.ok()) view = DecodeRaftSnapshot(file->raft_snapshot);
     if (!file.ok() || !view.ok()) {
       // etcd's loadSnap: a file that fails snap.Read is renamed .broken.
@@ -234,9 +262,9 @@ absl::StatusOr<LoadedSnapshot> Snapshotter::LoadMatching(
         out.data = std::move(plain);
       } else {
         // Plaintext: reuse the file buffer (no second allocation).
-        const size_t off = static_cast<size_t>(data.data() - buf->data());
+        const size_t off = static_cast<size_t>(data.data() - buf->str.data());
         const size_t len = data.size();
-        out.data = std::move(*buf);
+        out.data = std::move(buf->str);
         out.data.erase(0, off);
         out.data.resize(len);
       }

@@ -32,7 +32,7 @@ std::shared_ptr<Keyring> MakeKeys(Algorithm alg, uint32_t id = 0x11223344, char 
   return *Keyring::ForDek(*dek);
 }
 
-class StreamTest : public ::testing::TestWithParam<Algorithm> {
+class SnapStreamTest : public ::testing::TestWithParam<Algorithm> {
  protected:
   std::shared_ptr<Keyring> keys() {
     if (GetParam() == Algorithm::kNotEncrypted) return nullptr;
@@ -83,7 +83,7 @@ class StreamTest : public ::testing::TestWithParam<Algorithm> {
   std::shared_ptr<Keyring> keys_;
 };
 
-TEST_P(StreamTest, RoundTripAtEverySizeEdgeAndThreadCount) {
+TEST_P(SnapStreamTest, RoundTripAtEverySizeEdgeAndThreadCount) {
   for (uint64_t size : {0ull, 1ull, 4095ull, 4096ull, 4097ull, 8192ull, 3 * 4096ull + 17, 100000ull}) {
     for (int threads : {0, 1, 4}) {
       SCOPED_TRACE(absl::StrCat("size ", size, " threads ", threads));
@@ -108,7 +108,7 @@ TEST_P(StreamTest, RoundTripAtEverySizeEdgeAndThreadCount) {
   }
 }
 
-TEST_P(StreamTest, ReadChunkDirectlyAndConcurrently) {
+TEST_P(SnapStreamTest, ReadChunkDirectlyAndConcurrently) {
   const std::string data = DataGen(2, 1, 1, 10 * kChunk + 5);
   Write("/s", data);
   ASSERT_OK_AND_ASSIGN(auto r, StreamReader::Open(fs_.get(), "/s", keys(), std::nullopt));
@@ -129,7 +129,7 @@ TEST_P(StreamTest, ReadChunkDirectlyAndConcurrently) {
   EXPECT_OK(r->VerifyEnds());
 }
 
-TEST_P(StreamTest, EveryBitFlipFails) {
+TEST_P(SnapStreamTest, EveryBitFlipFails) {
   const std::string data = DataGen(3, 1, 1, 2 * kChunk + 100);
   Write("/s", data);
   const std::string good = File("/s");
@@ -152,7 +152,7 @@ TEST_P(StreamTest, EveryBitFlipFails) {
   EXPECT_GT(tried, 1500);
 }
 
-TEST_P(StreamTest, TruncationAtEveryLengthFails) {
+TEST_P(SnapStreamTest, TruncationAtEveryLengthFails) {
   const std::string data = DataGen(4, 1, 1, 2 * kChunk + 100);
   StreamRef ref = Write("/s", data);
   const std::string good = File("/s");
@@ -168,7 +168,7 @@ TEST_P(StreamTest, TruncationAtEveryLengthFails) {
   EXPECT_THAT(ReadAll("/t", std::nullopt, 0), StatusIs(absl::StatusCode::kDataLoss));
 }
 
-TEST_P(StreamTest, DroppedLastChunkFails) {
+TEST_P(SnapStreamTest, DroppedLastChunkFails) {
   const std::string data = DataGen(5, 1, 1, 3 * kChunk);  // 3 full chunks
   StreamRef ref = Write("/s", data);
   const std::string good = File("/s");
@@ -181,7 +181,7 @@ TEST_P(StreamTest, DroppedLastChunkFails) {
   EXPECT_THAT(r->VerifyEnds(), StatusIs(absl::StatusCode::kDataLoss));
 }
 
-TEST_P(StreamTest, SwappedChunksFail) {
+TEST_P(SnapStreamTest, SwappedChunksFail) {
   const std::string data = DataGen(6, 1, 1, 3 * kChunk + 10);
   Write("/s", data);
   const std::string good = File("/s");
@@ -197,7 +197,7 @@ TEST_P(StreamTest, SwappedChunksFail) {
   EXPECT_OK(r->ReadChunk(2).status());  // untouched chunks still read
 }
 
-TEST_P(StreamTest, ChunkOrHeaderSplicedFromAnotherStreamFails) {
+TEST_P(SnapStreamTest, ChunkOrHeaderSplicedFromAnotherStreamFails) {
   // Same key, same snapshot, same data: only the per-file salt differs.
   const std::string data = DataGen(7, 1, 1, 3 * kChunk + 10);
   StreamRef a = Write("/a", data);
@@ -221,7 +221,7 @@ TEST_P(StreamTest, ChunkOrHeaderSplicedFromAnotherStreamFails) {
   EXPECT_THAT(ReadAll("/a", StreamExpectation{8, 2, a}), StatusIs(absl::StatusCode::kDataLoss));
 }
 
-INSTANTIATE_TEST_SUITE_P(Algorithms, StreamTest,
+INSTANTIATE_TEST_SUITE_P(Algorithms, SnapStreamTest,
                          ::testing::Values(Algorithm::kNotEncrypted, Algorithm::kAes256Gcm,
                                            Algorithm::kChaCha20Poly1305),
                          [](const auto& info) {
@@ -230,7 +230,7 @@ INSTANTIATE_TEST_SUITE_P(Algorithms, StreamTest,
                                                                                     : "ChaCha");
                          });
 
-TEST(StreamKeyTest, WrongMissingOrNoKey) {
+TEST(SnapStreamKeyTest, WrongMissingOrNoKey) {
   auto fs = env::NewMemFileSystem();
   auto keys = MakeKeys(Algorithm::kAes256Gcm, 5, 'a');
   StreamOptions o;
@@ -257,7 +257,7 @@ TEST(StreamKeyTest, WrongMissingOrNoKey) {
               StatusIs(absl::StatusCode::kDataLoss));
 }
 
-TEST(StreamWriterTest, AbortAndDestroyRemoveTheTempFileAndErrorsAreSticky) {
+TEST(SnapStreamWriterTest, AbortAndDestroyRemoveTheTempFileAndErrorsAreSticky) {
   auto fs = env::NewMemFileSystem();
   {
     ASSERT_OK_AND_ASSIGN(auto w, StreamWriter::Create(fs.get(), "/s", 1, 1, nullptr, {}));
