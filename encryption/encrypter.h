@@ -56,6 +56,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "encryption/aead.h"
 #include "encryption/associated_data.h"
 #include "encryption/dek.h"
@@ -91,6 +92,21 @@ class Encrypter {
                                  std::string* serialized_record) = 0;
 
   // The id written into every record (0 for the pass-through).
+  // Seals plains[i] at ctxs[i] into outs[i] (serialized, as EncryptTo) for
+  // every i, using the nonces n EncryptTo calls in order would use. An
+  // implementation may split the batch over a helper thread. All or
+  // nothing as far as the caller can tell: on error no output is valid
+  // (nonces already drawn stay spent, as with EncryptTo).
+  virtual absl::Status EncryptBatchTo(absl::Span<const AadContext> ctxs,
+                                      absl::Span<const absl::string_view> plains,
+                                      std::string* outs) {
+    for (size_t i = 0; i < ctxs.size(); ++i) {
+      absl::Status s = EncryptTo(ctxs[i], plains[i], &outs[i]);
+      if (!s.ok()) return s;
+    }
+    return absl::OkStatus();
+  }
+
   virtual KeyId key_id() const = 0;
   virtual Algorithm algorithm() const = 0;
   // Messages sealed under this DEK, including those it had sealed before
@@ -138,6 +154,13 @@ class AeadEncrypter final : public Encrypter {
                                                      absl::string_view plaintext) override;
   absl::Status EncryptTo(const AadContext& ctx, absl::string_view plaintext,
                          std::string* serialized_record) override;
+  // Batches of at least kParallelMinBytes are split with a helper thread
+  // (started on first use, owned by this object) that seals the second
+  // half with its own cipher context.
+  absl::Status EncryptBatchTo(absl::Span<const AadContext> ctxs,
+                              absl::Span<const absl::string_view> plains,
+                              std::string* outs) override;
+  static constexpr size_t kParallelMinBytes = 32 * 1024;
 
   KeyId key_id() const override { return key_id_; }
   Algorithm algorithm() const override { return aead_->algorithm(); }
@@ -155,7 +178,15 @@ class AeadEncrypter final : public Encrypter {
   AeadEncrypter(KeyId key_id, std::unique_ptr<Aead> aead, const EncrypterOptions& options);
 
   // Claims the next nonce (into nonce_) and builds the AAD (into aad_).
+  class Helper;  // the helper thread of EncryptBatchTo
+
   absl::Status Prepare(const AadContext& ctx);
+  // Reserves `n` messages against the usage limit and returns the first
+  // nonce counter of the run.
+  absl::StatusOr<uint64_t> Reserve(uint64_t n);
+  // Seals one record with the given context objects and nonce counter.
+  absl::Status SealRecord(Aead* aead, std::string* aad, const AadContext& ctx, uint64_t counter,
+                          absl::string_view plaintext, std::string* out) const;
 
   const KeyId key_id_;
   const std::unique_ptr<Aead> aead_;
@@ -164,6 +195,11 @@ class AeadEncrypter final : public Encrypter {
   std::array<char, kAeadNonceSize> nonce_{};  // prefix || counter of the last message
   uint64_t nonce_counter_ = 0;                // the counter the next message uses
   std::string aad_;                           // reused across messages
+  // EncryptBatchTo's second half: its own cipher context and AAD buffer;
+  // the helper thread starts on the first batch large enough.
+  std::unique_ptr<Aead> aead2_;
+  std::string aad2_;
+  std::unique_ptr<Helper> helper_;
 };
 
 // The pass-through: records are EncryptedRecord{NOT_ENCRYPTED, data =

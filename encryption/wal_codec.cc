@@ -77,6 +77,18 @@ absl::Status WalCodec::Encode(const wal::PayloadContext& ctx, absl::string_view 
   return encrypter_->EncryptTo(WalAadContext(ctx), plain, out);
 }
 
+absl::Status WalCodec::EncodeBatch(absl::Span<const wal::PayloadContext> ctxs,
+                                   absl::Span<const absl::string_view> plains,
+                                   std::string* outs) {
+  if (encrypter_ == nullptr) {
+    return absl::FailedPreconditionError(
+        "this WAL codec is read-only (made without an encrypter)");
+  }
+  batch_aad_.resize(ctxs.size());
+  for (size_t i = 0; i < ctxs.size(); ++i) batch_aad_[i] = WalAadContext(ctxs[i]);
+  return encrypter_->EncryptBatchTo(batch_aad_, plains, outs);
+}
+
 absl::Status WalCodec::Decode(const wal::PayloadContext& ctx, absl::string_view stored,
                               std::string* out) const {
   // The WAL encodes every entry, empty ones too: no payload at all means

@@ -60,6 +60,7 @@
 #define SEALWAL_ENCRYPTION_WAL_CODEC_H_
 
 #include <memory>
+#include <vector>
 #include <string>
 
 #include "absl/status/status.h"
@@ -107,6 +108,11 @@ class WalCodec final : public wal::PayloadCodec {
   // wal::PayloadCodec.
   absl::Status Encode(const wal::PayloadContext& ctx, absl::string_view plain,
                       std::string* out) override;
+  // Seals the batch with Encrypter::EncryptBatchTo (two threads for large
+  // batches). Writer thread only, like Encode.
+  absl::Status EncodeBatch(absl::Span<const wal::PayloadContext> ctxs,
+                           absl::Span<const absl::string_view> plains,
+                           std::string* outs) override;
   absl::Status Decode(const wal::PayloadContext& ctx, absl::string_view stored,
                       std::string* out) const override;
 
@@ -123,6 +129,7 @@ class WalCodec final : public wal::PayloadCodec {
 
   const std::unique_ptr<Encrypter> encrypter_;
   const std::shared_ptr<const Decrypter> decrypter_;
+  std::vector<AadContext> batch_aad_;  // EncodeBatch's contexts, reused
 };
 
 // The AAD context a WAL payload is sealed with (purpose wal-entry or

@@ -11,6 +11,7 @@
 #include "encryption/decrypter.h"
 #include "encryption/dek.h"
 #include "encryption/encrypter.h"
+#include "proto/encryption.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "testing/status_matchers.h"
@@ -95,6 +96,82 @@ TEST(NonceTest, CounterWrapsWithoutRepeating) {
   EXPECT_EQ(nonces[3][11], 0x00);
   std::sort(nonces.begin(), nonces.end());
   EXPECT_EQ(std::adjacent_find(nonces.begin(), nonces.end()), nonces.end());
+}
+
+// The nonce of any serialized record (NonceOf assumes an empty payload).
+Nonce NonceOfRecord(const std::string& ser) {
+  sealwalpb::EncryptedRecord r;
+  EXPECT_TRUE(r.ParseFromString(ser));
+  Nonce n{};
+  EXPECT_EQ(r.nonce().size(), kAeadNonceSize);
+  std::memcpy(n.data(), r.nonce().data(), std::min(r.nonce().size(), n.size()));
+  return n;
+}
+
+// A batch (split over two threads when large) uses exactly the nonces the
+// same number of EncryptTo calls would, in order, and every record opens at
+// its own place.
+TEST(NonceTest, BatchesUseConsecutiveNoncesOnBothThreads) {
+  for (size_t size : {10, 1024}) {  // below and above the parallel threshold
+    SCOPED_TRACE(size);
+    ASSERT_OK_AND_ASSIGN(Dek dek, Dek::Generate());
+    ASSERT_OK_AND_ASSIGN(auto enc, AeadEncrypter::Create(dek));
+    auto dec = MultiDecrypter::Create();
+    ASSERT_OK(dec->AddKey(dek.id, dek.algorithm, dek.key.Clone()));
+    std::string before;
+    ASSERT_OK(enc->EncryptTo({}, "", &before));
+    constexpr size_t kN = 200;
+    std::vector<AadContext> ctxs(kN);
+    std::vector<std::string> plains(kN);
+    std::vector<absl::string_view> views(kN);
+    for (size_t i = 0; i < kN; ++i) {
+      ctxs[i].index = 1000 + i;
+      ctxs[i].term = 7;
+      plains[i] = std::string(size, static_cast<char>('a' + i % 26));
+      views[i] = plains[i];
+    }
+    std::vector<std::string> outs(kN);
+    ASSERT_OK(enc->EncryptBatchTo(ctxs, views, outs.data()));
+    EXPECT_EQ(enc->encryptions(), kN + 1);
+    Nonce prev = NonceOf(before);
+    for (size_t i = 0; i < kN; ++i) {
+      const Nonce n = NonceOfRecord(outs[i]);
+      // Same prefix, counter one more than the previous record's.
+      EXPECT_TRUE(std::equal(n.begin(), n.begin() + 4, prev.begin()));
+      uint64_t a = 0, b = 0;
+      for (int k = 4; k < 12; ++k) {
+        a = a << 8 | prev[k];
+        b = b << 8 | n[k];
+      }
+      EXPECT_EQ(b, a + 1) << i;
+      prev = n;
+      std::string out;
+      ASSERT_OK(dec->DecryptSerialized(outs[i], ctxs[i], &out));
+      EXPECT_EQ(out, plains[i]);
+      AadContext elsewhere = ctxs[i];
+      ++elsewhere.index;
+      EXPECT_FALSE(dec->DecryptSerialized(outs[i], elsewhere, &out).ok());
+    }
+  }
+}
+
+TEST(EncrypterCounterTest, BatchPastTwoToThe32IsRefusedWhole) {
+  ASSERT_OK_AND_ASSIGN(Dek dek, Dek::Generate());
+  EncrypterOptions o;
+  o.initial_encryptions = kMaxEncryptionsPerKey - 5;
+  ASSERT_OK_AND_ASSIGN(auto enc, AeadEncrypter::Create(dek, o));
+  std::vector<AadContext> ctxs(6);
+  std::vector<absl::string_view> views(6, "p");
+  std::vector<std::string> outs(6);
+  EXPECT_THAT(enc->EncryptBatchTo(ctxs, views, outs.data()),
+              StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("DEK exhausted")));
+  EXPECT_EQ(enc->encryptions(), kMaxEncryptionsPerKey - 5);
+  ctxs.resize(5);
+  views.resize(5);
+  ASSERT_OK(enc->EncryptBatchTo(ctxs, views, outs.data()));
+  EXPECT_EQ(enc->encryptions(), kMaxEncryptionsPerKey);
+  EXPECT_THAT(enc->EncryptTo({}, "p", &outs[0]),
+              StatusIs(absl::StatusCode::kResourceExhausted));
 }
 
 TEST(EncrypterCounterTest, RotationThresholdTriggers) {

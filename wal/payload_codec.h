@@ -15,6 +15,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 
 namespace sealwal::wal {
 
@@ -42,6 +43,20 @@ class PayloadCodec {
   // writes, since part of the batch may be framed already).
   virtual absl::Status Encode(const PayloadContext& ctx, absl::string_view plain,
                               std::string* out) = 0;
+
+  // Encodes a whole batch: outs[i] = Encode(ctxs[i], plains[i]) for every
+  // i, as if called in order. A codec may spread the work over threads
+  // (the WAL calls this for each Save's entries). On error the WAL fails
+  // the Save; outs are then unspecified.
+  virtual absl::Status EncodeBatch(absl::Span<const PayloadContext> ctxs,
+                                   absl::Span<const absl::string_view> plains,
+                                   std::string* outs) {
+    for (size_t i = 0; i < ctxs.size(); ++i) {
+      absl::Status s = Encode(ctxs[i], plains[i], &outs[i]);
+      if (!s.ok()) return s;
+    }
+    return absl::OkStatus();
+  }
 
   // Replaces *out with the plaintext of `stored`. Must be safe to call from
   // several threads at once (ReadAll decodes entries in parallel). Returns

@@ -666,17 +666,11 @@ absl::Status Wal::EncodeRecord(RecordType type, bool has_data, absl::string_view
   return absl::OkStatus();
 }
 
-absl::Status Wal::EncodeEntry(const raftpb::Entry& e) {
-  absl::string_view payload = e.data();
+absl::Status Wal::EncodeEntry(const raftpb::Entry& e, const std::string* encoded) {
   // With a codec, empty entries are encoded too: an authenticated payload
   // in every entry means one cannot be stripped without the reader noticing.
-  const bool has_payload = e.has_data() || options_.codec != nullptr;
-  if (options_.codec != nullptr) {
-    PayloadContext ctx{PayloadContext::Kind::kEntry, e.index(), e.term(),
-                       static_cast<int32_t>(e.type())};
-    RETURN_IF_ERROR(options_.codec->Encode(ctx, e.data(), &scratch_));
-    payload = scratch_;
-  }
+  const bool has_payload = e.has_data() || encoded != nullptr;
+  const absl::string_view payload = encoded != nullptr ? *encoded : e.data();
   // raftpb.Entry as etcd marshals it: type, term, index always; data when set.
   FieldBuf head;
   head.PutVarintField(0x08, static_cast<uint64_t>(static_cast<int64_t>(e.type())));
@@ -819,10 +813,25 @@ absl::Status Wal::Save(const raftpb::HardState& hs, absl::Span<const raftpb::Ent
                  po = etcd_page_offset_, li = last_index_;
   const raftpb::HardState st_mark = state_;
   absl::Status s;
-  for (const raftpb::Entry& e : entries) {
-    s = EncodeEntry(e);
-    if (!s.ok()) break;
-    last_index_ = e.index();
+  const bool coded = options_.codec != nullptr && !entries.empty();
+  if (coded) {
+    // The whole batch goes to the codec at once so that it can seal on
+    // several threads; nothing is framed yet if it fails.
+    const size_t n = entries.size();
+    batch_ctx_.resize(n);
+    batch_plain_.resize(n);
+    if (batch_encoded_.size() < n) batch_encoded_.resize(n);
+    for (size_t i = 0; i < n; ++i) {
+      const raftpb::Entry& e = entries[i];
+      batch_ctx_[i] = PayloadContext{PayloadContext::Kind::kEntry, e.index(), e.term(),
+                                     static_cast<int32_t>(e.type())};
+      batch_plain_[i] = e.data();
+    }
+    s = options_.codec->EncodeBatch(batch_ctx_, batch_plain_, batch_encoded_.data());
+  }
+  for (size_t i = 0; s.ok() && i < entries.size(); ++i) {
+    s = EncodeEntry(entries[i], coded ? &batch_encoded_[i] : nullptr);
+    if (s.ok()) last_index_ = entries[i].index();
   }
   if (s.ok()) s = EncodeHardState(hs);
   if (!s.ok()) {

@@ -226,7 +226,8 @@ class Wal {
   static absl::StatusOr<std::unique_ptr<Wal>> OpenAt(const std::string& dir,
                                                      SnapshotPosition snap,
                                                      const WalOptions& options, bool write);
-  absl::Status EncodeEntry(const raftpb::Entry& entry);
+  // `encoded` is the entry's payload from the codec (null without one).
+  absl::Status EncodeEntry(const raftpb::Entry& entry, const std::string* encoded);
   absl::Status EncodeHardState(const raftpb::HardState& hs);
   absl::Status EncodeRecord(RecordType type, bool has_data, absl::string_view head,
                             absl::string_view body);
@@ -257,7 +258,10 @@ class Wal {
   std::string tail_path_;
   uint32_t crc_ = 0;            // running CRC32C of every record written
   std::string buf_;             // encoded frames not yet written to tail_
-  std::string scratch_;         // codec output, reused
+  // Codec input and output for a Save's batch, reused across Saves.
+  std::vector<PayloadContext> batch_ctx_;
+  std::vector<absl::string_view> batch_plain_;
+  std::vector<std::string> batch_encoded_;
   std::string metadata_;        // stored (encoded) metadata bytes
   bool has_metadata_ = false;
   raftpb::HardState state_;     // last HardState saved
