@@ -38,7 +38,7 @@ bool IsDekHeader(absl::string_view name) {
 // Headers OpenSSL itself interprets on a traditional key block.
 bool IsOpenSslHeader(absl::string_view name) { return name == "Proc-Type" || name == "DEK-Info"; }
 
-// The file digest (docs/format-pem.md "File info").
+// The file digest (docs/format.md §11 "File info").
 std::array<unsigned char, 32> FileDigest(uint8_t version, uint8_t flags,
                                          const std::vector<PemHeader>& dek_headers,
                                          absl::string_view key_label, absl::string_view key_der) {

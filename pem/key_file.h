@@ -1,5 +1,5 @@
 // pem/key_file.h: the node key file's bytes, as text (design.md section
-// 2.4; every byte is documented in docs/format-pem.md).
+// 2.4; every byte is documented in docs/format.md §11).
 //
 //   -----BEGIN SEALWAL RAFT DEKS-----
 //   kek-version: 7

@@ -1,5 +1,5 @@
 // pem/key_read_writer.h: reads and atomically rewrites the node key file
-// (design.md section 2.4; bytes in docs/format-pem.md, text form in
+// (design.md section 2.4; bytes in docs/format.md §11, text form in
 // pem/key_file.h).
 //
 // Files, for a key file F:

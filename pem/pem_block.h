@@ -1,7 +1,7 @@
 // pem/pem_block.h: a strict reader and writer of PEM text (RFC 7468
 // framing with RFC 1421 "Name: value" headers), for the one thing OpenSSL
 // offers no API for: a block of our own whose headers carry data (the
-// "SEALWAL RAFT DEKS" block, docs/format-pem.md). The private key inside a
+// "SEALWAL RAFT DEKS" block, docs/format.md §11). The private key inside a
 // key file is still decoded by OpenSSL (pem/private_key.h); this reader
 // only finds where each block starts and ends and what headers it has.
 //

@@ -1,6 +1,6 @@
 // pem/unlock_key.h: the unlock key of an autolocked node key file, and the
 // key-encryption key (KEK) derived from it (design.md section 2.4,
-// docs/format-pem.md "Unlock keys and the KEK").
+// docs/format.md §11 "Unlock keys and the KEK").
 //
 // An unlock key is 32 random bytes, shown to the operator once as
 //

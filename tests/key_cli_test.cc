@@ -73,7 +73,7 @@ TEST_F(KeyCliTest, LockedKeyOpensInOpensslOnlyWithTheUnlockKey) {
                           " -noout </dev/null");
     EXPECT_NE(bad.exit_code, 0) << pass;
   }
-  // PBES2 with PBKDF2-HMAC-SHA256 and AES-256-CBC (docs/format-pem.md).
+  // PBES2 with PBKDF2-HMAC-SHA256 and AES-256-CBC (docs/format.md §11).
   auto info = RunCommand("sed -n '/BEGIN ENCRYPTED/,/END ENCRYPTED/p' " + ShellQuote(key_) +
                          " | openssl asn1parse -i");
   EXPECT_THAT(info.out, HasSubstr("PBES2"));

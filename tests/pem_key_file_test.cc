@@ -1,5 +1,5 @@
 // pem/: unlock keys, the PEM block reader, and the key file format
-// (docs/format-pem.md): round trips locked and unlocked, every bit flipped
+// (docs/format.md §11): round trips locked and unlocked, every bit flipped
 // and every truncation reported as damage (never a crash, never a silently
 // different key or DEK), wrong unlock keys are kPermissionDenied, and the
 // swarmkit layout and bare keys are read.
