@@ -2,7 +2,7 @@
 # Runs sealwal's benchmarks beside etcd's own code (the etcdwal-peer driver)
 # and the machine's raw limits, in the same run, and prints ratios.
 #
-#   scripts/bench.sh [wal|encryption|all]     (default: all)
+#   scripts/bench.sh [wal|encryption|snap|all]     (default: all)
 #
 # Environment:
 #   ROUNDS       rounds per measurement; each figure is the median (default 3)
@@ -14,7 +14,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 what="${1:-all}"
-case "$what" in wal|encryption|all) ;; *) echo "usage: $0 [wal|encryption|all]" >&2; exit 2 ;; esac
+case "$what" in wal|encryption|snap|all) ;; *) echo "usage: $0 [wal|encryption|snap|all]" >&2; exit 2 ;; esac
 rounds="${ROUNDS:-3}"
 build="${BUILD_DIR:-$root/build-bench}"
 tmp="${BENCH_DIR:-$build/tmp}"
@@ -55,6 +55,7 @@ peer_read() {  # peer_read ROUND [extra peer args...]
   rm -rf "$d"
 }
 
+[ "$what" = snap ] && rounds=0
 for r in $(seq 1 "$rounds"); do
   echo "bench: round $r/$rounds" >&2
   if [ "$what" = wal ] || [ "$what" = all ]; then
@@ -79,4 +80,8 @@ for r in $(seq 1 "$rounds"); do
   fi
 done
 
-python3 "$root/scripts/bench_report.py" "$out" "$what"
+if [ "$what" != snap ]; then python3 "$root/scripts/bench_report.py" "$out" "$what"; fi
+# Snapshots have their own driver (sizes up to 1 GiB, peak RSS, dd).
+if [ "$what" = snap ] || [ "$what" = all ]; then
+  BENCH_DIR="$tmp" PEER="$peer" bash "$root/scripts/bench_snap.sh" "$build"
+fi

@@ -1,6 +1,6 @@
 // snap/format.h: every on-disk constant and byte layout of a snapshot
 // directory, and the pure encode/decode functions for them. The reference
-// for each byte is docs/format-snap.md; this header mirrors it.
+// for each byte is docs/format.md §12; this header mirrors it.
 //
 // A snapshot directory (etcd's `member/snap`, sealwal's `snap-v3` or
 // `snap-v3-encrypted`) holds:

@@ -3,7 +3,7 @@
 // Snapshots need more from a key than the WAL does: besides sealing one
 // EncryptedRecord per .snap (through encryption::Encrypter / Decrypter),
 // a streamed snapshot derives a per-file key from the DEK with
-// HKDF-SHA256 (docs/format-snap.md). The Keyring is the one place that
+// HKDF-SHA256 (docs/format.md §12). The Keyring is the one place that
 // holds DEK bytes for snap/, so that derivation happens here and the DEK
 // itself never leaves: callers get derived keys (SecretKey, wiped on
 // destruction) or Encrypter/Decrypter objects, never a DEK's bytes.

@@ -1,6 +1,6 @@
 // snap/snapshotter.h: etcd-compatible snapshot files, plaintext or
 // encrypted, inline or streamed (design.md section 2.3,
-// docs/format-snap.md).
+// docs/format.md §12).
 //
 // Files (in one directory; snap/format.h has every byte):
 //

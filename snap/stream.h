@@ -1,7 +1,7 @@
 // snap/stream.h: streaming snapshots (`%016x-%016x.snap.stream`), written
 // and read chunk by chunk in constant memory, whatever their size.
 //
-// Byte layout: snap/format.h and docs/format-snap.md. In short: an 80-byte
+// Byte layout: snap/format.h and docs/format.md §12. In short: an 80-byte
 // header (magic, version, algorithm, key id, index, term, chunk size,
 // 32-byte salt, 7-byte nonce prefix, CRC-32C), then chunks of `chunk_size`
 // plaintext bytes each (the last one shorter), each followed by a 16-byte

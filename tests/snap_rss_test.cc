@@ -1,7 +1,7 @@
 // Peak RSS of a streamed snapshot save and load stays under 64 MiB,
 // measured by snap_rss_harness (getrusage) on a 256 MiB encrypted stream in
 // a temp dir on disk. (The 4 GiB figure is measured by running the harness
-// by hand: see docs/format-snap.md and scripts/bench_snap.sh.)
+// by hand: see docs/format.md §12 and scripts/bench_snap.sh.)
 #include <string>
 
 #include "absl/strings/numbers.h"

@@ -12,6 +12,8 @@ namespace {
 constexpr char kUsage[] =
     "usage: sealwal <command> ...\n"
     "  wal gen|dump|verify|repair   an etcd-compatible WAL directory\n"
+    "  snap save|load|inspect|ls    etcd-compatible and streamed snapshots\n"
+    "  key init|inspect|rotate-dek|rotate-kek|lock|unlock   the node key file\n"
     "  demo                         write and read back a WAL in a temp dir\n"
     "Run `sealwal <command>` without arguments for its usage.";
 
