@@ -48,7 +48,21 @@ struct BlockInfo {
   std::string name;
   bool encrypted = false;  // PKCS#8 EncryptedPrivateKeyInfo or Proc-Type ENCRYPTED
   long pbkdf2_iterations = 0;  // PKCS#8 with PBES2/PBKDF2 only
+  // Set when the PKCS#8 encryption scheme is not one we accept: only PBES2
+  // with PBKDF2 (iterations capped) or scrypt (cost capped), so that a
+  // hostile key block cannot make a read spin for minutes (e.g. PKCS#12
+  // PBE with 2^31 iterations, or scrypt with a huge p).
+  std::string scheme_error;
 };
+
+// scrypt cost limits: N <= 2^20, r <= 8, p <= 16 (OpenSSL's defaults are
+// N = 2^14, r = 8, p = 1).
+bool ScryptWithinLimits(const SCRYPT_PARAMS* sp) {
+  auto get = [](const ASN1_INTEGER* v) -> long { return v == nullptr ? -1 : ASN1_INTEGER_get(v); };
+  const long n = get(sp->costParameter), r = get(sp->blockSize),
+             p = get(sp->parallelizationParameter);
+  return n > 1 && n <= (1L << 20) && r >= 1 && r <= 8 && p >= 1 && p <= 16;
+}
 
 absl::StatusOr<BlockInfo> InspectBlock(absl::string_view pem) {
   BioPtr bio = ReadBio(pem);
@@ -72,19 +86,33 @@ absl::StatusOr<BlockInfo> InspectBlock(absl::string_view pem) {
     if (sig != nullptr) {
       const X509_ALGOR* alg = nullptr;
       X509_SIG_get0(sig, &alg, nullptr);
+      info.scheme_error = "unsupported PKCS#8 encryption scheme (only PBES2 with PBKDF2 or scrypt)";
       if (alg != nullptr && OBJ_obj2nid(alg->algorithm) == NID_pbes2 &&
           alg->parameter != nullptr) {
         auto* pbe2 = static_cast<PBE2PARAM*>(
             ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(PBE2PARAM), alg->parameter));
-        if (pbe2 != nullptr && pbe2->keyfunc != nullptr &&
-            OBJ_obj2nid(pbe2->keyfunc->algorithm) == NID_id_pbkdf2 &&
-            pbe2->keyfunc->parameter != nullptr) {
+        const int kdf_nid = pbe2 != nullptr && pbe2->keyfunc != nullptr
+                                ? OBJ_obj2nid(pbe2->keyfunc->algorithm)
+                                : NID_undef;
+        if (kdf_nid == NID_id_pbkdf2 && pbe2->keyfunc->parameter != nullptr) {
           auto* kdf = static_cast<PBKDF2PARAM*>(
               ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(PBKDF2PARAM), pbe2->keyfunc->parameter));
           if (kdf != nullptr) {
             info.pbkdf2_iterations = ASN1_INTEGER_get(kdf->iter);
             if (info.pbkdf2_iterations < 0) info.pbkdf2_iterations = LONG_MAX;
+            info.scheme_error.clear();
             PBKDF2PARAM_free(kdf);
+          }
+        } else if (kdf_nid == NID_id_scrypt && pbe2->keyfunc->parameter != nullptr) {
+          auto* sp = static_cast<SCRYPT_PARAMS*>(
+              ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(SCRYPT_PARAMS), pbe2->keyfunc->parameter));
+          if (sp != nullptr) {
+            if (ScryptWithinLimits(sp)) {
+              info.scheme_error.clear();
+            } else {
+              info.scheme_error = "the private key's scrypt parameters exceed N <= 2^20, r <= 8, p <= 16";
+            }
+            SCRYPT_PARAMS_free(sp);
           }
         }
         PBE2PARAM_free(pbe2);
@@ -126,6 +154,7 @@ absl::StatusOr<PrivateKey> PrivateKey::FromPem(absl::string_view pem,
                                                std::optional<absl::string_view> password) {
   absl::StatusOr<BlockInfo> info = InspectBlock(pem);
   if (!info.ok()) return info.status();
+  if (!info->scheme_error.empty()) return absl::FailedPreconditionError(info->scheme_error);
   if (info->encrypted && !password.has_value()) {
     return absl::PermissionDeniedError(
         "the private key is locked (encrypted PKCS#8): an unlock key is needed");

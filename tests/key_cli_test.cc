@@ -6,6 +6,7 @@
 // changes no byte.
 #include <algorithm>
 #include <string>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -140,6 +141,42 @@ TEST_F(KeyCliTest, GenpkeyKeysImportAndRoundTrip) {
     auto bare = RunCommand(Cli("key inspect --key-file " + ShellQuote(src)));
     EXPECT_EQ(bare.exit_code, 0) << bare.err;
     EXPECT_THAT(LineValue(bare.out, "layout"), StartsWith("bare"));
+  }
+}
+
+// Imported encrypted keys: only PBES2 with PBKDF2 (capped) or scrypt with
+// bounded cost; anything else is refused before OpenSSL starts deriving,
+// so a hostile key block cannot make a read spin for minutes.
+TEST_F(KeyCliTest, ImportRefusesCostlyOrLegacyKeyEncryption) {
+  const std::string plain = tmp_.Sub("plain.pem");
+  ASSERT_EQ(RunCommand("openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out " +
+                       ShellQuote(plain)).exit_code, 0);
+  struct Case {
+    std::string name, args;
+    bool accepted;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"pbes2-pbkdf2", "-v2 aes-256-cbc -iter 1000", true},
+           {"scrypt-default", "-scrypt", true},
+           {"scrypt-huge-p", "-scrypt -scrypt_N 1024 -scrypt_r 8 -scrypt_p 64", false},
+           {"pkcs12-pbe", "-v1 PBE-SHA1-3DES -iter 1000", false}}) {
+    SCOPED_TRACE(c.name);
+    const std::string enc = tmp_.Sub(c.name + ".pem");
+    ASSERT_EQ(RunCommand("openssl pkcs8 -topk8 " + c.args + " -passout pass:secret -in " +
+                         ShellQuote(plain) + " -out " + ShellQuote(enc)).exit_code, 0);
+    const std::string key = tmp_.Sub(c.name + ".key");
+    auto r = RunCommand("SEALWAL_UNLOCK_KEY= " +
+                        Cli("key init --key-file " + ShellQuote(key) + " --import " + ShellQuote(enc)));
+    if (c.accepted) {
+      // Accepted scheme: it asks for the key's password (ours are unlock keys).
+      EXPECT_THAT(r.err, Not(HasSubstr("unsupported PKCS#8"))) << r.err;
+      EXPECT_THAT(r.err, Not(HasSubstr("scrypt parameters"))) << r.err;
+    } else {
+      EXPECT_NE(r.exit_code, 0);
+      EXPECT_TRUE(absl::StrContains(r.err, "unsupported PKCS#8 encryption scheme") ||
+                  absl::StrContains(r.err, "scrypt parameters exceed"))
+          << r.err;
+    }
   }
 }
 
