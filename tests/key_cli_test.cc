@@ -180,6 +180,28 @@ TEST_F(KeyCliTest, ImportRefusesCostlyOrLegacyKeyEncryption) {
   }
 }
 
+// A new unlock key that cannot be printed must not replace the old one:
+// the command fails and the key file is left as it was.
+TEST_F(KeyCliTest, UnprintableNewUnlockKeyChangesNothing) {
+  auto init = RunCommand(Cli("key init --autolock --key-file " + ShellQuote(key_)) + " >/dev/full");
+  EXPECT_NE(init.exit_code, 0);
+  EXPECT_THAT(init.err, HasSubstr("could not print the new unlock key"));
+  EXPECT_EQ(RunCommand("test -e " + ShellQuote(key_)).exit_code, 1) << "init left a key file";
+
+  const std::string unlock = Init();
+  const std::string before = Bytes();
+  for (const char* cmd : {"rotate-kek", "lock"}) {
+    auto r = RunCommand("SEALWAL_UNLOCK_KEY=" + unlock + " " +
+                        Cli(std::string("key ") + cmd + " --key-file " + ShellQuote(key_)) +
+                        " >/dev/full");
+    EXPECT_NE(r.exit_code, 0) << cmd;
+    EXPECT_EQ(Bytes(), before) << cmd;
+  }
+  auto ok = RunCommand("SEALWAL_UNLOCK_KEY=" + unlock + " " +
+                       Cli("key inspect --key-file " + ShellQuote(key_)));
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+}
+
 TEST_F(KeyCliTest, LockUnlockRotateKeepsDeks) {
   EXPECT_EQ(Init(""), "");
   auto dek = RunCommand(Cli("key rotate-dek --key-file " + ShellQuote(key_)));

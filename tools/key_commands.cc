@@ -6,11 +6,13 @@
 // SEALWAL-1-...", by init --autolock, rotate-kek and lock.
 // Exit status: 0 ok; 1 the file is damaged or missing; 2 usage or key
 // error (no or wrong unlock key, a file already locked/unlocked, ...).
+#include <csignal>
 #include <cstdio>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "base/status_macros.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "encryption/dek.h"
@@ -57,12 +59,19 @@ void WarnUnlocked(const std::string& path) {
                path.c_str());
 }
 
-void PrintNewUnlockKey(const pem::UnlockKey& key) {
+// Prints a new unlock key BEFORE the file that needs it is written: if
+// stdout is gone (closed pipe, full disk) the command must fail with the old
+// file intact, or the only copy of the key -- and every DEK -- is lost.
+absl::Status EmitNewUnlockKey(const pem::UnlockKey& key) {
   std::printf("unlock-key %.*s\n", static_cast<int>(key.text().size()), key.text().data());
-  std::fflush(stdout);
+  if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
+    return absl::FailedPreconditionError(
+        "could not print the new unlock key to stdout; nothing was changed");
+  }
   std::fprintf(stderr,
                "sealwal: note: store the unlock key now; it is not shown again, and the key "
                "file cannot be opened without it\n");
+  return absl::OkStatus();
 }
 
 struct Common {
@@ -162,15 +171,16 @@ int KeyInit(const Args& a) {
   if (unlock.has_value()) o.unlock_key = unlock->Clone();
   absl::StatusOr<std::unique_ptr<pem::KeyReadWriter>> krw = pem::KeyReadWriter::Create(std::move(o));
   if (!krw.ok()) return KeyFail(krw.status());
+  if (unlock.has_value()) {
+    if (absl::Status s = EmitNewUnlockKey(*unlock); !s.ok()) return KeyFail(s);
+  }
   if (absl::Status s = (*krw)->Write(*key, headers); !s.ok()) return KeyFail(s);
 
   std::printf("key-file %s\n", c->path.c_str());
   std::printf("private-key %s\n", key->Description().c_str());
   std::printf("%s\n", DekLine(pem::kRaftDekHeader, headers.current).c_str());
   std::printf("autolock %s\n", unlock.has_value() ? "on" : "off");
-  if (unlock.has_value()) {
-    PrintNewUnlockKey(*unlock);
-  } else {
+  if (!unlock.has_value()) {
     std::fflush(stdout);
     WarnUnlocked(c->path);
   }
@@ -295,7 +305,10 @@ int KeyKek(const Args& a, KekOp op) {
               "the key file is not locked (use `sealwal key lock`)");
         }
         pem::KekUpdate u;
-        if (fresh.has_value()) u.unlock_key = fresh->Clone();
+        if (fresh.has_value()) {
+          RETURN_IF_ERROR(EmitNewUnlockKey(*fresh));  // before the write, see above
+          u.unlock_key = fresh->Clone();
+        }
         u.version = st.version + 1;
         u.headers = h.Clone();
         // DEKs that sat unwrapped on disk are treated as exposed: rotate
@@ -308,9 +321,7 @@ int KeyKek(const Args& a, KekOp op) {
   std::printf("key-file %s\n", c->path.c_str());
   std::printf("kek-version %llu\n", static_cast<unsigned long long>(version));
   std::printf("autolock %s\n", op == KekOp::kUnlock ? "off" : "on");
-  if (fresh.has_value()) {
-    PrintNewUnlockKey(*fresh);
-  } else {
+  if (!fresh.has_value()) {
     std::fflush(stdout);
     WarnUnlocked(c->path);
   }
@@ -320,6 +331,9 @@ int KeyKek(const Args& a, KekOp op) {
 }  // namespace
 
 int KeyMain(const std::vector<std::string>& args) {
+  // A closed stdout must be an error we see (EPIPE), not a silent death
+  // after the key file changed.
+  std::signal(SIGPIPE, SIG_IGN);
   if (args.empty()) return Fail(kExitUsage, kKeyUsage);
   const std::string sub = args[0];
   absl::StatusOr<Args> a =
