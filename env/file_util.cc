@@ -22,8 +22,14 @@ absl::StatusOr<std::string> ReadFileToString(FileSystem* fs, const std::string& 
 absl::Status WriteFileAtomically(FileSystem* fs, const std::string& path,
                                  absl::string_view data, mode_t mode) {
   const std::string tmp = path + ".tmp";
+  // A stale temp file (a crash, a restored backup) or a symlink planted
+  // there must not lend us its mode or its target: remove whatever is at
+  // that name, then create a fresh file exclusively, so `mode` (0600 for
+  // keys) is what the new file gets.
+  if (absl::Status s = fs->RemoveFile(tmp); !s.ok() && !absl::IsNotFound(s)) return s;
   WritableFileOptions opts;
   opts.mode = mode;
+  opts.disposition = WritableFileOptions::Disposition::kCreateExclusive;
   {
     ASSIGN_OR_RETURN(auto file, fs->NewWritableFile(tmp, opts));
     absl::Status s = file->Append(data);

@@ -726,8 +726,9 @@ TEST_P(FaultInjectionTest, CrashAtEveryStepOfAnAtomicWrite) {
       }
     }
   }
-  // NewWritableFile, Append, Sync, Close, Rename, SyncDir.
-  EXPECT_EQ(steps, 6);
+  // RemoveFile (a stale temp), NewWritableFile, Append, Sync, Close,
+  // Rename, SyncDir.
+  EXPECT_EQ(steps, 7);
 }
 
 // ---------------------------------------------------------------------------

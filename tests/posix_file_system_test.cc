@@ -1,6 +1,8 @@
 // The POSIX FileSystem (DefaultFileSystem()) in a fresh temp directory, plus
 // the helpers of env/file_util.cc.
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -271,6 +273,27 @@ TEST_F(PosixFileSystemTest, WriteFileAtomically) {
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   EXPECT_THAT(WriteFileAtomically(fs_, P("no/such/dir/cfg"), "x"),
               StatusIs(absl::StatusCode::kNotFound));
+}
+
+// A stale world-readable temp file, or a symlink planted at the temp name,
+// must not decide the new file's mode or receive its bytes.
+TEST_F(PosixFileSystemTest, WriteFileAtomicallyIgnoresStaleTempAndSymlink) {
+  const std::string stale = P("key.tmp");
+  ASSERT_EQ(::close(::open(stale.c_str(), O_CREAT | O_WRONLY, 0644)), 0);
+  ASSERT_EQ(::chmod(stale.c_str(), 0644), 0);
+  ASSERT_OK(WriteFileAtomically(fs_, P("key"), "secret"));
+  struct stat st;
+  ASSERT_EQ(::stat(P("key").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+
+  const std::string target = P("elsewhere");
+  ASSERT_EQ(::symlink(target.c_str(), stale.c_str()), 0);
+  ASSERT_OK(WriteFileAtomically(fs_, P("key"), "secret 2"));
+  EXPECT_EQ(Read(P("key")), "secret 2");
+  EXPECT_THAT(fs_->FileExists(target), StatusIs(absl::StatusCode::kNotFound));
+  ASSERT_EQ(::lstat(P("key").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISREG(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
 }
 
 TEST_F(PosixFileSystemTest, ReadFileToStringLargeFile) {
