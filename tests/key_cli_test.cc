@@ -278,6 +278,28 @@ TEST_F(KeyCliTest, WrongOrMalformedUnlockKeyChangesNoByte) {
   ExpectOneErrorLine(r);
 }
 
+// An unlock key given for a file that turns out unlocked (it may have been
+// swapped for one holding DEKs an attacker chose) is refused, not ignored.
+TEST_F(KeyCliTest, UnlockedKeyFileIsRefusedWhenAnUnlockKeyIsGiven) {
+  Init("");  // unlocked
+  const std::string other = tmp_.Sub("other.key");
+  auto o = RunCommand(Cli("key init --autolock --key-file " + ShellQuote(other)));
+  ASSERT_EQ(o.exit_code, 0) << o.err;
+  const std::string k = LineValue(o.out, "unlock-key");
+  const std::string wal = tmp_.Sub("wal-v3-encrypted");
+  auto r = RunCommand(WithKey(k, Cli("wal gen " + ShellQuote(wal) +
+                                     " --entries 3 --size 5 --batch 1 --seed 1 --key-file " +
+                                     ShellQuote(key_))));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("is not locked, but an unlock key was given"));
+  EXPECT_EQ(RunCommand("test -e " + ShellQuote(wal)).exit_code, 1);
+  // Without an unlock key the unlocked file is used, with a warning.
+  auto ok = RunCommand("SEALWAL_UNLOCK_KEY= " + Cli("wal gen " + ShellQuote(wal) +
+                       " --entries 3 --size 5 --batch 1 --seed 1 --key-file " + ShellQuote(key_)));
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_THAT(ok.err, HasSubstr("is not locked"));
+}
+
 TEST_F(KeyCliTest, WalRoundTripsWithKeyFile) {
   const std::string k = Init();
   const std::string wal = tmp_.Sub("wal-v3-encrypted");

@@ -62,6 +62,7 @@ absl::StatusOr<KeyFileDeks> DeksFromKeyFileArgs(const Args& args) {
   pem::KeyReadWriterOptions o;
   o.fs = fs;
   o.path = path;
+  const bool have_unlock_key = unlock->has_value();
   o.unlock_key = std::move(*unlock);
   absl::StatusOr<std::unique_ptr<pem::KeyReadWriter>> krw =
       pem::KeyReadWriter::Create(std::move(o));
@@ -74,6 +75,19 @@ absl::StatusOr<KeyFileDeks> DeksFromKeyFileArgs(const Args& args) {
                       ")");
     }
     return absl::Status(file.status().code(), absl::StrCat("--key-file ", msg));
+  }
+  // Someone who can write the key file could swap a locked file for an
+  // unlocked one holding DEKs they chose; a caller who brings an unlock key
+  // expects a locked file, so refuse rather than seal under those DEKs.
+  if (have_unlock_key && !file->locked) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "--key-file ", path, " is not locked, but an unlock key was given: refusing to use it "
+        "(the file may have been replaced; unset $", pem::kUnlockKeyEnvVar,
+        " to use an unlocked key file deliberately)"));
+  }
+  if (!file->locked) {
+    std::fprintf(stderr, "sealwal: warning: %s is not locked: its DEKs are stored unencrypted\n",
+                 path.c_str());
   }
   if (!file->headers.current.has_value()) {
     return absl::FailedPreconditionError(absl::StrCat(
