@@ -144,6 +144,7 @@ absl::StatusOr<std::string> ReadFileToString(FileSystem* fs, const std::string& 
 absl::Status WriteFileAtomically(FileSystem* fs, const std::string& path,
                                  absl::string_view data, mode_t mode = 0600);
 // Creates dir and every missing parent (like mkdir -p); ok if present.
+// Each directory it creates is synced into its parent.
 absl::Status CreateDirAll(FileSystem* fs, const std::string& dir, mode_t mode = 0700);
 // "a/b" + "c" -> "a/b/c"; Dirname("a/b/c") == "a/b"; Basename == "c".
 std::string JoinPath(absl::string_view dir, absl::string_view name);

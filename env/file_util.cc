@@ -51,7 +51,9 @@ absl::Status CreateDirAll(FileSystem* fs, const std::string& dir, mode_t mode) {
   RETURN_IF_ERROR(CreateDirAll(fs, Dirname(dir), mode));
   absl::Status s = fs->CreateDir(dir, mode);
   if (absl::IsAlreadyExists(s)) return absl::OkStatus();
-  return s;
+  RETURN_IF_ERROR(s);
+  // A directory we made is only durable once its parent's entry is.
+  return fs->SyncDir(Dirname(dir));
 }
 
 std::string JoinPath(absl::string_view dir, absl::string_view name) {

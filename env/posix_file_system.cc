@@ -119,6 +119,9 @@ class PosixWritableFile final : public WritableFile {
     while (left > 0) {
       ssize_t n = NoIntr([&] { return ::pwrite(fd_, p, left, static_cast<off_t>(pos_)); });
       if (n < 0) return Fail(ErrnoStatus("write", path_, errno));
+      // No progress with bytes left (seen on some FUSE file systems): fail
+      // rather than spin.
+      if (n == 0) return Fail(ErrnoStatus("write", path_, EIO));
       p += n;
       left -= static_cast<size_t>(n);
       pos_ += static_cast<uint64_t>(n);
@@ -140,7 +143,9 @@ class PosixWritableFile final : public WritableFile {
       return ::fallocate(fd_, 0, static_cast<off_t>(offset), static_cast<off_t>(len));
     });
     if (rc != 0) {
-      if (errno != EOPNOTSUPP) return Fail(ErrnoStatus("fallocate", path_, errno));
+      if (errno != EOPNOTSUPP && errno != ENOSYS) {
+        return Fail(ErrnoStatus("fallocate", path_, errno));
+      }
       // File systems without fallocate (tmpfs on old kernels, some FUSE):
       // extend with ftruncate, as etcd's fileutil.Preallocate does.
       struct stat st;

@@ -4,7 +4,7 @@
 #   wal_fault_test     power loss / torn writes / ENOSPC at every write step of
 #                      a scripted workload (FaultInjectionFileSystem).
 #   wal_byteflip_test  every byte of a small WAL flipped: reported or harmless.
-foreach(t wal_test wal_fault_test wal_byteflip_test)
+foreach(t wal_test wal_fault_test wal_byteflip_test wal_durability_test)
   if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/${t}.cc)
     sealwal_test(${t} DEPS sealwal::wal sealwal::env sealwal::base sealwal::proto)
   endif()

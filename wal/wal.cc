@@ -542,13 +542,15 @@ absl::Status Wal::ReadAll(WalContents* out) {
     env::WritableFileOptions wopts;
     wopts.disposition = env::WritableFileOptions::Disposition::kOpenExisting;
     wopts.offset = decoder.last_valid_offset();
+    // Every error from here fails the WAL for good: a Save after a half
+    // prepared tail would chain its CRC from nothing.
     absl::Status s;
+    auto size = options_.fs->GetFileSize(tail_path);
+    if (!size.ok()) return Fail(size.status());
     auto f = options_.fs->NewWritableFile(tail_path, wopts);
-    if (!f.ok()) return f.status();
+    if (!f.ok()) return Fail(f.status());
     tail_ = std::move(*f);
     tail_path_ = tail_path;
-    auto size = options_.fs->GetFileSize(tail_path);
-    if (!size.ok()) return size.status();
     const uint64_t off = decoder.last_valid_offset();
     s = tail_->Truncate(off);
     if (s.ok()) {
@@ -771,7 +773,9 @@ absl::Status Wal::Cut() {
   const std::string final_path = env::JoinPath(dir_, SegmentFileName(seq, last_index_ + 1));
   tail_ = std::move(prepared->file);
   tail_path_.clear();  // until the rename, the new tail is a .tmp readers ignore
-  RETURN_IF_ERROR(StartTail(crc_));
+  // From here on the old tail is closed: any error must fail the WAL, or
+  // later Saves would go into a .tmp file that never becomes a segment.
+  if (absl::Status s = StartTail(crc_); !s.ok()) return Fail(s);
   RETURN_IF_ERROR(SyncTail());
   // The segment is complete before its name appears.
   if (absl::Status s = options_.fs->Rename(prepared->path, final_path); !s.ok()) return Fail(s);
@@ -939,6 +943,8 @@ absl::StatusOr<bool> Wal::Repair(const std::string& dir, const WalOptions& optio
       RETURN_IF_ERROR(broken->Sync());
       RETURN_IF_ERROR(broken->Close());
     }
+    // The copy's name must be durable before the original is cut.
+    RETURN_IF_ERROR(fs->SyncDir(dir));
     env::WritableFileOptions wopts;
     wopts.disposition = env::WritableFileOptions::Disposition::kOpenExisting;
     ASSIGN_OR_RETURN(auto f, fs->NewWritableFile(last, wopts));
