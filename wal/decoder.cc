@@ -8,52 +8,128 @@
 #include "absl/strings/str_cat.h"
 #include "base/crc32c.h"
 #include "base/status_macros.h"
-#include "google/protobuf/io/coded_stream.h"
-#include "google/protobuf/wire_format_lite.h"
 
 namespace sealwal::wal {
 namespace {
 
-using google::protobuf::internal::WireFormatLite;
 
 constexpr size_t kReadChunk = 4 << 20;  // large sequential reads
 constexpr char kClassPayloadUrl[] = "type.sealwal.dev/wal-error-class";
 
-// Parses a walpb.Record the way gogo's generated Unmarshal does: fields in
-// any order, last one wins, unknown fields skipped, and absent fields left
-// as they were (has_data reports whether data was present).
-bool ParseRecord(absl::string_view bytes, DecodedRecord* rec, bool* has_data) {
-  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(bytes.data()),
-                                            static_cast<int>(bytes.size()));
+// What gogo's generated walpb.Record.Unmarshal (etcd 3.4) says about a
+// record's bytes. etcd treats kTruncated (io.ErrUnexpectedEOF) exactly like
+// a torn write, so we must tell it apart from kInvalid (any other error).
+enum class ParseResult { kOk, kTruncated, kInvalid };
+
+// A varint as gogo reads it: at most 10 bytes (a longer one overflows),
+// bits past 64 dropped. kTruncated when the bytes end inside it.
+ParseResult GogoVarint(absl::string_view b, size_t* i, uint64_t* v) {
+  *v = 0;
+  for (unsigned shift = 0;; shift += 7) {
+    if (shift >= 64) return ParseResult::kInvalid;  // ErrIntOverflowRecord
+    if (*i >= b.size()) return ParseResult::kTruncated;
+    const uint8_t c = static_cast<uint8_t>(b[(*i)++]);
+    *v |= static_cast<uint64_t>(c & 0x7f) << shift;
+    if (c < 0x80) return ParseResult::kOk;
+  }
+}
+
+// gogo's skipRecord: the length of the unknown field at b[0..], which the
+// caller bounds-checks (so fixed-width fields and lengths may run past the
+// end and come back as kTruncated there).
+ParseResult GogoSkip(absl::string_view b, uint64_t* n, int depth = 0) {
+  if (depth > 64) return ParseResult::kInvalid;  // gogo recurses; we bound it
+  size_t i = 0;
+  uint64_t wire;
+  if (ParseResult r = GogoVarint(b, &i, &wire); r != ParseResult::kOk) return r;
+  switch (wire & 7) {
+    case 0: {
+      uint64_t unused;
+      if (ParseResult r = GogoVarint(b, &i, &unused); r != ParseResult::kOk) return r;
+      *n = i;
+      return ParseResult::kOk;
+    }
+    case 1:
+      *n = i + 8;
+      return ParseResult::kOk;
+    case 2: {
+      uint64_t len;
+      if (ParseResult r = GogoVarint(b, &i, &len); r != ParseResult::kOk) return r;
+      if (static_cast<int64_t>(len) < 0) return ParseResult::kInvalid;  // ErrInvalidLength
+      *n = i + len;  // may exceed the bytes: the caller says truncated
+      return ParseResult::kOk;
+    }
+    case 3:
+      for (;;) {
+        const size_t start = i;
+        uint64_t inner;
+        if (ParseResult r = GogoVarint(b, &i, &inner); r != ParseResult::kOk) return r;
+        if ((inner & 7) == 4) break;
+        uint64_t next;
+        if (ParseResult r = GogoSkip(b.substr(start), &next, depth + 1); r != ParseResult::kOk) {
+          return r;
+        }
+        if (next > b.size() - start) return ParseResult::kTruncated;
+        i = start + static_cast<size_t>(next);
+      }
+      *n = i;
+      return ParseResult::kOk;
+    case 4:
+      *n = i;
+      return ParseResult::kOk;
+    case 5:
+      *n = i + 4;
+      return ParseResult::kOk;
+    default:
+      return ParseResult::kInvalid;  // illegal wireType
+  }
+}
+
+// Parses a walpb.Record exactly as gogo's generated Unmarshal does: fields
+// in any order, last one wins, unknown fields skipped, absent fields left as
+// they were (has_data says whether data was present), and the same verdict
+// -- truncated or invalid -- for every malformed input.
+ParseResult ParseRecord(absl::string_view b, DecodedRecord* rec, bool* has_data) {
   *has_data = false;
-  while (true) {
-    if (in.CurrentPosition() == static_cast<int>(bytes.size())) return true;
-    const uint32_t tag = in.ReadTag();
-    if (tag == 0) return false;  // field number 0 is illegal
-    const int field = WireFormatLite::GetTagFieldNumber(tag);
-    const auto wire = WireFormatLite::GetTagWireType(tag);
-    if (field == 1 && wire == WireFormatLite::WIRETYPE_VARINT) {
-      uint64_t v;
-      if (!in.ReadVarint64(&v)) return false;
-      rec->type = static_cast<int64_t>(v);
-    } else if (field == 2 && wire == WireFormatLite::WIRETYPE_VARINT) {
-      uint64_t v;
-      if (!in.ReadVarint64(&v)) return false;
-      rec->crc = static_cast<uint32_t>(v);
-    } else if (field == 3 && wire == WireFormatLite::WIRETYPE_LENGTH_DELIMITED) {
-      uint32_t len;
-      if (!in.ReadVarint32(&len)) return false;
-      const int at = in.CurrentPosition();
-      if (len > bytes.size() - static_cast<size_t>(at)) return false;
-      rec->data = bytes.substr(static_cast<size_t>(at), len);
-      *has_data = true;
-      if (!in.Skip(static_cast<int>(len))) return false;
-    } else if (field >= 1 && field <= 3) {
-      return false;  // known field with the wrong wire type: gogo rejects it
-    } else {
-      if (!WireFormatLite::SkipField(&in, tag)) return false;
+  size_t i = 0;
+  while (i < b.size()) {
+    const size_t pre = i;
+    uint64_t wire;
+    if (ParseResult r = GogoVarint(b, &i, &wire); r != ParseResult::kOk) return r;
+    const int32_t field = static_cast<int32_t>(wire >> 3);
+    const int wire_type = static_cast<int>(wire & 7);
+    if (wire_type == 4 || field <= 0) return ParseResult::kInvalid;
+    uint64_t v;
+    switch (field) {
+      case 1:
+        if (wire_type != 0) return ParseResult::kInvalid;
+        if (ParseResult r = GogoVarint(b, &i, &v); r != ParseResult::kOk) return r;
+        rec->type = static_cast<int64_t>(v);
+        break;
+      case 2:
+        if (wire_type != 0) return ParseResult::kInvalid;
+        if (ParseResult r = GogoVarint(b, &i, &v); r != ParseResult::kOk) return r;
+        rec->crc = static_cast<uint32_t>(v);
+        break;
+      case 3:
+        if (wire_type != 2) return ParseResult::kInvalid;
+        if (ParseResult r = GogoVarint(b, &i, &v); r != ParseResult::kOk) return r;
+        if (static_cast<int64_t>(v) < 0) return ParseResult::kInvalid;
+        if (v > b.size() - i) return ParseResult::kTruncated;
+        rec->data = b.substr(i, static_cast<size_t>(v));
+        *has_data = true;
+        i += static_cast<size_t>(v);
+        break;
+      default: {
+        uint64_t skip;
+        if (ParseResult r = GogoSkip(b.substr(pre), &skip); r != ParseResult::kOk) return r;
+        if (skip > b.size() - pre) return ParseResult::kTruncated;
+        i = pre + static_cast<size_t>(skip);
+        break;
+      }
     }
   }
+  return ParseResult::kOk;
 }
 
 }  // namespace
@@ -207,8 +283,12 @@ absl::StatusOr<bool> Decoder::Next(DecodedRecord* rec) {
     bool has_data = false;
     DecodedRecord parsed = *rec;
     parsed.data = data_;
-    if (!ParseRecord(frame.substr(0, static_cast<size_t>(rec_bytes)), &parsed, &has_data)) {
-      if (IsTornFrame(frame)) {
+    const ParseResult pr =
+        ParseRecord(frame.substr(0, static_cast<size_t>(rec_bytes)), &parsed, &has_data);
+    if (pr != ParseResult::kOk) {
+      // etcd returns a record cut short inside its frame as
+      // io.ErrUnexpectedEOF, i.e. a torn write, even without a zero sector.
+      if (pr == ParseResult::kTruncated || IsTornFrame(frame)) {
         return WalError(absl::StatusCode::kDataLoss, WalErrorClass::kUnexpectedEof,
                         absl::StrCat("unexpected EOF: torn record at offset ",
                                      last_valid_offset_, " of ", env::Basename(paths_[file_])));
