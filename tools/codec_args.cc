@@ -30,6 +30,9 @@ absl::StatusOr<encryption::SecretKey> ReadDekFile(const std::string& path) {
     return absl::InvalidArgumentError(
         absl::StrCat("--dek-file ", path, ": ", std::strerror(errno)));
   }
+  // Unbuffered: stdio's own buffer would hold a copy of the key that
+  // nobody wipes.
+  std::setvbuf(f, nullptr, _IONBF, 0);
   unsigned char buf[encryption::kAeadKeySize + 1];
   const size_t n = std::fread(buf, 1, sizeof(buf), f);
   const bool read_error = std::ferror(f) != 0;
