@@ -19,10 +19,16 @@ namespace {
 // A file's bytes: in a std::string when they may become the returned data
 // (plaintext: moved out, no copy), else in a raw buffer that is never
 // zero-filled (encrypted: the data is decrypted out of it).
+// A file's bytes, in a string or (for encrypted loads, to skip zeroing) a
+// raw buffer. The view is computed, not stored: a stored view into a short
+// string would dangle once the string moves (small-string optimisation).
 struct FileBytes {
   std::string str;
   std::unique_ptr<char[]> raw;
-  absl::string_view view;
+  size_t size = 0;
+  absl::string_view view() const {
+    return raw != nullptr ? absl::string_view(raw.get(), size) : absl::string_view(str);
+  }
 };
 
 absl::StatusOr<FileBytes> ReadFileBytes(env::FileSystem* fs, const std::string& path,
@@ -40,7 +46,7 @@ absl::StatusOr<FileBytes> ReadFileBytes(env::FileSystem* fs, const std::string& 
   }
   ASSIGN_OR_RETURN(size_t n, file->ReadAt(0, absl::Span<char>(p, size)));
   if (!raw) b.str.resize(n);
-  b.view = absl::string_view(p, n);
+  b.size = n;
   return b;
 }
 
@@ -219,7 +225,7 @@ absl::StatusOr<LoadedSnapshot> Snapshotter::LoadMatching(
     if (absl::IsNotFound(buf.status())) continue;  // removed meanwhile
     RETURN_IF_ERROR(buf.status());                 // an I/O error is no verdict on the file
     absl::StatusOr<RaftSnapshotView> view = absl::DataLossError("unset");
-    absl::StatusOr<SnapFileView> file = DecodeSnapFile(buf->view);
+    absl::StatusOr<SnapFileView> file = DecodeSnapFile(buf->view());
     if (file.ok()) view = DecodeRaftSnapshot(file->raft_snapshot);
     if (!file.ok() || !view.ok()) {
       // etcd's loadSnap: a file that fails snap.Read is renamed .broken.

@@ -19,7 +19,9 @@ long MaxRss(const std::string& json) {
   const size_t p = json.find(key);
   if (p == std::string::npos) return -1;
   long v = -1;
-  absl::SimpleAtoi(json.substr(p + key.size(), json.find('}', p) - p - key.size()), &v);
+  if (!absl::SimpleAtoi(json.substr(p + key.size(), json.find('}', p) - p - key.size()), &v)) {
+    return -1;
+  }
   return v;
 }
 

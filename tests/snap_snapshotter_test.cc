@@ -145,9 +145,16 @@ TEST_P(SnapshotterTest, CrcBrokenNewestIsRenamedBrokenAndLoadFallsBack) {
   // Empty and garbage files are broken too.
   Write(SnapFileName(3, 30), "");
   Write(SnapFileName(3, 31), "garbage!");
+  // Found by snap_file_fuzzer: a file short enough to live inside a
+  // std::string's small buffer was decoded through a view that dangled once
+  // the string moved (ASan: stack-buffer-overflow). 15 bytes whose varint
+  // runs to the end.
+  Write(SnapFileName(3, 32), std::string("\x0c\xb4\x76\x08\xd9\x69\x69\xf0\x6c\x69\x8b\xec"
+                                         "\x55\x94\x0d", 15));
   ASSERT_OK_AND_ASSIGN(LoadedSnapshot l2, s->Load());
   EXPECT_EQ(l2.metadata.index(), 10u);
   EXPECT_THAT(Files(), ::testing::Contains(SnapFileName(3, 30) + ".broken"));
+  EXPECT_THAT(Files(), ::testing::Contains(SnapFileName(3, 32) + ".broken"));
   // Nothing valid left: etcd's ErrNoSnapshot.
   ASSERT_OK(fs_->RemoveFile("/snap/" + SnapFileName(1, 10)));
   EXPECT_THAT(s->Load(), StatusIs(absl::StatusCode::kNotFound, HasSubstr("no available")));
