@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <optional>
@@ -34,6 +35,13 @@ using namespace sealwal;
 void Check(bool ok) {
   if (!ok) std::abort();
 }
+
+// SEALWAL_FUZZ_TRACE=1 prints every step, to read a divergence.
+const bool kTrace = std::getenv("SEALWAL_FUZZ_TRACE") != nullptr;
+#define TRACE(...) \
+  do {                                       \
+    if (kTrace) std::fprintf(stderr, __VA_ARGS__); \
+  } while (0)
 
 struct ModelEntry {
   uint64_t term;
@@ -61,7 +69,12 @@ class Harness {
         case 4: SaveState(); break;
         case 5: Snapshot(); break;
         case 6: Crash(in_->ConsumeBool()); break;
-        case 7: fault_.CrashAfterOps(in_->ConsumeIntegralInRange<int64_t>(0, 12)); break;
+        case 7: {
+          const int64_t k = in_->ConsumeIntegralInRange<int64_t>(0, 12);
+          TRACE("arm crash after %lld ops\n", (long long)k);
+          fault_.CrashAfterOps(k);
+          break;
+        }
         case 8: Reopen(); break;
         case 9: if (encrypted_) { RotateKey(); Reopen(); } break;
       }
@@ -123,6 +136,8 @@ class Harness {
     hs.set_vote(1);
     hs.set_commit(0);
     absl::Status s = wal_->Save(hs, batch);
+    TRACE("save %llu..%llu term %llu: %s\n", (unsigned long long)first,
+          (unsigned long long)(first + n - 1), (unsigned long long)term_, s.ToString().c_str());
     if (s.ok()) {
       log_.resize(first - snap_index_ - 1);
       for (const auto& e : batch) log_.push_back({e.term(), e.data()});
@@ -140,7 +155,10 @@ class Harness {
     hs.set_term(term_);
     hs.set_vote(in_->ConsumeIntegralInRange<uint64_t>(0, 3));
     hs.set_commit(0);
-    if (!wal_->Save(hs, {}).ok()) wal_.reset();
+    absl::Status st = wal_->Save(hs, {});
+    TRACE("state term %llu vote %llu: %s\n", (unsigned long long)term_,
+          (unsigned long long)hs.vote(), st.ToString().c_str());
+    if (!st.ok()) wal_.reset();
   }
 
   void Snapshot() {
@@ -149,10 +167,13 @@ class Harness {
     // every entry, so the model keeps them.
     const uint64_t index = in_->ConsumeIntegralInRange<uint64_t>(snap_index_ + 1, last());
     const uint64_t term = log_[index - snap_index_ - 1].term;
-    if (!wal_->SaveSnapshot({index, term}).ok()) wal_.reset();
+    absl::Status st = wal_->SaveSnapshot({index, term});
+    TRACE("snapshot %llu: %s\n", (unsigned long long)index, st.ToString().c_str());
+    if (!st.ok()) wal_.reset();
   }
 
   void Crash(bool power_loss) {
+    TRACE("crash power_loss=%d\n", power_loss);
     wal_.reset();
     if (power_loss) Check(fault_.DropUnsyncedData().ok());
     fault_.Reactivate();
@@ -169,6 +190,7 @@ class Harness {
     Check(w.ok());
     wal::WalContents c;
     absl::Status s = (*w)->ReadAll(&c);
+    TRACE("reopen: %s, %zu entries\n", s.ToString().c_str(), c.entries.size());
     if (!s.ok()) {
       Check(wal::GetWalErrorClass(s) == wal::WalErrorClass::kUnexpectedEof);
       w->reset();
@@ -213,6 +235,17 @@ class Harness {
       const size_t keep = pending_->first - snap_index_ - 1;
       for (size_t k = 1; k <= pending_->batch.size(); ++k) {
         if (equal_prefix(keep, &pending_->batch, k)) return;
+      }
+    }
+    if (kTrace) {
+      std::fprintf(stderr, "DIVERGENCE: model %zu entries, pending %s; got:\n", log_.size(),
+                   pending_.has_value() ? "yes" : "no");
+      for (size_t i = 0; i < got.size(); ++i) {
+        const bool same = i < log_.size() && got[i].term() == log_[i].term &&
+                          got[i].data() == log_[i].data;
+        std::fprintf(stderr, "  %llu t%llu %zuB %s\n", (unsigned long long)got[i].index(),
+                     (unsigned long long)got[i].term(), got[i].data().size(),
+                     same ? "=" : "DIFF");
       }
     }
     std::abort();  // an acknowledged entry was lost, or something wrong came back

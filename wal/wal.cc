@@ -557,7 +557,14 @@ absl::Status Wal::ReadAll(WalContents* out) {
       s = PrepareSpace(tail_.get(), off, std::max<uint64_t>(*size, options_.segment_size),
                        options_.preallocation);
     }
-    if (s.ok() && options_.preallocation == Preallocation::kFallocate) s = tail_->Sync();
+    // What ReadAll returns is what raft will treat as persisted, but a
+    // process that crashed before us may have left it only in the page
+    // cache: records written but not synced, or a segment renamed into
+    // place without its directory sync. Make both durable before anything
+    // is appended (found by wal_model_fuzzer: an entry saved after such a
+    // reopen vanished with the unsynced rename on power loss).
+    if (s.ok()) s = tail_->Sync();
+    if (s.ok()) s = options_.fs->SyncDir(dir_);
     if (!s.ok()) return Fail(s);
     crc_ = decoder.crc();
     tail_offset_ = off;
