@@ -154,25 +154,12 @@ absl::StatusOr<std::unique_ptr<wal::PayloadCodec>> CodecFromArgs(const Args& arg
     if (args.Has("dek-file")) {
       return absl::InvalidArgumentError("give either --key-file or --dek-file, not both");
     }
-    return CodecFromKeyFileArgs(args);
+    return CodecFromKeyFileArgs(args);  // raft-dek, and raft-dek-pending for reading
   }
-  if (!args.Has("dek-file")) {
-    if (encryption::IsEncryptedWalDir(dir)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(dir, " is an encrypted WAL (its name ends in \"",
-                       encryption::kEncryptedDirSuffix, "\"): give --key-file (or --dek-file)"));
-    }
-    return std::unique_ptr<wal::PayloadCodec>();
-  }
-  const std::string path = args.Get("dek-file").value_or("");
-  if (path.empty()) return absl::InvalidArgumentError("--dek-file needs a path");
-  absl::StatusOr<encryption::SecretKey> key = ReadDekFile(path);
-  if (!key.ok()) return key.status();
-  const encryption::KeyId id(DekFileKeyId(key->bytes()));
-  absl::StatusOr<encryption::Dek> dek =
-      encryption::Dek::FromParts(id, encryption::Algorithm::kAes256Gcm, std::move(*key));
+  absl::StatusOr<std::optional<encryption::Dek>> dek = DekFromArgs(args, dir);
   if (!dek.ok()) return dek.status();
-  auto codec = encryption::WalCodec::ForDek(*dek);
+  if (!dek->has_value()) return std::unique_ptr<wal::PayloadCodec>();  // plaintext
+  auto codec = encryption::WalCodec::ForDek(**dek);
   if (!codec.ok()) return codec.status();
   return std::unique_ptr<wal::PayloadCodec>(std::move(*codec));
 }
@@ -192,7 +179,7 @@ absl::StatusOr<std::optional<encryption::Dek>> DekFromArgs(const Args& args,
     if (encryption::IsEncryptedWalDir(dir)) {
       return absl::InvalidArgumentError(
           absl::StrCat(dir, " is an encrypted directory (its name ends in \"",
-                       encryption::kEncryptedDirSuffix, "\"): give --dek-file"));
+                       encryption::kEncryptedDirSuffix, "\"): give --key-file (or --dek-file)"));
     }
     return std::optional<encryption::Dek>();
   }
