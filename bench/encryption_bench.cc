@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "benchmark/benchmark.h"
 #include "encryption/decrypter.h"
 #include "encryption/dek.h"
@@ -31,40 +32,11 @@
 namespace sealwal::encryption {
 namespace {
 
-constexpr size_t kEntrySize = 1024;
-
-std::string BenchDir() {
-  const char* d = std::getenv("SEALWAL_BENCH_DIR");
-  std::string base = d != nullptr ? d : "/tmp";
-  std::string tmpl = base + "/sealwal-encbench-XXXXXX";
-  if (::mkdtemp(tmpl.data()) == nullptr) std::abort();
-  return tmpl;
-}
-
-void RemoveTree(const std::string& p) {
-  std::string cmd = "rm -rf '" + p + "'";
-  if (std::system(cmd.c_str()) != 0) std::abort();
-}
-
-std::string RandomBytes(size_t n, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::string s(n, '\0');
-  for (size_t i = 0; i + 8 <= n; i += 8) {
-    uint64_t v = rng();
-    std::memcpy(&s[i], &v, 8);
-  }
-  return s;
-}
-
-uint64_t EntriesForBatch(int64_t batch) {
-  if (const char* e = std::getenv("SEALWAL_BENCH_ENTRIES")) return std::strtoull(e, nullptr, 10);
-  switch (batch) {
-    case 1: return 3000;
-    case 10: return 20000;
-    case 100: return 100000;
-    default: return 200000;
-  }
-}
+using bench::EntriesForBatch;
+using bench::kEntrySize;
+using bench::RandomBytes;
+using bench::RemoveTree;
+std::string BenchDir() { return bench::BenchDir("sealwal-encbench"); }
 
 Algorithm AlgOf(int64_t v) {
   return v == 0 ? Algorithm::kAes256Gcm : Algorithm::kChaCha20Poly1305;

@@ -1,0 +1,57 @@
+// bench/bench_util.h: what the benchmark binaries share -- where files go,
+// payloads, and how many entries each batch size writes (scripts/bench.sh
+// passes the same counts to etcd's driver).
+#ifndef SEALWAL_BENCH_BENCH_UTIL_H_
+#define SEALWAL_BENCH_BENCH_UTIL_H_
+
+#include <stdlib.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+
+namespace sealwal::bench {
+
+inline constexpr size_t kEntrySize = 1024;  // 1 KiB entries, as the peer's --size
+
+// A fresh directory under $SEALWAL_BENCH_DIR (default /tmp): keep it on the
+// disk under test.
+inline std::string BenchDir(const char* prefix) {
+  const char* d = std::getenv("SEALWAL_BENCH_DIR");
+  std::string tmpl = std::string(d != nullptr ? d : "/tmp") + "/" + prefix + "-XXXXXX";
+  if (::mkdtemp(tmpl.data()) == nullptr) std::abort();
+  return tmpl;
+}
+
+inline void RemoveTree(const std::string& p) {
+  const std::string cmd = "rm -rf '" + p + "'";
+  if (std::system(cmd.c_str()) != 0) std::abort();
+}
+
+// n incompressible bytes, the same for the same seed.
+inline std::string RandomBytes(size_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::string s(n, '\0');
+  for (size_t i = 0; i + 8 <= n; i += 8) {
+    const uint64_t v = rng();
+    std::memcpy(&s[i], &v, 8);
+  }
+  return s;
+}
+
+// Entries per run at each batch size ($SEALWAL_BENCH_ENTRIES overrides).
+inline uint64_t EntriesForBatch(int64_t batch) {
+  if (const char* e = std::getenv("SEALWAL_BENCH_ENTRIES")) return std::strtoull(e, nullptr, 10);
+  switch (batch) {
+    case 1: return 3000;
+    case 10: return 20000;
+    case 100: return 100000;
+    default: return 200000;
+  }
+}
+
+}  // namespace sealwal::bench
+
+#endif  // SEALWAL_BENCH_BENCH_UTIL_H_
