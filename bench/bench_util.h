@@ -6,11 +6,16 @@
 
 #include <stdlib.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <random>
 #include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "wal/wal.h"
 
 namespace sealwal::bench {
 
@@ -50,6 +55,32 @@ inline uint64_t EntriesForBatch(int64_t batch) {
     case 100: return 100000;
     default: return 200000;
   }
+}
+
+// Saves entries 1..n of kEntrySize bytes in batches of `batch`, each with
+// HardState{term 1, vote 1, commit = last}, as etcd's driver (bench-append)
+// does. Entry j's data is slice j of `payload`, wrapping around.
+inline absl::Status SaveLikeARaftNode(wal::Wal* w, const std::string& payload, uint64_t n,
+                                      uint64_t batch) {
+  const uint64_t slices = payload.size() / kEntrySize;
+  std::vector<raftpb::Entry> ents;
+  for (uint64_t i = 0; i < n; i += batch) {
+    const uint64_t end = std::min<uint64_t>(n, i + batch);
+    ents.resize(end - i);
+    for (uint64_t j = i; j < end; ++j) {
+      raftpb::Entry& e = ents[j - i];
+      e.set_index(j + 1);
+      e.set_term(1);
+      e.set_type(raftpb::EntryNormal);
+      e.set_data(payload.data() + (j % slices) * kEntrySize, kEntrySize);
+    }
+    raftpb::HardState hs;
+    hs.set_term(1);
+    hs.set_vote(1);
+    hs.set_commit(end);
+    if (absl::Status s = w->Save(hs, ents); !s.ok()) return s;
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace sealwal::bench

@@ -42,26 +42,11 @@ void RunAppend(benchmark::State& state, Preallocation prealloc) {
       state.SkipWithError(std::string(w.status().message()).c_str());
       return;
     }
-    std::vector<raftpb::Entry> ents;
     const auto start = std::chrono::steady_clock::now();
-    for (uint64_t i = 0; i < n; i += static_cast<uint64_t>(batch)) {
-      const uint64_t end = std::min<uint64_t>(n, i + static_cast<uint64_t>(batch));
-      ents.resize(end - i);
-      for (uint64_t j = i; j < end; ++j) {
-        raftpb::Entry& e = ents[j - i];
-        e.set_index(j + 1);
-        e.set_term(1);
-        e.set_type(raftpb::EntryNormal);
-        e.set_data(payload.data() + j * kEntrySize, kEntrySize);
-      }
-      raftpb::HardState hs;
-      hs.set_term(1);
-      hs.set_vote(1);
-      hs.set_commit(end);
-      if (auto s = (*w)->Save(hs, ents); !s.ok()) {
-        state.SkipWithError(std::string(s.message()).c_str());
-        return;
-      }
+    if (auto s = bench::SaveLikeARaftNode(w->get(), payload, n, static_cast<uint64_t>(batch));
+        !s.ok()) {
+      state.SkipWithError(std::string(s.message()).c_str());
+      return;
     }
     const double secs =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -97,18 +82,8 @@ void BM_WalReadAll(benchmark::State& state) {
     auto w = Wal::Create(root + "/wal", "bench");
     if (!w.ok()) return state.SkipWithError("create failed");
     const std::string payload = RandomBytes(1000 * kEntrySize, 2);
-    std::vector<raftpb::Entry> ents(1000);
-    for (uint64_t i = 0; i < n; i += 1000) {
-      for (uint64_t j = 0; j < 1000; ++j) {
-        ents[j].set_index(i + j + 1);
-        ents[j].set_term(1);
-        ents[j].set_data(payload.data() + j * kEntrySize, kEntrySize);
-      }
-      raftpb::HardState hs;
-      hs.set_term(1);
-      hs.set_vote(1);
-      hs.set_commit(i + 1000);
-      if (!(*w)->Save(hs, ents).ok()) return state.SkipWithError("save failed");
+    if (!bench::SaveLikeARaftNode(w->get(), payload, n, 1000).ok()) {
+      return state.SkipWithError("save failed");
     }
     (*w)->Close().IgnoreError();
   }
