@@ -2,6 +2,7 @@
 
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstring>
 #include <functional>
@@ -66,6 +67,17 @@ class AeadEncrypter::Helper {
   }
   void Wait() {
     std::unique_lock<std::mutex> l(mu_);
+    cv_.wait(l, [this] { return done_; });
+  }
+  // Drops the job if the thread has not picked it up yet (its work was all
+  // done meanwhile), else waits for it: never waits for a mere wake-up.
+  void CancelOrWait() {
+    std::unique_lock<std::mutex> l(mu_);
+    if (job_ != nullptr) {
+      job_ = nullptr;
+      done_ = true;
+      return;
+    }
     cv_.wait(l, [this] { return done_; });
   }
 
@@ -219,7 +231,7 @@ absl::Status AeadEncrypter::SealRecord(Aead* aead, std::string* aad, const AadCo
 
 absl::Status AeadEncrypter::EncryptBatchTo(absl::Span<const AadContext> ctxs,
                                            absl::Span<const absl::string_view> plains,
-                                           std::string* outs) {
+                                           std::string* outs, BatchReady ready) {
   const size_t n = ctxs.size();
   if (n == 0) return absl::OkStatus();
   if (plains.size() != n) return absl::InvalidArgumentError("EncryptBatchTo: size mismatch");
@@ -233,16 +245,77 @@ absl::Status AeadEncrypter::EncryptBatchTo(absl::Span<const AadContext> ctxs,
     }
     return absl::OkStatus();
   };
-  if (n < 2 || bytes < kParallelMinBytes) return seal_range(aead_.get(), &aad_, 0, n);
-  // Split by bytes so that both threads finish together.
-  size_t mid = 0, acc = 0;
-  while (mid < n && acc * 2 < bytes) acc += plains[mid++].size();
+  if (n < 2 || bytes < kParallelMinBytes) {
+    RETURN_IF_ERROR(seal_range(aead_.get(), &aad_, 0, n));
+    return ready(0, n);
+  }
+
+  // Chunks of about 1/32 of the batch (4 to 64 KiB): small enough that
+  // both threads stay busy to the end and the caller starts early, large
+  // enough that claiming one costs nothing next to sealing it.
+  const size_t target = std::clamp<size_t>(bytes / 32, 4 << 10, 64 << 10);
+  chunk_begin_.clear();
+  for (size_t i = 0, acc = target; i < n; ++i) {
+    if (acc >= target) {
+      chunk_begin_.push_back(i);
+      acc = 0;
+    }
+    acc += plains[i].size() + 1;  // +1: empty payloads still cost a seal
+  }
+  const size_t chunks = chunk_begin_.size();
+  chunk_begin_.push_back(n);
+  if (chunk_capacity_ < chunks) {
+    chunk_state_ = std::make_unique<std::atomic<uint8_t>[]>(chunks);
+    chunk_capacity_ = chunks;
+  }
+  enum : uint8_t { kPending, kSealed, kFailed };
+  for (size_t c = 0; c < chunks; ++c) chunk_state_[c].store(kPending, std::memory_order_relaxed);
+
+  std::atomic<size_t> next_claim{0};
+  std::atomic<bool> stop{false};
+  absl::Status helper_status;  // written by the helper only, read after it is done
+  auto seal_chunk = [&](Aead* aead, std::string* aad, size_t c) {
+    absl::Status s = seal_range(aead, aad, chunk_begin_[c], chunk_begin_[c + 1]);
+    chunk_state_[c].store(s.ok() ? kSealed : kFailed, std::memory_order_release);
+    return s;
+  };
   if (helper_ == nullptr) helper_ = std::make_unique<Helper>();
-  absl::Status second;
-  helper_->Start([&] { second = seal_range(aead2_.get(), &aad2_, mid, n); });
-  absl::Status s = seal_range(aead_.get(), &aad_, 0, mid);
-  helper_->Wait();
-  return s.ok() ? second : s;
+  helper_->Start([&] {
+    while (!stop.load(std::memory_order_relaxed)) {
+      const size_t c = next_claim.fetch_add(1, std::memory_order_relaxed);
+      if (c >= chunks) return;
+      absl::Status s = seal_chunk(aead2_.get(), &aad2_, c);
+      if (!s.ok()) {
+        helper_status = std::move(s);
+        return;
+      }
+    }
+  });
+
+  // This thread reports chunks in order; while the next one is not sealed
+  // it seals one of its own, and only when none is left unclaimed does it
+  // wait for the helper to finish the chunk it holds.
+  absl::Status s;
+  size_t next_ready = 0;
+  while (s.ok() && next_ready < chunks) {
+    const uint8_t state = chunk_state_[next_ready].load(std::memory_order_acquire);
+    if (state == kSealed) {
+      s = ready(chunk_begin_[next_ready], chunk_begin_[next_ready + 1]);
+      ++next_ready;
+      continue;
+    }
+    if (state == kFailed) break;  // the helper's error, read below
+    if (next_claim.load(std::memory_order_relaxed) < chunks) {
+      const size_t c = next_claim.fetch_add(1, std::memory_order_relaxed);
+      if (c < chunks) s = seal_chunk(aead_.get(), &aad_, c);
+      continue;
+    }
+    std::this_thread::yield();  // the helper holds chunk next_ready
+  }
+  stop.store(true, std::memory_order_relaxed);
+  helper_->CancelOrWait();
+  if (s.ok() && next_ready < chunks) s = helper_status;
+  return s;
 }
 
 namespace {

@@ -52,7 +52,9 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -92,19 +94,32 @@ class Encrypter {
                                  std::string* serialized_record) = 0;
 
   // The id written into every record (0 for the pass-through).
+  // Called by EncryptBatchTo on the calling thread for consecutive
+  // ranges [begin, end) of the batch, in order, each as soon as
+  // outs[begin, end) hold their records, so that the caller uses them while
+  // later ones are still being sealed. A non-OK return stops the batch
+  // (records not yet reported may or may not be sealed) and is returned.
+  using BatchReady = absl::FunctionRef<absl::Status(size_t begin, size_t end)>;
+
   // Seals plains[i] at ctxs[i] into outs[i] (serialized, as EncryptTo) for
-  // every i, using the nonces n EncryptTo calls in order would use. An
-  // implementation may split the batch over a helper thread. All or
-  // nothing as far as the caller can tell: on error no output is valid
-  // (nonces already drawn stay spent, as with EncryptTo).
+  // every i, using the nonces n EncryptTo calls in order would use, and
+  // reports finished ranges through `ready`. An implementation may seal on a
+  // helper thread. On error, records already reported stay as they were
+  // but the batch has failed (nonces already drawn stay spent, as with
+  // EncryptTo); records not reported are unspecified.
   virtual absl::Status EncryptBatchTo(absl::Span<const AadContext> ctxs,
                                       absl::Span<const absl::string_view> plains,
-                                      std::string* outs) {
+                                      std::string* outs, BatchReady ready) {
     for (size_t i = 0; i < ctxs.size(); ++i) {
       absl::Status s = EncryptTo(ctxs[i], plains[i], &outs[i]);
       if (!s.ok()) return s;
     }
-    return absl::OkStatus();
+    return ctxs.empty() ? absl::OkStatus() : ready(0, ctxs.size());
+  }
+  // The same without progress reports: all of outs is valid on success.
+  absl::Status EncryptBatchTo(absl::Span<const AadContext> ctxs,
+                              absl::Span<const absl::string_view> plains, std::string* outs) {
+    return EncryptBatchTo(ctxs, plains, outs, [](size_t, size_t) { return absl::OkStatus(); });
   }
 
   virtual KeyId key_id() const = 0;
@@ -154,12 +169,15 @@ class AeadEncrypter final : public Encrypter {
                                                      absl::string_view plaintext) override;
   absl::Status EncryptTo(const AadContext& ctx, absl::string_view plaintext,
                          std::string* serialized_record) override;
-  // Batches of at least kParallelMinBytes are split with a helper thread
-  // (started on first use, owned by this object) that seals the second
-  // half with its own cipher context.
+  // Batches of at least kParallelMinBytes are cut into chunks that this
+  // thread and a helper thread (started on first use, owned by this
+  // object, with its own cipher context) claim in turn; this thread
+  // reports each chunk through `ready` as soon as it and all before it are
+  // sealed, so the caller's work on them overlaps the sealing of the rest.
+  using Encrypter::EncryptBatchTo;
   absl::Status EncryptBatchTo(absl::Span<const AadContext> ctxs,
-                              absl::Span<const absl::string_view> plains,
-                              std::string* outs) override;
+                              absl::Span<const absl::string_view> plains, std::string* outs,
+                              BatchReady ready) override;
   static constexpr size_t kParallelMinBytes = 32 * 1024;
 
   KeyId key_id() const override { return key_id_; }
@@ -200,6 +218,11 @@ class AeadEncrypter final : public Encrypter {
   std::unique_ptr<Aead> aead2_;
   std::string aad2_;
   std::unique_ptr<Helper> helper_;
+  // EncryptBatchTo's chunks, reused across batches: where each begins
+  // (plus the batch size at the end) and whether it is sealed.
+  std::vector<size_t> chunk_begin_;
+  std::unique_ptr<std::atomic<uint8_t>[]> chunk_state_;
+  size_t chunk_capacity_ = 0;
 };
 
 // The pass-through: records are EncryptedRecord{NOT_ENCRYPTED, data =

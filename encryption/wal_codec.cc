@@ -79,14 +79,14 @@ absl::Status WalCodec::Encode(const wal::PayloadContext& ctx, absl::string_view 
 
 absl::Status WalCodec::EncodeBatch(absl::Span<const wal::PayloadContext> ctxs,
                                    absl::Span<const absl::string_view> plains,
-                                   std::string* outs) {
+                                   std::string* outs, BatchReady ready) {
   if (encrypter_ == nullptr) {
     return absl::FailedPreconditionError(
         "this WAL codec is read-only (made without an encrypter)");
   }
   batch_aad_.resize(ctxs.size());
   for (size_t i = 0; i < ctxs.size(); ++i) batch_aad_[i] = WalAadContext(ctxs[i]);
-  return encrypter_->EncryptBatchTo(batch_aad_, plains, outs);
+  return encrypter_->EncryptBatchTo(batch_aad_, plains, outs, ready);
 }
 
 absl::Status WalCodec::Decode(const wal::PayloadContext& ctx, absl::string_view stored,

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "encryption/decrypter.h"
@@ -13,6 +14,7 @@
 #include "encryption/encrypter.h"
 #include "proto/encryption.pb.h"
 #include "gmock/gmock.h"
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "testing/status_matchers.h"
 
@@ -150,6 +152,67 @@ TEST(NonceTest, BatchesUseConsecutiveNoncesOnBothThreads) {
       AadContext elsewhere = ctxs[i];
       ++elsewhere.index;
       EXPECT_FALSE(dec->DecryptSerialized(outs[i], elsewhere, &out).ok());
+    }
+  }
+}
+
+// Progress reports come on the calling thread, in order, as consecutive
+// ranges covering the batch, and each reported record is already final; a
+// report that fails stops the batch with its error, and the encrypter
+// (and its helper thread) carries on with the next batch.
+TEST(NonceTest, BatchReportsRangesInOrderAndStopsOnError) {
+  ASSERT_OK_AND_ASSIGN(Dek dek, Dek::Generate());
+  ASSERT_OK_AND_ASSIGN(auto enc, AeadEncrypter::Create(dek));
+  auto dec = MultiDecrypter::Create();
+  ASSERT_OK(dec->AddKey(dek.id, dek.algorithm, dek.key.Clone()));
+  for (size_t n : {1, 3, 40, 500}) {
+    for (size_t size : {0, 10, 1024, 4000}) {
+      SCOPED_TRACE(absl::StrCat(n, " records of ", size, " bytes"));
+      std::vector<AadContext> ctxs(n);
+      std::vector<std::string> plains(n);
+      std::vector<absl::string_view> views(n);
+      for (size_t i = 0; i < n; ++i) {
+        ctxs[i].index = i + 1;
+        plains[i] = std::string(size, static_cast<char>('a' + i % 26));
+        views[i] = plains[i];
+      }
+      std::vector<std::string> outs(n);
+      const std::thread::id caller = std::this_thread::get_id();
+      size_t next = 0;
+      int reports = 0;
+      ASSERT_OK(enc->EncryptBatchTo(ctxs, views, outs.data(), [&](size_t b, size_t e) {
+        ++reports;
+        EXPECT_EQ(std::this_thread::get_id(), caller);
+        EXPECT_EQ(b, next);
+        EXPECT_LT(b, e);
+        for (size_t i = b; i < e; ++i) {
+          std::string out;
+          EXPECT_OK(dec->DecryptSerialized(outs[i], ctxs[i], &out));
+          EXPECT_EQ(out, plains[i]);
+        }
+        next = e;
+        return absl::OkStatus();
+      }));
+      EXPECT_EQ(next, n);
+      // Large batches go in several pieces; small ones in one.
+      if (n * size >= AeadEncrypter::kParallelMinBytes && n > 1) {
+        EXPECT_GT(reports, 1);
+      }
+
+      // Stop at the first report, then at the second if there is one.
+      for (int stop_at : {0, 1}) {
+        int calls = 0;
+        const absl::Status st =
+            enc->EncryptBatchTo(ctxs, views, outs.data(), [&](size_t, size_t) {
+              return calls++ == stop_at ? absl::AbortedError("caller stops") : absl::OkStatus();
+            });
+        if (stop_at < reports) {
+          EXPECT_THAT(st, StatusIs(absl::StatusCode::kAborted, HasSubstr("caller stops")));
+        } else {
+          EXPECT_OK(st);
+        }
+        EXPECT_LE(calls, stop_at + 1);
+      }
     }
   }
 }

@@ -327,6 +327,36 @@ TEST_F(EncryptedWalTest, RoundTripBothAlgorithmsAndThreadCounts) {
   }
 }
 
+// Large batches are sealed on two threads and framed while the rest is
+// sealed. They read back in order; a batch refused part way (an entry over
+// etcd's record limit, found while earlier chunks are framed and later
+// ones still sealing) leaves nothing of itself behind, and the WAL goes on.
+TEST_F(EncryptedWalTest, LargeBatchesFrameInOrderAndARefusedOneLeavesNothing) {
+  ASSERT_OK_AND_ASSIGN(Dek dek, Dek::Generate());
+  ASSERT_OK_AND_ASSIGN(auto codec, WalCodec::ForDek(dek));
+  const std::string dir = tmp_.Sub("big-wal-v3-encrypted");
+  const auto specs = Specs(3000, 0, /*varied=*/true);  // about 4.5 MB
+  {
+    ASSERT_OK_AND_ASSIGN(auto w,
+                         wal::Wal::Create(dir, kMetadata, Options(codec.get(), 1 << 20)));
+    Append(w.get(), specs, 1000);
+    std::vector<raftpb::Entry> refused;
+    for (uint64_t i = 3001; i <= 3400; ++i) refused.push_back(MakeEntry({i, 5, 0, 1024}));
+    refused[300].set_data(std::string(wal::kMaxRecordBytes, 'x'));
+    EXPECT_THAT(w->Save({}, refused), StatusIs(absl::StatusCode::kInvalidArgument,
+                                               HasSubstr("exceeds etcd's limit")));
+    std::vector<EntrySpec> after;
+    for (uint64_t i = 3001; i <= 3100; ++i) after.push_back({i, 6, 0, 700});
+    Append(w.get(), after, 100);
+    ASSERT_OK(w->Close());
+    auto all = specs;
+    all.insert(all.end(), after.begin(), after.end());
+    wal::WalContents c;
+    ASSERT_OK(ReadAllStatus(dir, codec.get(), false, &c));
+    ExpectEntries(c, all);
+  }
+}
+
 TEST_F(EncryptedWalTest, SwappedEntryDataFailsAtTheLowerIndex) {
   WriteWal(dir_, codec_.get(), Specs(50, 100), 5, 1 << 20);
   ASSERT_EQ(Segments(dir_).size(), 1u);

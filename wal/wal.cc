@@ -827,7 +827,8 @@ absl::Status Wal::Save(const raftpb::HardState& hs, absl::Span<const raftpb::Ent
   const bool coded = options_.codec != nullptr && !entries.empty();
   if (coded) {
     // The whole batch goes to the codec at once so that it can seal on
-    // several threads; nothing is framed yet if it fails.
+    // several threads; entries are framed as their payloads come out, in
+    // order, and all of it is undone below if the batch fails.
     const size_t n = entries.size();
     batch_ctx_.resize(n);
     batch_plain_.resize(n);
@@ -838,10 +839,17 @@ absl::Status Wal::Save(const raftpb::HardState& hs, absl::Span<const raftpb::Ent
                                      static_cast<int32_t>(e.type())};
       batch_plain_[i] = e.data();
     }
-    s = options_.codec->EncodeBatch(batch_ctx_, batch_plain_, batch_encoded_.data());
+    s = options_.codec->EncodeBatch(
+        batch_ctx_, batch_plain_, batch_encoded_.data(), [&](size_t begin, size_t end) {
+          for (size_t i = begin; i < end; ++i) {
+            RETURN_IF_ERROR(EncodeEntry(entries[i], &batch_encoded_[i]));
+            last_index_ = entries[i].index();
+          }
+          return absl::OkStatus();
+        });
   }
-  for (size_t i = 0; s.ok() && i < entries.size(); ++i) {
-    s = EncodeEntry(entries[i], coded ? &batch_encoded_[i] : nullptr);
+  for (size_t i = 0; !coded && s.ok() && i < entries.size(); ++i) {
+    s = EncodeEntry(entries[i], nullptr);
     if (s.ok()) last_index_ = entries[i].index();
   }
   if (s.ok()) s = EncodeHardState(hs);
