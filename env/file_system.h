@@ -75,6 +75,15 @@ class WritableFile {
   // Reserves [offset, offset+len) on disk, extending the file size to at
   // least offset+len (fallocate mode 0). The new range reads as zeros.
   virtual absl::Status Fallocate(uint64_t offset, uint64_t len) = 0;
+  // Starts writing [offset, offset+len) back to disk without waiting
+  // (sync_file_range WRITE), so that the final Sync of a long sequential
+  // write has little left to do. A hint: it makes nothing durable, and
+  // implementations may ignore it. An error fails the file, as Sync's does.
+  virtual absl::Status StartWriteback(uint64_t offset, uint64_t len) {
+    (void)offset;
+    (void)len;
+    return absl::OkStatus();
+  }
   // Sets the file size; the position is clamped to it.
   virtual absl::Status Truncate(uint64_t size) = 0;
   // Moves the write position (for overwriting a preallocated file).

@@ -137,6 +137,20 @@ class PosixWritableFile final : public WritableFile {
     return absl::OkStatus();
   }
 
+  absl::Status StartWriteback(uint64_t offset, uint64_t len) override {
+    if (!error_.ok()) return error_;
+    if (len == 0) return absl::OkStatus();
+    if (::sync_file_range(fd_, static_cast<off_t>(offset), static_cast<off_t>(len),
+                          SYNC_FILE_RANGE_WRITE) != 0) {
+      // Not supported here (some FUSE, non-Linux): the final Sync does it all.
+      if (errno == ENOSYS || errno == EOPNOTSUPP || errno == EINVAL) return absl::OkStatus();
+      // EIO and friends: writeback failed, and pages may already be marked
+      // clean; only a sticky error keeps a later Sync from reporting success.
+      return Fail(ErrnoStatus("sync_file_range", path_, errno));
+    }
+    return absl::OkStatus();
+  }
+
   absl::Status Fallocate(uint64_t offset, uint64_t len) override {
     if (!error_.ok()) return error_;
     int rc = NoIntr([&] {

@@ -6,6 +6,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
+#include "base/large_buffer.h"
 #include "base/status_macros.h"
 #include "encryption/associated_data.h"
 #include "encryption/decrypter.h"
@@ -14,46 +15,13 @@
 namespace sealwal::snap {
 namespace {
 
-// Reads a whole file into one presized buffer (no doubling copies: a
-// .snap may be hundreds of MiB).
-// A file's bytes: in a std::string when they may become the returned data
-// (plaintext: moved out, no copy), else in a raw buffer that is never
-// zero-filled (encrypted: the data is decrypted out of it).
-// A file's bytes, in a string or (for encrypted loads, to skip zeroing) a
-// raw buffer. The view is computed, not stored: a stored view into a short
-// string would dangle once the string moves (small-string optimisation).
-struct FileBytes {
-  std::string str;
-  std::unique_ptr<char[]> raw;
-  size_t size = 0;
-  absl::string_view view() const {
-    return raw != nullptr ? absl::string_view(raw.get(), size) : absl::string_view(str);
-  }
-};
-
-absl::StatusOr<FileBytes> ReadFileBytes(env::FileSystem* fs, const std::string& path,
-                                        bool raw) {
-  ASSIGN_OR_RETURN(uint64_t size, fs->GetFileSize(path));
-  ASSIGN_OR_RETURN(auto file, fs->NewRandomAccessFile(path));
-  FileBytes b;
-  char* p;
-  if (raw) {
-    b.raw.reset(new char[size == 0 ? 1 : size]);
-    p = b.raw.get();
-  } else {
-    b.str.resize(size);
-    p = b.str.data();
-  }
-  ASSIGN_OR_RETURN(size_t n, file->ReadAt(0, absl::Span<char>(p, size)));
-  if (!raw) b.str.resize(n);
-  b.size = n;
-  return b;
-}
-
+// Reads a whole file into one presized string (no doubling copies: a .snap
+// may be hundreds of MiB), on huge pages when it is large.
 absl::StatusOr<std::string> ReadWhole(env::FileSystem* fs, const std::string& path) {
   ASSIGN_OR_RETURN(uint64_t size, fs->GetFileSize(path));
   ASSIGN_OR_RETURN(auto file, fs->NewRandomAccessFile(path));
   std::string buf;
+  ReserveLargeString(&buf, size);
   buf.resize(size);
   ASSIGN_OR_RETURN(size_t n, file->ReadAt(0, absl::MakeSpan(buf)));
   buf.resize(n);
@@ -221,11 +189,12 @@ absl::StatusOr<LoadedSnapshot> Snapshotter::LoadMatching(
   };
   for (const std::string& name : names) {
     const std::string path = env::JoinPath(dir_, name);
-    absl::StatusOr<FileBytes> buf = ReadFileBytes(options_.fs, path, options_.keys != nullptr);
+    absl::StatusOr<std::string> buf = ReadWhole(options_.fs, path);
     if (absl::IsNotFound(buf.status())) continue;  // removed meanwhile
     RETURN_IF_ERROR(buf.status());                 // an I/O error is no verdict on the file
+    // Views into *buf stay valid: it does not move until data is taken out.
     absl::StatusOr<RaftSnapshotView> view = absl::DataLossError("unset");
-    absl::StatusOr<SnapFileView> file = DecodeSnapFile(buf->view());
+    absl::StatusOr<SnapFileView> file = DecodeSnapFile(*buf);
     if (file.ok()) view = DecodeRaftSnapshot(file->raft_snapshot);
     if (!file.ok() || !view.ok()) {
       // etcd's loadSnap: a file that fails snap.Read is renamed .broken.
@@ -247,6 +216,7 @@ absl::StatusOr<LoadedSnapshot> Snapshotter::LoadMatching(
     std::string plain;
     absl::string_view data = view->data;
     if (options_.keys != nullptr) {
+      ReserveLargeString(&plain, data.size());
       const std::string conf = view->metadata.conf_state().SerializeAsString();
       absl::StatusOr<encryption::KeyId> id = encryption::MultiDecrypter::KeyIdOf(data);
       absl::Status s = options_.keys->decrypter().DecryptSerialized(
@@ -268,9 +238,9 @@ absl::StatusOr<LoadedSnapshot> Snapshotter::LoadMatching(
         out.data = std::move(plain);
       } else {
         // Plaintext: reuse the file buffer (no second allocation).
-        const size_t off = static_cast<size_t>(data.data() - buf->str.data());
+        const size_t off = static_cast<size_t>(data.data() - buf->data());
         const size_t len = data.size();
-        out.data = std::move(buf->str);
+        out.data = std::move(*buf);
         out.data.erase(0, off);
         out.data.resize(len);
       }

@@ -11,6 +11,12 @@
 #include "base/status_macros.h"
 
 namespace sealwal::snap {
+namespace {
+
+// A stream starts writeback of each this many bytes behind it.
+constexpr uint64_t kWritebackBytes = uint64_t{8} << 20;
+
+}  // namespace
 
 namespace internal {
 
@@ -153,6 +159,7 @@ absl::Status StreamWriter::Init(uint64_t index, uint64_t term,
   fo.mode = 0600;
   fo.disposition = env::WritableFileOptions::Disposition::kCreateTruncate;
   ASSIGN_OR_RETURN(file_, fs_->NewWritableFile(tmp_path_, fo));
+  file_bytes_ = header_bytes_.size();
   return file_->Append(header_bytes_);
 }
 
@@ -246,6 +253,14 @@ absl::Status StreamWriter::WriteNext() {
   }
   if (!st.ok()) return Fail(st);
   ++written_;
+  file_bytes_ += s.aead != nullptr ? s.out.size() : s.in.size() + sizeof(s.trailer);
+  // Let the disk write what is behind us while later chunks are sealed, so
+  // that Finish's fsync is not one long wait for the whole stream.
+  if (file_bytes_ - writeback_started_ >= kWritebackBytes) {
+    st = file_->StartWriteback(writeback_started_, file_bytes_ - writeback_started_);
+    if (!st.ok()) return Fail(st);
+    writeback_started_ = file_bytes_;
+  }
   return absl::OkStatus();
 }
 

@@ -136,6 +136,9 @@ class StreamWriter {
   uint64_t filling_ = 0;     // the chunk being filled (its slot: filling_ % window)
   uint64_t written_ = 0;     // chunks written to the file so far
   uint64_t appended_ = 0;
+  // Bytes of the file written so far, and how far writeback was started.
+  uint64_t file_bytes_ = 0;
+  uint64_t writeback_started_ = 0;
   bool open_slot_ = false;   // chunk `filling_` has a slot in use
   bool finished_ = false;
   bool aborted_ = false;

@@ -165,11 +165,27 @@ TEST_F(PosixFileSystemTest, TruncateAndSeek) {
   EXPECT_EQ(Read(P("t")), std::string("A123Z\0\0\0!\0\0\0", 12));
 }
 
+// The writeback hint changes nothing a reader sees, for ranges inside the
+// data, past it, or empty, and the file stays writable.
+TEST_F(PosixFileSystemTest, StartWritebackIsOnlyAHint) {
+  ASSERT_OK_AND_ASSIGN(auto f, fs_->NewWritableFile(P("w")));
+  const std::string data(3 << 20, 'w');
+  ASSERT_OK(f->Append(data));
+  ASSERT_OK(f->StartWriteback(0, 1 << 20));
+  ASSERT_OK(f->StartWriteback(1 << 20, 4 << 20));  // beyond the end
+  ASSERT_OK(f->StartWriteback(5, 0));
+  ASSERT_OK(f->Append("tail"));
+  ASSERT_OK(f->Sync());
+  ASSERT_OK(f->Close());
+  EXPECT_EQ(Read(P("w")), data + "tail");
+}
+
 TEST_F(PosixFileSystemTest, ClosedFileRejectsEverything) {
   ASSERT_OK_AND_ASSIGN(auto f, fs_->NewWritableFile(P("c")));
   ASSERT_OK(f->Close());
   EXPECT_THAT(f->Append("x"), StatusIs(absl::StatusCode::kFailedPrecondition));
   EXPECT_THAT(f->Sync(), StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(f->StartWriteback(0, 1), StatusIs(absl::StatusCode::kFailedPrecondition));
   EXPECT_THAT(f->Truncate(0), StatusIs(absl::StatusCode::kFailedPrecondition));
   EXPECT_FALSE(f->Close().ok());
 }
