@@ -12,7 +12,7 @@ constexpr uintptr_t kHugePage = uintptr_t{2} << 20;
 // The hint covers only whole huge pages inside [p, p + n): madvise needs a
 // page-aligned start, and the partial ends are not worth a huge page.
 void AdviseHugePages(char* p, size_t n) {
-  if (n < kLargeBufferBytes) return;
+  if (n < kLargeBufferBytes || n > kHugeBufferMaxBytes) return;
   const uintptr_t begin = (reinterpret_cast<uintptr_t>(p) + kHugePage - 1) & ~(kHugePage - 1);
   const uintptr_t end = (reinterpret_cast<uintptr_t>(p) + n) & ~(kHugePage - 1);
   if (end > begin) {
