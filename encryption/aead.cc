@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 
 namespace sealwal::encryption {
 namespace {
@@ -85,29 +86,55 @@ class EvpAead final : public Aead {
 
   absl::Status Open(absl::string_view nonce, absl::string_view aad,
                     absl::string_view ciphertext_and_tag, std::string* out) override {
+    RETURN_IF_ERROR(CheckOpenArgs(nonce, ciphertext_and_tag.size()));
+    const size_t n = ciphertext_and_tag.size() - kAeadTagSize;
+    const size_t old_size = out->size();
+    out->resize(old_size + n);
+    unsigned char* dst = reinterpret_cast<unsigned char*>(out->data()) + old_size;
+    absl::Status s = OpenTo(nonce, aad, ciphertext_and_tag, dst);
+    if (!s.ok()) out->resize(old_size);  // OpenTo wiped what it wrote
+    return s;
+  }
+
+  absl::Status OpenInPlace(absl::string_view nonce, absl::string_view aad,
+                           absl::Span<char> ciphertext_and_tag) override {
+    RETURN_IF_ERROR(CheckOpenArgs(nonce, ciphertext_and_tag.size()));
+    // EVP allows the output to be exactly the input (not a shifted copy).
+    return OpenTo(nonce, aad,
+                  absl::string_view(ciphertext_and_tag.data(), ciphertext_and_tag.size()),
+                  reinterpret_cast<unsigned char*>(ciphertext_and_tag.data()));
+  }
+
+ private:
+  absl::Status CheckOpenArgs(absl::string_view nonce, size_t sealed_size) const {
     if (nonce.size() != kAeadNonceSize) {
       return absl::InvalidArgumentError(
           absl::StrCat("AEAD nonce must be ", kAeadNonceSize, " bytes, got ", nonce.size()));
     }
-    if (ciphertext_and_tag.size() < kAeadTagSize) {
-      return absl::DataLossError(absl::StrCat("ciphertext of ", ciphertext_and_tag.size(),
+    if (sealed_size < kAeadTagSize) {
+      return absl::DataLossError(absl::StrCat("ciphertext of ", sealed_size,
                                               " bytes is shorter than the ", kAeadTagSize,
                                               "-byte tag"));
     }
+    return absl::OkStatus();
+  }
+
+  // Verifies and decrypts into dst (size - 16 bytes; dst may be exactly the
+  // ciphertext). On failure dst is wiped: it held unauthenticated plaintext.
+  absl::Status OpenTo(absl::string_view nonce, absl::string_view aad,
+                      absl::string_view ciphertext_and_tag, unsigned char* dst) {
     const size_t n = ciphertext_and_tag.size() - kAeadTagSize;
     const absl::string_view ciphertext = ciphertext_and_tag.substr(0, n);
     // The expected tag goes in with the nonce, as a parameter of the one
     // init call: OpenSSL 3 turns every EVP_CIPHER_CTX_ctrl into a parameter
     // lookup by name, which cost as much as decrypting a small record.
-    // (OpenSSL copies the tag; the const_cast is for its untyped API.)
+    // OpenSSL copies the tag now, before dst (maybe the ciphertext) is
+    // written; the const_cast is for its untyped API.
     OSSL_PARAM params[2] = {
         OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG,
                                           const_cast<char*>(ciphertext_and_tag.data() + n),
                                           kAeadTagSize),
         OSSL_PARAM_construct_end()};
-    const size_t old_size = out->size();
-    out->resize(old_size + n);
-    unsigned char* dst = reinterpret_cast<unsigned char*>(out->data()) + old_size;
     size_t written = 0;
     int final_len = 0;
     const bool setup_ok =
@@ -116,14 +143,12 @@ class EvpAead final : public Aead {
         UpdateChunked(ctx_, dst, U8(ciphertext), n, &written);
     if (!setup_ok) {
       OPENSSL_cleanse(dst, n);
-      out->resize(old_size);
       return OpenSslError(absl::StrCat(AlgorithmName(algorithm_), " open failed"));
     }
     if (EVP_CipherFinal_ex(ctx_, dst + written, &final_len) != 1) {
       // Tag mismatch. The plaintext written so far is unauthenticated: it
-      // must not reach the caller, not even in the spare capacity of *out.
+      // must not reach the caller, not even in spare capacity.
       OPENSSL_cleanse(dst, n);
-      out->resize(old_size);
       ERR_clear_error();
       return absl::DataLossError(
           absl::StrCat(AlgorithmName(algorithm_), " authentication failed"));
@@ -131,7 +156,6 @@ class EvpAead final : public Aead {
     return absl::OkStatus();
   }
 
- private:
   // The tag of the message just sealed, asked for as a parameter (the
   // ctrl API would translate to the same parameter, at extra cost).
   bool GetTag(unsigned char* tag) {
@@ -158,6 +182,9 @@ class PassThroughAead final : public Aead {
                     std::string* out) override {
     out->append(ciphertext.data(), ciphertext.size());
     return absl::OkStatus();
+  }
+  absl::Status OpenInPlace(absl::string_view, absl::string_view, absl::Span<char>) override {
+    return absl::OkStatus();  // all of the bytes (no tag) are the plaintext already
   }
 };
 

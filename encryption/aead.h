@@ -15,7 +15,7 @@
 // which is what EncryptedRecord.data holds (proto/encryption.proto).
 //
 // A third Algorithm, kNotEncrypted, is a pass-through (Seal and Open copy
-// their input and ignore nonce and AAD): it gives autolocked-off key files
+// their input, OpenInPlace leaves it, all ignore nonce and AAD): it gives autolocked-off key files
 // (design.md section 2.4) the same code path. It authenticates nothing;
 // MultiDecrypter refuses such records unless told otherwise.
 //
@@ -42,6 +42,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "encryption/secret_key.h"
 #include "proto/encryption.pb.h"
 
@@ -107,6 +108,14 @@ class Aead {
   // when `nonce` is not 12 bytes. The object stays usable after a failure.
   virtual absl::Status Open(absl::string_view nonce, absl::string_view aad,
                             absl::string_view ciphertext_and_tag, std::string* out) = 0;
+
+  // As Open, but decrypts in place: on success the first size - 16 bytes
+  // of `ciphertext_and_tag` hold the plaintext (for a whole snapshot, this
+  // saves a second buffer as large as it). On kDataLoss those bytes are
+  // wiped, so no unauthenticated plaintext is left; the tag bytes are kept.
+  // `nonce` and `aad` must not overlap the span.
+  virtual absl::Status OpenInPlace(absl::string_view nonce, absl::string_view aad,
+                                   absl::Span<char> ciphertext_and_tag) = 0;
 
  protected:
   Aead() = default;

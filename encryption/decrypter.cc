@@ -201,8 +201,8 @@ std::shared_ptr<MultiDecrypter::KeyEntry> MultiDecrypter::Find(KeyId key_id) con
 }
 
 absl::Status MultiDecrypter::DecryptView(const RecordView& record, const AadContext& ctx,
-                                         std::string* out) const {
-  out->clear();
+                                         std::string* out, char* in_place) const {
+  if (in_place == nullptr) out->clear();
   absl::StatusOr<Algorithm> algorithm = AlgorithmFromProto(record.algorithm);
   if (!algorithm.ok()) {
     return absl::DataLossError(absl::StrCat("cannot decrypt ", DescribeAadContext(ctx), ": ",
@@ -215,7 +215,7 @@ absl::Status MultiDecrypter::DecryptView(const RecordView& record, const AadCont
           ": an encrypted store accepts no plaintext (a downgrade would let anyone who can "
           "write the disk replace data)"));
     }
-    out->assign(record.data.data(), record.data.size());
+    if (in_place == nullptr) out->assign(record.data.data(), record.data.size());
     return absl::OkStatus();
   }
   if (record.nonce.size() != kAeadNonceSize) {
@@ -242,7 +242,12 @@ absl::Status MultiDecrypter::DecryptView(const RecordView& record, const AadCont
   ASSIGN_OR_RETURN(std::unique_ptr<Slot> slot, entry->Acquire());
   slot->aad.clear();
   absl::Status s = AppendAssociatedData(ctx, key_id, &slot->aad);
-  if (s.ok()) s = slot->aead->Open(record.nonce, slot->aad, record.data, out);
+  if (s.ok()) {
+    s = in_place != nullptr
+            ? slot->aead->OpenInPlace(record.nonce, slot->aad,
+                                      absl::MakeSpan(in_place, record.data.size()))
+            : slot->aead->Open(record.nonce, slot->aad, record.data, out);
+  }
   // An Aead stays usable after a failed Open, so the slot goes back either way.
   entry->Release(std::move(slot));
   if (s.code() == absl::StatusCode::kDataLoss) {
@@ -273,6 +278,26 @@ absl::Status MultiDecrypter::DecryptSerialized(absl::string_view serialized_reco
                                             serialized_record.size(), " bytes)"));
   }
   return DecryptView(ViewOf(record), ctx, out);
+}
+
+absl::Status MultiDecrypter::DecryptSerializedInPlace(absl::Span<char> serialized_record,
+                                                      const AadContext& ctx,
+                                                      std::string* scratch,
+                                                      absl::string_view* plaintext) const {
+  const absl::string_view bytes(serialized_record.data(), serialized_record.size());
+  RecordView view;
+  if (!ParseCanonical(bytes, &view)) {
+    // Odd encodings go through the protobuf parser, which copies anyway.
+    RETURN_IF_ERROR(DecryptSerialized(bytes, ctx, scratch));
+    *plaintext = *scratch;
+    return absl::OkStatus();
+  }
+  char* data = serialized_record.data() + (view.data.data() - bytes.data());
+  RETURN_IF_ERROR(DecryptView(view, ctx, nullptr, data));
+  // DecryptView succeeded, so the algorithm parsed; only AEADs carry a tag.
+  const bool tagged = view.algorithm != sealwalpb::EncryptedRecord::NOT_ENCRYPTED;
+  *plaintext = absl::string_view(data, view.data.size() - (tagged ? kAeadTagSize : 0));
+  return absl::OkStatus();
 }
 
 absl::StatusOr<KeyId> MultiDecrypter::KeyIdOf(absl::string_view serialized_record) {

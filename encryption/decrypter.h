@@ -58,9 +58,11 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/types/span.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "base/status_macros.h"
 #include "encryption/aead.h"
 #include "encryption/associated_data.h"
 #include "encryption/secret_key.h"
@@ -89,6 +91,22 @@ class Decrypter {
   // not parse. `out` must not alias `serialized_record`.
   virtual absl::Status DecryptSerialized(absl::string_view serialized_record,
                                          const AadContext& ctx, std::string* out) const = 0;
+
+  // As DecryptSerialized, but decrypts in place where it can, so that a
+  // record as large as a snapshot needs no second buffer: on success
+  // *plaintext views the plaintext, inside `serialized_record` (whose
+  // ciphertext it overwrote) or, for encodings read through the protobuf
+  // parser, in *scratch. Whatever the outcome, the bytes of
+  // serialized_record are unspecified afterwards (never unauthenticated
+  // plaintext). This default always decrypts into *scratch.
+  virtual absl::Status DecryptSerializedInPlace(absl::Span<char> serialized_record,
+                                                const AadContext& ctx, std::string* scratch,
+                                                absl::string_view* plaintext) const {
+    RETURN_IF_ERROR(DecryptSerialized(
+        absl::string_view(serialized_record.data(), serialized_record.size()), ctx, scratch));
+    *plaintext = *scratch;
+    return absl::OkStatus();
+  }
 
   // Whether a record naming `key_id` can be opened.
   virtual bool HasKey(KeyId key_id) const = 0;
@@ -137,6 +155,9 @@ class MultiDecrypter final : public Decrypter {
                        std::string* out) const override;
   absl::Status DecryptSerialized(absl::string_view serialized_record, const AadContext& ctx,
                                  std::string* out) const override;
+  absl::Status DecryptSerializedInPlace(absl::Span<char> serialized_record,
+                                        const AadContext& ctx, std::string* scratch,
+                                        absl::string_view* plaintext) const override;
 
   // The key id a serialized record names (0 for NOT_ENCRYPTED records),
   // without decrypting: for the in-use check before a DEK is forgotten
@@ -149,8 +170,10 @@ class MultiDecrypter final : public Decrypter {
   explicit MultiDecrypter(const MultiDecrypterOptions& options);
 
   std::shared_ptr<KeyEntry> Find(KeyId key_id) const;
+  // Decrypts into *out, or, when `in_place` is not null, into the bytes of
+  // record.data, which in_place points at (writable); then *out is unused.
   absl::Status DecryptView(const internal::EncryptedRecordView& record, const AadContext& ctx,
-                           std::string* out) const;
+                           std::string* out, char* in_place = nullptr) const;
 
   const MultiDecrypterOptions options_;
   // std::shared_mutex rather than absl::Mutex: Find() runs once per record

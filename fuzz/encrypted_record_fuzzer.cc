@@ -3,7 +3,8 @@
 //
 // Byte 0 picks the mode:
 //   even: the rest is a serialized record, decrypted under two known DEKs
-//         (AES-256-GCM id 1, ChaCha20-Poly1305 id 2) at a fixed place.
+//         (AES-256-GCM id 1, ChaCha20-Poly1305 id 2) at a fixed place, by
+//         copying and in place: both must agree.
 //   odd:  byte 1 splits the rest into a plaintext and an XOR mask; the
 //         plaintext is sealed, the mask applied to the sealed bytes, and the
 //         result decrypted. AEAD integrity says: if it decrypts, it is the
@@ -102,7 +103,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if ((data[0] & 1) == 0) {
     const std::string rec(reinterpret_cast<const char*>(data + 1), size - 1);
     (void)MultiDecrypter::KeyIdOf(rec);
-    (void)k.dec->DecryptSerialized(rec, Place(7), &out);
+    const absl::Status s = k.dec->DecryptSerialized(rec, Place(7), &out);
+    // In-place decryption gives the same verdict and the same plaintext.
+    std::string buf = rec, scratch;
+    absl::string_view plain;
+    const absl::Status t =
+        k.dec->DecryptSerializedInPlace(absl::MakeSpan(buf), Place(7), &scratch, &plain);
+    Check(s.code() == t.code());
+    if (s.ok()) Check(plain == out);
     return 0;
   }
   if (size < 2) return 0;

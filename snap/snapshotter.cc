@@ -213,14 +213,16 @@ absl::StatusOr<LoadedSnapshot> Snapshotter::LoadMatching(
     LoadedSnapshot out;
     out.file = name;
     out.metadata = view->metadata;
-    std::string plain;
+    std::string plain;  // the plaintext when it could not be decrypted in place
     absl::string_view data = view->data;
     if (options_.keys != nullptr) {
-      ReserveLargeString(&plain, data.size());
       const std::string conf = view->metadata.conf_state().SerializeAsString();
       absl::StatusOr<encryption::KeyId> id = encryption::MultiDecrypter::KeyIdOf(data);
-      absl::Status s = options_.keys->decrypter().DecryptSerialized(
-          data, SnapAad(view->metadata, conf), &plain);
+      // In place, in the file's buffer: no second buffer as large as the
+      // snapshot. The CRC was checked above, before the bytes change.
+      char* record = buf->data() + (data.data() - buf->data());
+      absl::Status s = options_.keys->decrypter().DecryptSerializedInPlace(
+          absl::MakeSpan(record, data.size()), SnapAad(view->metadata, conf), &plain, &data);
       if (!s.ok()) {
         return absl::PermissionDeniedError(absl::StrCat(
             "snap: ", name, " is intact (its CRC matches) but does not decrypt",
@@ -231,13 +233,12 @@ absl::StatusOr<LoadedSnapshot> Snapshotter::LoadMatching(
       // The decrypter accepted it, so the record's algorithm is its key's.
       auto alg = options_.keys->AlgorithmOf(*id);
       if (alg.ok()) out.algorithm = *alg;
-      data = plain;
     }
     if (!IsStreamRef(data)) {
-      if (options_.keys != nullptr) {
-        out.data = std::move(plain);
+      if (data.data() == plain.data()) {
+        out.data = std::move(plain);  // decrypted into scratch, not in place
       } else {
-        // Plaintext: reuse the file buffer (no second allocation).
+        // The data lies in the file buffer: reuse it (no second allocation).
         const size_t off = static_cast<size_t>(data.data() - buf->data());
         const size_t len = data.size();
         out.data = std::move(*buf);

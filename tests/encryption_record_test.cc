@@ -96,6 +96,71 @@ TEST_P(EncryptedRecordTest, EveryBitOfTheSerializedRecordMatters) {
   }
 }
 
+// In-place decryption gives what DecryptSerialized gives: the plaintext
+// inside the record's own bytes for canonical records, in scratch for
+// other encodings; a tampered record fails the same way and leaves no
+// unauthenticated plaintext behind.
+TEST_P(EncryptedRecordTest, InPlaceMatchesCopyingDecryption) {
+  for (const std::string& pt : {std::string(), std::string("x"), std::string(100000, 'q')}) {
+    std::string ser;
+    ASSERT_OK(enc_->EncryptTo(EntryCtx(4, 1), pt, &ser));
+    std::string buf = ser, scratch;
+    absl::string_view plain;
+    ASSERT_OK(dec_->DecryptSerializedInPlace(absl::MakeSpan(buf), EntryCtx(4, 1), &scratch,
+                                             &plain));
+    EXPECT_TRUE(plain == pt);
+    EXPECT_TRUE(scratch.empty());
+    if (!pt.empty()) {
+      EXPECT_GE(plain.data(), buf.data());  // in place: no copy
+      EXPECT_LE(plain.data() + plain.size(), buf.data() + buf.size());
+    }
+
+    // Tampered ciphertext (the last byte before the tag): kDataLoss, and
+    // the decrypted-but-unauthenticated bytes are wiped.
+    if (!pt.empty()) {
+      buf = ser;
+      sealwalpb::EncryptedRecord rec;
+      ASSERT_TRUE(rec.ParseFromString(ser));
+      const size_t data_at = ser.find(rec.data());
+      ASSERT_NE(data_at, std::string::npos);
+      buf[data_at + pt.size() - 1] ^= 1;
+      EXPECT_THAT(dec_->DecryptSerializedInPlace(absl::MakeSpan(buf), EntryCtx(4, 1), &scratch,
+                                                 &plain),
+                  StatusIs(absl::StatusCode::kDataLoss));
+      EXPECT_EQ(buf.substr(data_at, pt.size()), std::string(pt.size(), '\0'));
+      // The wrong place fails too.
+      buf = ser;
+      EXPECT_THAT(dec_->DecryptSerializedInPlace(absl::MakeSpan(buf), EntryCtx(5, 1), &scratch,
+                                                 &plain),
+                  StatusIs(absl::StatusCode::kDataLoss));
+    }
+
+    // A valid but non-canonical encoding (fields reversed) decrypts into
+    // scratch.
+    sealwalpb::EncryptedRecord rec;
+    ASSERT_TRUE(rec.ParseFromString(ser));
+    std::string odd;
+    {
+      sealwalpb::EncryptedRecord k;
+      k.set_key_id(rec.key_id());
+      odd += k.SerializeAsString();
+      sealwalpb::EncryptedRecord n;
+      n.set_nonce(rec.nonce());
+      odd += n.SerializeAsString();
+      sealwalpb::EncryptedRecord d;
+      d.set_data(rec.data());
+      odd += d.SerializeAsString();
+      sealwalpb::EncryptedRecord a;
+      a.set_algorithm(rec.algorithm());
+      odd += a.SerializeAsString();
+    }
+    ASSERT_OK(dec_->DecryptSerializedInPlace(absl::MakeSpan(odd), EntryCtx(4, 1), &scratch,
+                                             &plain));
+    EXPECT_TRUE(plain == pt);
+    EXPECT_EQ(plain.data(), scratch.data());
+  }
+}
+
 TEST_P(EncryptedRecordTest, EveryAadFieldIsBound) {
   ASSERT_OK_AND_ASSIGN(sealwalpb::EncryptedRecord rec,
                        enc_->Encrypt(EntryCtx(0x0123456789abcdefULL, 0x55aa55aa55aa55aaULL, 1),
