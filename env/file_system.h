@@ -148,6 +148,11 @@ FileSystem* DefaultFileSystem();
 
 // Helpers built on the interface (env/file_util.cc).
 absl::StatusOr<std::string> ReadFileToString(FileSystem* fs, const std::string& path);
+// For small files holding key material: reads into one buffer sized from
+// the file's size, so no copy of the bytes is left in freed memory (no
+// chunk buffer, no reallocation; should the file grow meanwhile, each
+// outgrown buffer is wiped before it is freed). The caller wipes the result.
+absl::StatusOr<std::string> ReadSecretFile(FileSystem* fs, const std::string& path);
 // Writes data to path atomically: path.tmp (mode), Sync, Close, Rename,
 // SyncDir(parent). Leaves either the old file or the new one.
 absl::Status WriteFileAtomically(FileSystem* fs, const std::string& path,

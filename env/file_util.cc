@@ -1,4 +1,7 @@
 // Helpers shared by every FileSystem implementation (env/file_system.h).
+#include <string.h>
+
+#include <cstring>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -16,6 +19,42 @@ absl::StatusOr<std::string> ReadFileToString(FileSystem* fs, const std::string& 
     if (n == 0) break;
     out.append(buf.data(), n);
   }
+  return out;
+}
+
+namespace {
+
+void WipeAndClear(std::string* s) {
+  if (!s->empty()) ::explicit_bzero(s->data(), s->size());
+  s->clear();
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> ReadSecretFile(FileSystem* fs, const std::string& path) {
+  ASSIGN_OR_RETURN(uint64_t size, fs->GetFileSize(path));
+  ASSIGN_OR_RETURN(auto file, fs->NewSequentialFile(path));
+  std::string out;
+  // One spare byte tells whether the file grew past the size seen.
+  out.resize(static_cast<size_t>(size) + 1);
+  size_t used = 0;
+  for (;;) {
+    if (used == out.size()) {
+      std::string bigger;
+      bigger.resize(out.size() * 2);
+      std::memcpy(bigger.data(), out.data(), used);
+      WipeAndClear(&out);
+      out.swap(bigger);
+    }
+    absl::StatusOr<size_t> n = file->Read(absl::MakeSpan(out.data() + used, out.size() - used));
+    if (!n.ok()) {
+      WipeAndClear(&out);
+      return n.status();
+    }
+    if (*n == 0) break;
+    used += *n;
+  }
+  out.resize(used);  // shrinking keeps the buffer: nothing is freed
   return out;
 }
 

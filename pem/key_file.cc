@@ -146,7 +146,12 @@ DekHeaders DekHeaders::Clone() const {
   return h;
 }
 
-ParsedKeyFile::~ParsedKeyFile() { WipeString(&key_pem); }
+ParsedKeyFile::~ParsedKeyFile() {
+  WipeString(&key_pem);
+  // An unlocked file's DEK records carry the DEKs in the clear.
+  if (current.has_value()) WipeString(current->mutable_data());
+  if (pending.has_value()) WipeString(pending->mutable_data());
+}
 
 std::string EncodeDekPlaintext(const StoredDek& d) {
   std::string out;

@@ -46,7 +46,7 @@ absl::StatusOr<std::unique_ptr<env::FileLock>> KeyReadWriter::LockFileLocked() {
 }
 
 absl::StatusOr<KeyFile> KeyReadWriter::ReadLocked() {
-  absl::StatusOr<std::string> text = env::ReadFileToString(options_.fs, options_.path);
+  absl::StatusOr<std::string> text = env::ReadSecretFile(options_.fs, options_.path);
   if (!text.ok()) return text.status();
   absl::StatusOr<KeyFile> file =
       DecodeKeyFile(*text, options_.unlock_key.has_value() ? &*options_.unlock_key : nullptr);
@@ -75,7 +75,7 @@ absl::Status KeyReadWriter::Write(const PrivateKey& key, const DekHeaders& heade
   absl::MutexLock l(&mu_);
   ASSIGN_OR_RETURN(std::unique_ptr<env::FileLock> lock, LockFileLocked());
   uint64_t version = 0;
-  if (absl::StatusOr<std::string> old = env::ReadFileToString(options_.fs, options_.path);
+  if (absl::StatusOr<std::string> old = env::ReadSecretFile(options_.fs, options_.path);
       old.ok()) {
     if (absl::StatusOr<ParsedKeyFile> p = ParseKeyFile(*old); p.ok()) version = p->kek_version;
     WipeString(&*old);

@@ -64,6 +64,10 @@ void WipeString(std::string* s) {
   s->clear();
 }
 
+PemHeader::~PemHeader() { WipeString(&value); }
+
+PemBlock::~PemBlock() { WipeString(&body_base64); }
+
 absl::StatusOr<std::vector<PemBlock>> ParsePemBlocks(absl::string_view text) {
   if (text.size() > kMaxPemText) {
     return absl::DataLossError(

@@ -43,12 +43,31 @@ namespace sealwal::pem {
 inline constexpr size_t kMaxPemText = size_t{1} << 20;
 inline constexpr size_t kMaxPemLine = 4096;
 
+// Header values and bodies may hold key material in the clear (an
+// unlocked key file's DEK records and private key), so both types wipe
+// their strings when destroyed. Moves leave nothing behind (a moved-from
+// string owns no heap buffer; short strings hold no key).
 struct PemHeader {
+  PemHeader() = default;
+  PemHeader(std::string n, std::string v) : name(std::move(n)), value(std::move(v)) {}
+  PemHeader(const PemHeader&) = default;
+  PemHeader(PemHeader&&) = default;
+  PemHeader& operator=(const PemHeader&) = default;
+  PemHeader& operator=(PemHeader&&) = default;
+  ~PemHeader();
+
   std::string name;
   std::string value;
 };
 
 struct PemBlock {
+  PemBlock() = default;
+  PemBlock(const PemBlock&) = default;
+  PemBlock(PemBlock&&) = default;
+  PemBlock& operator=(const PemBlock&) = default;
+  PemBlock& operator=(PemBlock&&) = default;
+  ~PemBlock();
+
   std::string label;
   std::vector<PemHeader> headers;  // in file order
   std::string body_base64;         // the body lines joined, no line breaks

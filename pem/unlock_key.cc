@@ -133,7 +133,7 @@ absl::StatusOr<Kek> UnlockKey::DeriveKek() const {
 }
 
 absl::StatusOr<UnlockKey> ReadUnlockKeyFile(env::FileSystem* fs, const std::string& path) {
-  absl::StatusOr<std::string> text = env::ReadFileToString(fs, path);
+  absl::StatusOr<std::string> text = env::ReadSecretFile(fs, path);
   if (!text.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("--unlock-key-file ", path, ": ", text.status().message()));

@@ -321,6 +321,20 @@ TEST_F(PosixFileSystemTest, ReadFileToStringLargeFile) {
   EXPECT_EQ(Read(P("empty")), "");
 }
 
+// ReadSecretFile reads what ReadFileToString reads, in one buffer of the
+// file's size (its capacity shows no chunked growth), and fails cleanly.
+TEST_F(PosixFileSystemTest, ReadSecretFileReadsWholeFilesInOneBuffer) {
+  for (size_t n : {size_t{0}, size_t{1}, size_t{4095}, size_t{70000}}) {
+    std::string data(n, 'k');
+    for (size_t i = 0; i < n; ++i) data[i] = static_cast<char>('a' + i % 26);
+    ASSERT_OK(WriteFileAtomically(fs_, P("secret"), data));
+    ASSERT_OK_AND_ASSIGN(std::string got, ReadSecretFile(fs_, P("secret")));
+    EXPECT_EQ(got, data);
+    EXPECT_LE(got.capacity(), std::max<size_t>(n + 1, 15));
+  }
+  EXPECT_THAT(ReadSecretFile(fs_, P("missing")), StatusIs(absl::StatusCode::kNotFound));
+}
+
 TEST_F(PosixFileSystemTest, CreateDirAll) {
   ASSERT_OK(CreateDirAll(fs_, P("a/b/c")));
   EXPECT_OK(fs_->FileExists(P("a/b/c")));

@@ -134,7 +134,7 @@ int KeyInit(const Args& a) {
   absl::StatusOr<pem::PrivateKey> key = absl::UnknownError("unset");
   if (a.Has("import")) {
     const std::string from = *a.Get("import");
-    absl::StatusOr<std::string> pem_text = env::ReadFileToString(fs, from);
+    absl::StatusOr<std::string> pem_text = env::ReadSecretFile(fs, from);
     if (!pem_text.ok()) return KeyFail(pem_text.status());
     // A key file of ours or any key OpenSSL reads (its first key block).
     absl::StatusOr<pem::KeyFile> ours = pem::DecodeKeyFile(
@@ -190,7 +190,7 @@ int KeyInit(const Args& a) {
 int KeyInspect(const Args& a) {
   absl::StatusOr<Common> c = ParseCommon(a, {});
   if (!c.ok()) return Fail(kExitUsage, c.status().message());
-  absl::StatusOr<std::string> text = env::ReadFileToString(env::DefaultFileSystem(), c->path);
+  absl::StatusOr<std::string> text = env::ReadSecretFile(env::DefaultFileSystem(), c->path);
   if (!text.ok()) return KeyFail(text.status());
   absl::StatusOr<pem::ParsedKeyFile> parsed = pem::ParseKeyFile(*text);
   if (!parsed.ok()) {
@@ -275,7 +275,7 @@ int KeyKek(const Args& a, KekOp op) {
   if (!c.ok()) return Fail(kExitUsage, c.status().message());
   if (op == KekOp::kLock) {
     // Say "already locked" without needing its unlock key first.
-    absl::StatusOr<std::string> text = env::ReadFileToString(env::DefaultFileSystem(), c->path);
+    absl::StatusOr<std::string> text = env::ReadSecretFile(env::DefaultFileSystem(), c->path);
     if (!text.ok()) return KeyFail(text.status());
     absl::StatusOr<pem::ParsedKeyFile> parsed = pem::ParseKeyFile(*text);
     pem::WipeString(&*text);
