@@ -202,7 +202,7 @@ std::shared_ptr<MultiDecrypter::KeyEntry> MultiDecrypter::Find(KeyId key_id) con
 
 absl::Status MultiDecrypter::DecryptView(const RecordView& record, const AadContext& ctx,
                                          std::string* out, char* in_place) const {
-  if (in_place == nullptr) out->clear();
+  if (out != nullptr) out->clear();
   absl::StatusOr<Algorithm> algorithm = AlgorithmFromProto(record.algorithm);
   if (!algorithm.ok()) {
     return absl::DataLossError(absl::StrCat("cannot decrypt ", DescribeAadContext(ctx), ": ",
@@ -215,7 +215,7 @@ absl::Status MultiDecrypter::DecryptView(const RecordView& record, const AadCont
           ": an encrypted store accepts no plaintext (a downgrade would let anyone who can "
           "write the disk replace data)"));
     }
-    if (in_place == nullptr) out->assign(record.data.data(), record.data.size());
+    if (out != nullptr) out->assign(record.data.data(), record.data.size());
     return absl::OkStatus();
   }
   if (record.nonce.size() != kAeadNonceSize) {
@@ -243,10 +243,9 @@ absl::Status MultiDecrypter::DecryptView(const RecordView& record, const AadCont
   slot->aad.clear();
   absl::Status s = AppendAssociatedData(ctx, key_id, &slot->aad);
   if (s.ok()) {
-    s = in_place != nullptr
-            ? slot->aead->OpenInPlace(record.nonce, slot->aad,
-                                      absl::MakeSpan(in_place, record.data.size()))
-            : slot->aead->Open(record.nonce, slot->aad, record.data, out);
+    s = out == nullptr ? slot->aead->OpenInPlace(record.nonce, slot->aad,
+                                                 absl::MakeSpan(in_place, record.data.size()))
+                       : slot->aead->Open(record.nonce, slot->aad, record.data, out);
   }
   // An Aead stays usable after a failed Open, so the slot goes back either way.
   entry->Release(std::move(slot));
@@ -292,7 +291,10 @@ absl::Status MultiDecrypter::DecryptSerializedInPlace(absl::Span<char> serialize
     *plaintext = *scratch;
     return absl::OkStatus();
   }
-  char* data = serialized_record.data() + (view.data.data() - bytes.data());
+  // An empty data field may view nothing at all (a null pointer): no
+  // offset to take then, and nothing to decrypt.
+  char* data = view.data.empty() ? serialized_record.data()
+                                 : serialized_record.data() + (view.data.data() - bytes.data());
   RETURN_IF_ERROR(DecryptView(view, ctx, nullptr, data));
   // DecryptView succeeded, so the algorithm parsed; only AEADs carry a tag.
   const bool tagged = view.algorithm != sealwalpb::EncryptedRecord::NOT_ENCRYPTED;

@@ -170,8 +170,9 @@ class MultiDecrypter final : public Decrypter {
   explicit MultiDecrypter(const MultiDecrypterOptions& options);
 
   std::shared_ptr<KeyEntry> Find(KeyId key_id) const;
-  // Decrypts into *out, or, when `in_place` is not null, into the bytes of
-  // record.data, which in_place points at (writable); then *out is unused.
+  // Decrypts into *out, or, when `out` is null, in place into the bytes of
+  // record.data, which `in_place` points at (writable; it may be null only
+  // when record.data is empty).
   absl::Status DecryptView(const internal::EncryptedRecordView& record, const AadContext& ctx,
                            std::string* out, char* in_place = nullptr) const;
 

@@ -336,6 +336,16 @@ TEST(MultiDecrypterTest, GarbageIsDataLossNotAKeyProblem) {
   std::string out;
   EXPECT_THAT(dec->DecryptSerialized("\xff\xff\xff", EntryCtx(1, 1), &out),
               StatusIs(absl::StatusCode::kDataLoss, HasSubstr("index 1")));
+  // In place too, down to an empty record (no bytes, maybe no pointer):
+  // found by encrypted_record_fuzzer, which crashed on it.
+  for (std::string rec : {std::string(), std::string("\xff\xff\xff"), std::string("\x12\x00")}) {
+    absl::string_view plain;
+    EXPECT_THAT(dec->DecryptSerializedInPlace(absl::MakeSpan(rec), EntryCtx(1, 1), &out, &plain),
+                StatusIs(absl::StatusCode::kDataLoss));
+  }
+  absl::string_view plain;
+  EXPECT_THAT(dec->DecryptSerializedInPlace(absl::Span<char>(), EntryCtx(1, 1), &out, &plain),
+              StatusIs(absl::StatusCode::kDataLoss));
 }
 
 TEST(AeadAssociatedDataTest, WorkedExampleFromTheHeader) {
