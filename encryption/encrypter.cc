@@ -148,8 +148,20 @@ absl::StatusOr<std::unique_ptr<AeadEncrypter>> AeadEncrypter::Create(
   }
   ASSIGN_OR_RETURN(std::unique_ptr<Aead> aead, Aead::Create(options.algorithm, key));
   std::unique_ptr<AeadEncrypter> e(new AeadEncrypter(key_id, std::move(aead), options));
-  ASSIGN_OR_RETURN(e->aead2_, Aead::Create(options.algorithm, key));
-  e->aad2_.reserve(kMaxAadSizeWithoutExtra);
+  if (options.seal_threads < 0 || options.seal_threads > kMaxSealThreads) {
+    return absl::InvalidArgumentError(absl::StrCat("seal_threads ", options.seal_threads,
+                                                   " is outside 0 .. ", kMaxSealThreads));
+  }
+  int threads = options.seal_threads;
+  if (threads == 0) {
+    threads = static_cast<int>(std::clamp<unsigned>(std::thread::hardware_concurrency(), 1,
+                                                    kMaxSealThreads));
+  }
+  e->workers_.resize(static_cast<size_t>(threads - 1));
+  for (Worker& w : e->workers_) {
+    ASSIGN_OR_RETURN(w.aead, Aead::Create(options.algorithm, key));
+    w.aad.reserve(kMaxAadSizeWithoutExtra);
+  }
   // A random starting point in the 96-bit space per Encrypter: a restarted
   // writer under the same DEK does not replay the previous run's nonces.
   unsigned char start[kAeadNonceSize];
@@ -264,13 +276,13 @@ absl::Status AeadEncrypter::EncryptBatchTo(absl::Span<const AadContext> ctxs,
     }
     return absl::OkStatus();
   };
-  if (n < 2 || bytes < kParallelMinBytes) {
+  if (n < 2 || bytes < kParallelMinBytes || workers_.empty()) {
     RETURN_IF_ERROR(seal_range(aead_.get(), &aad_, 0, n));
     return ready(0, n);
   }
 
   // Chunks of about 1/32 of the batch (4 to 64 KiB): small enough that
-  // both threads stay busy to the end and the caller starts early, large
+  // every thread stays busy to the end and the caller starts early, large
   // enough that claiming one costs nothing next to sealing it.
   const size_t target = std::clamp<size_t>(bytes / 32, 4 << 10, 64 << 10);
   chunk_begin_.clear();
@@ -292,24 +304,26 @@ absl::Status AeadEncrypter::EncryptBatchTo(absl::Span<const AadContext> ctxs,
 
   std::atomic<size_t> next_claim{0};
   std::atomic<bool> stop{false};
-  absl::Status helper_status;  // written by the helper only, read after it is done
   auto seal_chunk = [&](Aead* aead, std::string* aad, size_t c) {
     absl::Status s = seal_range(aead, aad, chunk_begin_[c], chunk_begin_[c + 1]);
     chunk_state_[c].store(s.ok() ? kSealed : kFailed, std::memory_order_release);
     return s;
   };
-  if (helper_ == nullptr) helper_ = std::make_unique<Helper>();
-  helper_->Start([&] {
-    while (!stop.load(std::memory_order_relaxed)) {
-      const size_t c = next_claim.fetch_add(1, std::memory_order_relaxed);
-      if (c >= chunks) return;
-      absl::Status s = seal_chunk(aead2_.get(), &aad2_, c);
-      if (!s.ok()) {
-        helper_status = std::move(s);
-        return;
+  for (Worker& w : workers_) {
+    if (w.thread == nullptr) w.thread = std::make_unique<Helper>();
+    w.status = absl::OkStatus();
+    w.thread->Start([&] {
+      while (!stop.load(std::memory_order_relaxed)) {
+        const size_t c = next_claim.fetch_add(1, std::memory_order_relaxed);
+        if (c >= chunks) return;
+        absl::Status s = seal_chunk(w.aead.get(), &w.aad, c);
+        if (!s.ok()) {
+          w.status = std::move(s);
+          return;
+        }
       }
-    }
-  });
+    });
+  }
 
   // This thread reports chunks in order; while the next one is not sealed
   // it seals one of its own, and only when none is left unclaimed does it
@@ -323,17 +337,21 @@ absl::Status AeadEncrypter::EncryptBatchTo(absl::Span<const AadContext> ctxs,
       ++next_ready;
       continue;
     }
-    if (state == kFailed) break;  // the helper's error, read below
+    if (state == kFailed) break;  // a helper's error, read below
     if (next_claim.load(std::memory_order_relaxed) < chunks) {
       const size_t c = next_claim.fetch_add(1, std::memory_order_relaxed);
       if (c < chunks) s = seal_chunk(aead_.get(), &aad_, c);
       continue;
     }
-    std::this_thread::yield();  // the helper holds chunk next_ready
+    std::this_thread::yield();  // a helper holds chunk next_ready
   }
   stop.store(true, std::memory_order_relaxed);
-  helper_->TakeBackOrWait();
-  if (s.ok() && next_ready < chunks) s = helper_status;
+  for (Worker& w : workers_) w.thread->TakeBackOrWait();
+  if (s.ok() && next_ready < chunks) {
+    for (Worker& w : workers_) {
+      if (!w.status.ok()) return w.status;
+    }
+  }
   return s;
 }
 

@@ -143,7 +143,12 @@ struct EncrypterOptions {
   uint64_t initial_encryptions = 0;
   // rotation_required() once encryptions() >= this; 1 .. 2^32.
   uint64_t rotation_threshold = kDefaultRotationThreshold;
+  // Threads that seal a large batch (EncryptBatchTo), the caller's
+  // included: 0 means one per core, at most kMaxSealThreads; 1 seals on
+  // the caller's thread only.
+  int seal_threads = 0;
 };
+inline constexpr int kMaxSealThreads = 4;
 
 // Seals with AES-256-GCM or ChaCha20-Poly1305 under one DEK (see the top
 // of this file for nonces and limits). Not thread-safe (one writer thread);
@@ -170,10 +175,11 @@ class AeadEncrypter final : public Encrypter {
   absl::Status EncryptTo(const AadContext& ctx, absl::string_view plaintext,
                          std::string* serialized_record) override;
   // Batches of at least kParallelMinBytes are cut into chunks that this
-  // thread and a helper thread (started on first use, owned by this
-  // object, with its own cipher context) claim in turn; this thread
-  // reports each chunk through `ready` as soon as it and all before it are
-  // sealed, so the caller's work on them overlaps the sealing of the rest.
+  // thread and options.seal_threads - 1 helper threads (started on first
+  // use, owned by this object, each with its own cipher context) claim in
+  // turn; this thread reports each chunk through `ready` as soon as it and
+  // all before it are sealed, so the caller's work on them overlaps the
+  // sealing of the rest.
   using Encrypter::EncryptBatchTo;
   absl::Status EncryptBatchTo(absl::Span<const AadContext> ctxs,
                               absl::Span<const absl::string_view> plains, std::string* outs,
@@ -213,11 +219,15 @@ class AeadEncrypter final : public Encrypter {
   std::array<char, kAeadNonceSize> nonce_{};  // prefix || counter of the last message
   uint64_t nonce_counter_ = 0;                // the counter the next message uses
   std::string aad_;                           // reused across messages
-  // EncryptBatchTo's second half: its own cipher context and AAD buffer;
-  // the helper thread starts on the first batch large enough.
-  std::unique_ptr<Aead> aead2_;
-  std::string aad2_;
-  std::unique_ptr<Helper> helper_;
+  // EncryptBatchTo's helpers, each with its own cipher context and AAD
+  // buffer; their threads start on the first batch large enough.
+  struct Worker {
+    std::unique_ptr<Aead> aead;
+    std::string aad;
+    std::unique_ptr<Helper> thread;
+    absl::Status status;  // its error in the current batch, read once it is done
+  };
+  std::vector<Worker> workers_;
   // EncryptBatchTo's chunks, reused across batches: where each begins
   // (plus the batch size at the end) and whether it is sealed.
   std::vector<size_t> chunk_begin_;

@@ -9,13 +9,13 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "encryption/decrypter.h"
 #include "encryption/dek.h"
 #include "encryption/encrypter.h"
-#include "proto/encryption.pb.h"
 #include "gmock/gmock.h"
-#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "proto/encryption.pb.h"
 #include "testing/status_matchers.h"
 
 namespace sealwal::encryption {
@@ -92,7 +92,8 @@ TEST(NonceTest, CounterWrapsWithoutRepeating) {
     nonces.push_back(NonceOf(ser));
   }
   // The prefix stays, the counter runs ...fd fe ff 00 01 02.
-  for (const Nonce& n : nonces) EXPECT_TRUE(std::equal(n.begin(), n.begin() + 4, nonces[0].begin()));
+  for (const Nonce& n : nonces)
+    EXPECT_TRUE(std::equal(n.begin(), n.begin() + 4, nonces[0].begin()));
   EXPECT_EQ(nonces[2][11], 0xff);
   EXPECT_EQ(nonces[3][11], 0x00);
   std::sort(nonces.begin(), nonces.end());
@@ -112,47 +113,61 @@ Nonce NonceOfRecord(const std::string& ser) {
 // A batch (split over two threads when large) uses exactly the nonces the
 // same number of EncryptTo calls would, in order, and every record opens at
 // its own place.
-TEST(NonceTest, BatchesUseConsecutiveNoncesOnBothThreads) {
-  for (size_t size : {10, 1024}) {  // below and above the parallel threshold
-    SCOPED_TRACE(size);
-    ASSERT_OK_AND_ASSIGN(Dek dek, Dek::Generate());
-    ASSERT_OK_AND_ASSIGN(auto enc, AeadEncrypter::Create(dek));
-    auto dec = MultiDecrypter::Create();
-    ASSERT_OK(dec->AddKey(dek.id, dek.algorithm, dek.key.Clone()));
-    std::string before;
-    ASSERT_OK(enc->EncryptTo({}, "", &before));
-    constexpr size_t kN = 200;
-    std::vector<AadContext> ctxs(kN);
-    std::vector<std::string> plains(kN);
-    std::vector<absl::string_view> views(kN);
-    for (size_t i = 0; i < kN; ++i) {
-      ctxs[i].index = 1000 + i;
-      ctxs[i].term = 7;
-      plains[i] = std::string(size, static_cast<char>('a' + i % 26));
-      views[i] = plains[i];
-    }
-    std::vector<std::string> outs(kN);
-    ASSERT_OK(enc->EncryptBatchTo(ctxs, views, outs.data()));
-    EXPECT_EQ(enc->encryptions(), kN + 1);
-    Nonce prev = NonceOf(before);
-    for (size_t i = 0; i < kN; ++i) {
-      const Nonce n = NonceOfRecord(outs[i]);
-      // Same prefix, counter one more than the previous record's.
-      EXPECT_TRUE(std::equal(n.begin(), n.begin() + 4, prev.begin()));
-      uint64_t a = 0, b = 0;
-      for (int k = 4; k < 12; ++k) {
-        a = a << 8 | prev[k];
-        b = b << 8 | n[k];
+TEST(NonceTest, BatchesUseConsecutiveNoncesOnEveryThread) {
+  for (int threads : {1, 2, 4}) {
+    for (size_t size : {10, 1024}) {  // below and above the parallel threshold
+      SCOPED_TRACE(absl::StrCat(threads, " threads, ", size, " bytes"));
+      ASSERT_OK_AND_ASSIGN(Dek dek, Dek::Generate());
+      EncrypterOptions options;
+      options.seal_threads = threads;
+      ASSERT_OK_AND_ASSIGN(auto enc, AeadEncrypter::Create(dek, options));
+      auto dec = MultiDecrypter::Create();
+      ASSERT_OK(dec->AddKey(dek.id, dek.algorithm, dek.key.Clone()));
+      std::string before;
+      ASSERT_OK(enc->EncryptTo({}, "", &before));
+      constexpr size_t kN = 200;
+      std::vector<AadContext> ctxs(kN);
+      std::vector<std::string> plains(kN);
+      std::vector<absl::string_view> views(kN);
+      for (size_t i = 0; i < kN; ++i) {
+        ctxs[i].index = 1000 + i;
+        ctxs[i].term = 7;
+        plains[i] = std::string(size, static_cast<char>('a' + i % 26));
+        views[i] = plains[i];
       }
-      EXPECT_EQ(b, a + 1) << i;
-      prev = n;
-      std::string out;
-      ASSERT_OK(dec->DecryptSerialized(outs[i], ctxs[i], &out));
-      EXPECT_EQ(out, plains[i]);
-      AadContext elsewhere = ctxs[i];
-      ++elsewhere.index;
-      EXPECT_FALSE(dec->DecryptSerialized(outs[i], elsewhere, &out).ok());
+      std::vector<std::string> outs(kN);
+      ASSERT_OK(enc->EncryptBatchTo(ctxs, views, outs.data()));
+      EXPECT_EQ(enc->encryptions(), kN + 1);
+      Nonce prev = NonceOf(before);
+      for (size_t i = 0; i < kN; ++i) {
+        const Nonce n = NonceOfRecord(outs[i]);
+        // Same prefix, counter one more than the previous record's.
+        EXPECT_TRUE(std::equal(n.begin(), n.begin() + 4, prev.begin()));
+        uint64_t a = 0, b = 0;
+        for (int k = 4; k < 12; ++k) {
+          a = a << 8 | prev[k];
+          b = b << 8 | n[k];
+        }
+        EXPECT_EQ(b, a + 1) << i;
+        prev = n;
+        std::string out;
+        ASSERT_OK(dec->DecryptSerialized(outs[i], ctxs[i], &out));
+        EXPECT_EQ(out, plains[i]);
+        AadContext elsewhere = ctxs[i];
+        ++elsewhere.index;
+        EXPECT_FALSE(dec->DecryptSerialized(outs[i], elsewhere, &out).ok());
+      }
     }
+  }
+}
+
+TEST(EncrypterOptionsTest, SealThreadsOutsideTheRangeAreRefused) {
+  ASSERT_OK_AND_ASSIGN(Dek dek, Dek::Generate());
+  for (int bad : {-1, kMaxSealThreads + 1}) {
+    EncrypterOptions options;
+    options.seal_threads = bad;
+    EXPECT_THAT(AeadEncrypter::Create(dek, options).status(),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("seal_threads")));
   }
 }
 
@@ -161,57 +176,62 @@ TEST(NonceTest, BatchesUseConsecutiveNoncesOnBothThreads) {
 // report that fails stops the batch with its error, and the encrypter
 // (and its helper thread) carries on with the next batch.
 TEST(NonceTest, BatchReportsRangesInOrderAndStopsOnError) {
-  ASSERT_OK_AND_ASSIGN(Dek dek, Dek::Generate());
-  ASSERT_OK_AND_ASSIGN(auto enc, AeadEncrypter::Create(dek));
-  auto dec = MultiDecrypter::Create();
-  ASSERT_OK(dec->AddKey(dek.id, dek.algorithm, dek.key.Clone()));
-  for (size_t n : {1, 3, 40, 500}) {
-    for (size_t size : {0, 10, 1024, 4000}) {
-      SCOPED_TRACE(absl::StrCat(n, " records of ", size, " bytes"));
-      std::vector<AadContext> ctxs(n);
-      std::vector<std::string> plains(n);
-      std::vector<absl::string_view> views(n);
-      for (size_t i = 0; i < n; ++i) {
-        ctxs[i].index = i + 1;
-        plains[i] = std::string(size, static_cast<char>('a' + i % 26));
-        views[i] = plains[i];
-      }
-      std::vector<std::string> outs(n);
-      const std::thread::id caller = std::this_thread::get_id();
-      size_t next = 0;
-      int reports = 0;
-      ASSERT_OK(enc->EncryptBatchTo(ctxs, views, outs.data(), [&](size_t b, size_t e) {
-        ++reports;
-        EXPECT_EQ(std::this_thread::get_id(), caller);
-        EXPECT_EQ(b, next);
-        EXPECT_LT(b, e);
-        for (size_t i = b; i < e; ++i) {
-          std::string out;
-          EXPECT_OK(dec->DecryptSerialized(outs[i], ctxs[i], &out));
-          EXPECT_EQ(out, plains[i]);
+  for (int threads : {2, 3}) {
+    SCOPED_TRACE(absl::StrCat(threads, " threads"));
+    ASSERT_OK_AND_ASSIGN(Dek dek, Dek::Generate());
+    EncrypterOptions options;
+    options.seal_threads = threads;
+    ASSERT_OK_AND_ASSIGN(auto enc, AeadEncrypter::Create(dek, options));
+    auto dec = MultiDecrypter::Create();
+    ASSERT_OK(dec->AddKey(dek.id, dek.algorithm, dek.key.Clone()));
+    for (size_t n : {1, 3, 40, 500}) {
+      for (size_t size : {0, 10, 1024, 4000}) {
+        SCOPED_TRACE(absl::StrCat(n, " records of ", size, " bytes"));
+        std::vector<AadContext> ctxs(n);
+        std::vector<std::string> plains(n);
+        std::vector<absl::string_view> views(n);
+        for (size_t i = 0; i < n; ++i) {
+          ctxs[i].index = i + 1;
+          plains[i] = std::string(size, static_cast<char>('a' + i % 26));
+          views[i] = plains[i];
         }
-        next = e;
-        return absl::OkStatus();
-      }));
-      EXPECT_EQ(next, n);
-      // Large batches go in several pieces; small ones in one.
-      if (n * size >= AeadEncrypter::kParallelMinBytes && n > 1) {
-        EXPECT_GT(reports, 1);
-      }
+        std::vector<std::string> outs(n);
+        const std::thread::id caller = std::this_thread::get_id();
+        size_t next = 0;
+        int reports = 0;
+        ASSERT_OK(enc->EncryptBatchTo(ctxs, views, outs.data(), [&](size_t b, size_t e) {
+          ++reports;
+          EXPECT_EQ(std::this_thread::get_id(), caller);
+          EXPECT_EQ(b, next);
+          EXPECT_LT(b, e);
+          for (size_t i = b; i < e; ++i) {
+            std::string out;
+            EXPECT_OK(dec->DecryptSerialized(outs[i], ctxs[i], &out));
+            EXPECT_EQ(out, plains[i]);
+          }
+          next = e;
+          return absl::OkStatus();
+        }));
+        EXPECT_EQ(next, n);
+        // Large batches go in several pieces; small ones in one.
+        if (n * size >= AeadEncrypter::kParallelMinBytes && n > 1) {
+          EXPECT_GT(reports, 1);
+        }
 
-      // Stop at the first report, then at the second if there is one.
-      for (int stop_at : {0, 1}) {
-        int calls = 0;
-        const absl::Status st =
-            enc->EncryptBatchTo(ctxs, views, outs.data(), [&](size_t, size_t) {
-              return calls++ == stop_at ? absl::AbortedError("caller stops") : absl::OkStatus();
-            });
-        if (stop_at < reports) {
-          EXPECT_THAT(st, StatusIs(absl::StatusCode::kAborted, HasSubstr("caller stops")));
-        } else {
-          EXPECT_OK(st);
+        // Stop at the first report, then at the second if there is one.
+        for (int stop_at : {0, 1}) {
+          int calls = 0;
+          const absl::Status st =
+              enc->EncryptBatchTo(ctxs, views, outs.data(), [&](size_t, size_t) {
+                return calls++ == stop_at ? absl::AbortedError("caller stops") : absl::OkStatus();
+              });
+          if (stop_at < reports) {
+            EXPECT_THAT(st, StatusIs(absl::StatusCode::kAborted, HasSubstr("caller stops")));
+          } else {
+            EXPECT_OK(st);
+          }
+          EXPECT_LE(calls, stop_at + 1);
         }
-        EXPECT_LE(calls, stop_at + 1);
       }
     }
   }
@@ -232,8 +252,7 @@ TEST(EncrypterCounterTest, BatchPastTwoToThe32IsRefusedWhole) {
   views.resize(5);
   ASSERT_OK(enc->EncryptBatchTo(ctxs, views, outs.data()));
   EXPECT_EQ(enc->encryptions(), kMaxEncryptionsPerKey);
-  EXPECT_THAT(enc->EncryptTo({}, "p", &outs[0]),
-              StatusIs(absl::StatusCode::kResourceExhausted));
+  EXPECT_THAT(enc->EncryptTo({}, "p", &outs[0]), StatusIs(absl::StatusCode::kResourceExhausted));
 }
 
 TEST(EncrypterCounterTest, RotationThresholdTriggers) {
@@ -292,7 +311,8 @@ TEST(EncrypterCounterTest, ValidatesOptions) {
   EXPECT_THAT(AeadEncrypter::Create(dek, o), StatusIs(absl::StatusCode::kInvalidArgument));
   o.rotation_threshold = kMaxEncryptionsPerKey + 1;
   EXPECT_THAT(AeadEncrypter::Create(dek, o), StatusIs(absl::StatusCode::kInvalidArgument));
-  EXPECT_THAT(AeadEncrypter::Create(KeyId(), dek.key), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(AeadEncrypter::Create(KeyId(), dek.key),
+              StatusIs(absl::StatusCode::kInvalidArgument));
   o = {};
   o.algorithm = Algorithm::kNotEncrypted;
   EXPECT_THAT(AeadEncrypter::Create(dek.id, dek.key, o),
