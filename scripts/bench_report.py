@@ -159,8 +159,8 @@ def sealing_budget(results):
         return
     peak_ns = 1024 / peak * 1e9
     print(f"\n## Sealing budget for 0.9x of plaintext ({cores} sealing threads, 1 KiB entries)\n")
-    print("| batch | plaintext ns/entry | budget for sealing | our seal / cores | "
-          "AES-GCM peak / cores | within reach |")
+    print("| batch | plaintext ns/entry | budget for sealing | our seal / threads | "
+          "AES-GCM peak / threads | within reach |")
     print("|---:|---:|---:|---:|---:|---|")
     for b in (1, 10, 100, 1000):
         eps = ours(g, f"BM_WalAppend/0/{b}")
