@@ -51,6 +51,7 @@ peer_read() {  # peer_read ROUND [extra peer args...]
   local d="$tmp/peer-read"
   rm -rf "$d"
   "$peer" bench-append --dir "$d" --entries 100000 --size 1024 --batch 1000 "$@" >/dev/null
+  sync  # as our ReadAll benchmarks do: measure reading, not writeback
   "$peer" bench-read --dir "$d" "$@" >>"$out/peer-$r.jsonl"
   rm -rf "$d"
 }
