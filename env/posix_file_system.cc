@@ -104,6 +104,8 @@ class PosixRandomAccessFile final : public RandomAccessFile {
   const int fd_;
 };
 
+constexpr size_t kMaxWriteBytes = size_t{1} << 20;
+
 class PosixWritableFile final : public WritableFile {
  public:
   PosixWritableFile(std::string path, int fd, uint64_t pos)
@@ -117,7 +119,11 @@ class PosixWritableFile final : public WritableFile {
     const char* p = data.data();
     size_t left = data.size();
     while (left > 0) {
-      ssize_t n = NoIntr([&] { return ::pwrite(fd_, p, left, static_cast<off_t>(pos_)); });
+      // At most 1 MiB per call: one 64 MiB pwrite ran 8x slower than 64
+      // calls of 1 MiB here (dd shows the same), as the kernel then
+      // fills large fresh page-cache folios.
+      const size_t piece = std::min<size_t>(left, kMaxWriteBytes);
+      ssize_t n = NoIntr([&] { return ::pwrite(fd_, p, piece, static_cast<off_t>(pos_)); });
       if (n < 0) return Fail(ErrnoStatus("write", path_, errno));
       // No progress with bytes left (seen on some FUSE file systems): fail
       // rather than spin.
