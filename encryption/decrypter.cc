@@ -200,8 +200,21 @@ std::shared_ptr<MultiDecrypter::KeyEntry> MultiDecrypter::Find(KeyId key_id) con
   return it == keys_.end() ? nullptr : it->second;
 }
 
+struct MultiDecrypter::Borrowed {
+  std::shared_ptr<KeyEntry> entry;  // null until the first record
+  std::unique_ptr<Slot> slot;
+
+  ~Borrowed() { Return(); }
+  void Return() {
+    if (entry != nullptr && slot != nullptr) entry->Release(std::move(slot));
+    slot.reset();
+    entry.reset();
+  }
+};
+
 absl::Status MultiDecrypter::DecryptView(const RecordView& record, const AadContext& ctx,
-                                         std::string* out, char* in_place) const {
+                                         std::string* out, char* in_place,
+                                         Borrowed* borrowed) const {
   if (out != nullptr) out->clear();
   absl::StatusOr<Algorithm> algorithm = AlgorithmFromProto(record.algorithm);
   if (!algorithm.ok()) {
@@ -228,7 +241,10 @@ absl::Status MultiDecrypter::DecryptView(const RecordView& record, const AadCont
     return absl::DataLossError(absl::StrCat("encrypted record for ", DescribeAadContext(ctx),
                                             " names no key (key id 0)"));
   }
-  std::shared_ptr<KeyEntry> entry = Find(key_id);
+  // A session that used this key last still holds its entry and context.
+  const bool held = borrowed != nullptr && borrowed->entry != nullptr &&
+                    borrowed->entry->id == key_id && borrowed->slot != nullptr;
+  std::shared_ptr<KeyEntry> entry = held ? borrowed->entry : Find(key_id);
   if (entry == nullptr) {
     return absl::NotFoundError(absl::StrCat("no DEK with key id ", FormatKeyId(key_id),
                                             " (is the key file the right one?); record: ",
@@ -239,7 +255,12 @@ absl::Status MultiDecrypter::DecryptView(const RecordView& record, const AadCont
         "record for ", DescribeAadContext(ctx), " claims ", AlgorithmName(*algorithm),
         " but DEK ", FormatKeyId(key_id), " is a ", AlgorithmName(entry->algorithm), " key"));
   }
-  ASSIGN_OR_RETURN(std::unique_ptr<Slot> slot, entry->Acquire());
+  std::unique_ptr<Slot> slot;
+  if (held) {
+    slot = std::move(borrowed->slot);
+  } else {
+    ASSIGN_OR_RETURN(slot, entry->Acquire());
+  }
   slot->aad.clear();
   absl::Status s = AppendAssociatedData(ctx, key_id, &slot->aad);
   if (s.ok()) {
@@ -247,8 +268,15 @@ absl::Status MultiDecrypter::DecryptView(const RecordView& record, const AadCont
                                                  absl::MakeSpan(in_place, record.data.size()))
                        : slot->aead->Open(record.nonce, slot->aad, record.data, out);
   }
-  // An Aead stays usable after a failed Open, so the slot goes back either way.
-  entry->Release(std::move(slot));
+  // An Aead stays usable after a failed Open, so the slot goes back either
+  // way: to the session, or to the key's pool.
+  if (borrowed != nullptr) {
+    if (!held) borrowed->Return();
+    borrowed->entry = entry;
+    borrowed->slot = std::move(slot);
+  } else {
+    entry->Release(std::move(slot));
+  }
   if (s.code() == absl::StatusCode::kDataLoss) {
     return absl::DataLossError(absl::StrCat(
         "cannot authenticate ", DescribeAadContext(ctx), " under key id ", FormatKeyId(key_id),
@@ -266,8 +294,16 @@ absl::Status MultiDecrypter::Decrypt(const sealwalpb::EncryptedRecord& record,
 
 absl::Status MultiDecrypter::DecryptSerialized(absl::string_view serialized_record,
                                                const AadContext& ctx, std::string* out) const {
+  return DecryptSerializedWith(serialized_record, ctx, out, nullptr);
+}
+
+absl::Status MultiDecrypter::DecryptSerializedWith(absl::string_view serialized_record,
+                                                   const AadContext& ctx, std::string* out,
+                                                   Borrowed* borrowed) const {
   RecordView view;
-  if (ParseCanonical(serialized_record, &view)) return DecryptView(view, ctx, out);
+  if (ParseCanonical(serialized_record, &view)) {
+    return DecryptView(view, ctx, out, nullptr, borrowed);
+  }
   sealwalpb::EncryptedRecord record;
   if (!record.ParseFromArray(serialized_record.data(),
                              static_cast<int>(serialized_record.size()))) {
@@ -276,7 +312,39 @@ absl::Status MultiDecrypter::DecryptSerialized(absl::string_view serialized_reco
                                             " is not an EncryptedRecord (",
                                             serialized_record.size(), " bytes)"));
   }
-  return DecryptView(ViewOf(record), ctx, out);
+  return DecryptView(ViewOf(record), ctx, out, nullptr, borrowed);
+}
+
+class MultiDecrypter::MultiSession final : public Decrypter::Session {
+ public:
+  explicit MultiSession(const MultiDecrypter* owner) : owner_(owner) {}
+  absl::Status DecryptSerialized(absl::string_view serialized_record, const AadContext& ctx,
+                                 std::string* out) override {
+    return owner_->DecryptSerializedWith(serialized_record, ctx, out, &borrowed_);
+  }
+
+ private:
+  const MultiDecrypter* const owner_;
+  Borrowed borrowed_;  // given back to its key's pool on destruction
+};
+
+std::unique_ptr<Decrypter::Session> MultiDecrypter::NewSession() const {
+  return std::make_unique<MultiSession>(this);
+}
+
+std::unique_ptr<Decrypter::Session> Decrypter::NewSession() const {
+  class Forwarding final : public Session {
+   public:
+    explicit Forwarding(const Decrypter* d) : d_(d) {}
+    absl::Status DecryptSerialized(absl::string_view serialized_record, const AadContext& ctx,
+                                   std::string* out) override {
+      return d_->DecryptSerialized(serialized_record, ctx, out);
+    }
+
+   private:
+    const Decrypter* const d_;
+  };
+  return std::make_unique<Forwarding>(this);
 }
 
 absl::Status MultiDecrypter::DecryptSerializedInPlace(absl::Span<char> serialized_record,

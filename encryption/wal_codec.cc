@@ -89,20 +89,44 @@ absl::Status WalCodec::EncodeBatch(absl::Span<const wal::PayloadContext> ctxs,
   return encrypter_->EncryptBatchTo(batch_aad_, plains, outs, ready);
 }
 
+namespace {
+
+// The WAL encodes every entry, empty ones too: no payload at all means it
+// was stripped, which must not read back as an empty entry.
+absl::Status CheckNotStripped(const wal::PayloadContext& ctx, absl::string_view stored,
+                              std::string* out) {
+  if (!stored.empty()) return absl::OkStatus();
+  out->clear();
+  return absl::DataLossError(absl::StrCat(
+      "no encrypted payload at index ", ctx.index, " term ", ctx.term,
+      " (every entry of an encrypted WAL carries one; it was removed)"));
+}
+
+}  // namespace
+
 absl::Status WalCodec::Decode(const wal::PayloadContext& ctx, absl::string_view stored,
                               std::string* out) const {
-  // The WAL encodes every entry, empty ones too: no payload at all means
-  // it was stripped, which must not read back as an empty entry.
-  if (stored.empty()) {
-    out->clear();
-    return absl::DataLossError(absl::StrCat(
-        "no encrypted payload at index ", ctx.index, " term ", ctx.term,
-        " (every entry of an encrypted WAL carries one; it was removed)"));
-  }
+  RETURN_IF_ERROR(CheckNotStripped(ctx, stored, out));
   // The decrypter's messages already name the place (purpose, index, term,
   // type) and the key id, and keep kNotFound for a missing key apart from
   // kDataLoss for a failed authentication.
   return decrypter_->DecryptSerialized(stored, WalAadContext(ctx), out);
+}
+
+std::unique_ptr<wal::PayloadCodec::DecodeSession> WalCodec::NewDecodeSession() const {
+  class Session final : public DecodeSession {
+   public:
+    explicit Session(std::unique_ptr<Decrypter::Session> s) : s_(std::move(s)) {}
+    absl::Status Decode(const wal::PayloadContext& ctx, absl::string_view stored,
+                        std::string* out) override {
+      RETURN_IF_ERROR(CheckNotStripped(ctx, stored, out));
+      return s_->DecryptSerialized(stored, WalAadContext(ctx), out);
+    }
+
+   private:
+    const std::unique_ptr<Decrypter::Session> s_;
+  };
+  return std::make_unique<Session>(decrypter_->NewSession());
 }
 
 }  // namespace sealwal::encryption

@@ -116,6 +116,8 @@ class WalCodec final : public wal::PayloadCodec {
                            BatchReady ready) override;
   absl::Status Decode(const wal::PayloadContext& ctx, absl::string_view stored,
                       std::string* out) const override;
+  // Decodes through one Decrypter::Session (one cipher context per thread).
+  std::unique_ptr<DecodeSession> NewDecodeSession() const override;
 
   // The encrypter (null for a read-only codec) and decrypter in use.
   const Encrypter* encrypter() const { return encrypter_.get(); }

@@ -300,6 +300,53 @@ TEST(MultiDecrypterTest, SelectsTheKeyByKeyId) {
   EXPECT_THAT(dec->RemoveKey(a.id), StatusIs(absl::StatusCode::kNotFound));
 }
 
+// A session gives the verdicts DecryptSerialized gives, record after
+// record, switching keys, after errors, and for a key removed while it
+// holds it (which it may finish using, as a running Decrypt may).
+TEST(MultiDecrypterTest, SessionsAgreeWithSingleCalls) {
+  ASSERT_OK_AND_ASSIGN(Dek a, Dek::Generate(Algorithm::kAes256Gcm));
+  ASSERT_OK_AND_ASSIGN(Dek b, Dek::Generate(Algorithm::kChaCha20Poly1305));
+  ASSERT_OK_AND_ASSIGN(auto enc_a, AeadEncrypter::Create(a));
+  ASSERT_OK_AND_ASSIGN(auto enc_b, AeadEncrypter::Create(b));
+  auto dec = MultiDecrypter::Create();
+  ASSERT_OK(dec->AddKey(a.id, a.algorithm, a.key.Clone()));
+  ASSERT_OK(dec->AddKey(b.id, b.algorithm, b.key.Clone()));
+  std::vector<std::string> recs;
+  for (int i = 0; i < 12; ++i) {
+    std::string r;
+    // Runs of one key, then alternation.
+    AeadEncrypter* e = (i < 4 || i % 2 == 0) ? enc_a.get() : enc_b.get();
+    ASSERT_OK(e->EncryptTo(EntryCtx(i + 1, 1), absl::StrCat("payload ", i), &r));
+    recs.push_back(r);
+  }
+  recs[6][recs[6].size() / 2] ^= 1;  // one damaged record in the middle
+  std::unique_ptr<Decrypter::Session> session = dec->NewSession();
+  for (int round = 0; round < 2; ++round) {
+    for (int i = 0; i < 12; ++i) {
+      std::string want, got;
+      const absl::Status single = dec->DecryptSerialized(recs[i], EntryCtx(i + 1, 1), &want);
+      const absl::Status viasession = session->DecryptSerialized(recs[i], EntryCtx(i + 1, 1), &got);
+      EXPECT_EQ(single.code(), viasession.code()) << i;
+      EXPECT_EQ(want, got) << i;
+      if (i != 6) EXPECT_OK(viasession) << i;
+      // Another place fails in the session too.
+      EXPECT_FALSE(session->DecryptSerialized(recs[i], EntryCtx(i + 2, 1), &got).ok());
+    }
+  }
+  // With key a held by the session (record 10), remove a: single calls
+  // fail at once; the session may still finish with the key it holds, and
+  // once it moves to another key, a is looked up afresh and is gone.
+  std::string out;
+  ASSERT_OK(session->DecryptSerialized(recs[10], EntryCtx(11, 1), &out));
+  ASSERT_OK(dec->RemoveKey(a.id));
+  EXPECT_THAT(dec->DecryptSerialized(recs[10], EntryCtx(11, 1), &out),
+              StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_OK(session->DecryptSerialized(recs[10], EntryCtx(11, 1), &out));
+  EXPECT_OK(session->DecryptSerialized(recs[11], EntryCtx(12, 1), &out));  // key b
+  EXPECT_THAT(session->DecryptSerialized(recs[10], EntryCtx(11, 1), &out),
+              StatusIs(absl::StatusCode::kNotFound));
+}
+
 TEST(MultiDecrypterTest, AlgorithmMustMatchTheKeysAlgorithm) {
   ASSERT_OK_AND_ASSIGN(Dek a, Dek::Generate(Algorithm::kAes256Gcm));
   ASSERT_OK_AND_ASSIGN(auto ea, AeadEncrypter::Create(a));

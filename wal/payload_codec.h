@@ -11,6 +11,7 @@
 #define SEALWAL_WAL_PAYLOAD_CODEC_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "absl/functional/function_ref.h"
@@ -72,6 +73,32 @@ class PayloadCodec {
   // names a key the codec does not hold.
   virtual absl::Status Decode(const PayloadContext& ctx, absl::string_view stored,
                               std::string* out) const = 0;
+
+  // Decodes many payloads on one thread, as Decode does, keeping whatever
+  // per-call setup it can between calls (a decrypter keeps its cipher
+  // context instead of taking it from a shared pool for every record).
+  // Not thread-safe: one per thread. Must not outlive its codec.
+  class DecodeSession {
+   public:
+    virtual ~DecodeSession() = default;
+    virtual absl::Status Decode(const PayloadContext& ctx, absl::string_view stored,
+                                std::string* out) = 0;
+  };
+  // The default forwards every call to Decode.
+  virtual std::unique_ptr<DecodeSession> NewDecodeSession() const {
+    class Forwarding final : public DecodeSession {
+     public:
+      explicit Forwarding(const PayloadCodec* codec) : codec_(codec) {}
+      absl::Status Decode(const PayloadContext& ctx, absl::string_view stored,
+                          std::string* out) override {
+        return codec_->Decode(ctx, stored, out);
+      }
+
+     private:
+      const PayloadCodec* const codec_;
+    };
+    return std::make_unique<Forwarding>(this);
+  }
 };
 
 }  // namespace sealwal::wal

@@ -476,13 +476,15 @@ absl::Status Wal::ReadAll(WalContents* out) {
     PayloadCodec* codec = options_.codec;
     auto decode_range = [&](size_t begin, size_t end, size_t* failed, absl::Status* st) {
       std::string plain;
+      // One session per thread: no shared cipher-context pool per entry.
+      std::unique_ptr<PayloadCodec::DecodeSession> session = codec->NewDecodeSession();
       for (size_t i = begin; i < end; ++i) {
         raftpb::Entry& e = ents[i];
         // With a codec every entry carries a payload, empty ones too (see
         // EncodeEntry): a missing one was stripped and must not read as "".
         PayloadContext ctx{PayloadContext::Kind::kEntry, e.index(), e.term(),
                            static_cast<int32_t>(e.type())};
-        absl::Status s = codec->Decode(ctx, e.data(), &plain);
+        absl::Status s = session->Decode(ctx, e.data(), &plain);
         if (!s.ok()) {
           *failed = i;
           *st = s;
