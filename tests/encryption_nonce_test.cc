@@ -113,16 +113,25 @@ Nonce NonceOfRecord(const std::string& ser) {
 // A batch (split over two threads when large) uses exactly the nonces the
 // same number of EncryptTo calls would, in order, and every record opens at
 // its own place.
+// A DEK, an encrypter sealing on `threads` threads, a decrypter for it.
+void MakeSealer(int threads, Dek* dek, std::unique_ptr<AeadEncrypter>* enc,
+                std::unique_ptr<MultiDecrypter>* dec) {
+  ASSERT_OK_AND_ASSIGN(*dek, Dek::Generate());
+  EncrypterOptions options;
+  options.seal_threads = threads;
+  ASSERT_OK_AND_ASSIGN(*enc, AeadEncrypter::Create(*dek, options));
+  *dec = MultiDecrypter::Create();
+  ASSERT_OK((*dec)->AddKey(dek->id, dek->algorithm, dek->key.Clone()));
+}
+
 TEST(NonceTest, BatchesUseConsecutiveNoncesOnEveryThread) {
   for (int threads : {1, 2, 4}) {
     for (size_t size : {10, 1024}) {  // below and above the parallel threshold
       SCOPED_TRACE(absl::StrCat(threads, " threads, ", size, " bytes"));
-      ASSERT_OK_AND_ASSIGN(Dek dek, Dek::Generate());
-      EncrypterOptions options;
-      options.seal_threads = threads;
-      ASSERT_OK_AND_ASSIGN(auto enc, AeadEncrypter::Create(dek, options));
-      auto dec = MultiDecrypter::Create();
-      ASSERT_OK(dec->AddKey(dek.id, dek.algorithm, dek.key.Clone()));
+      Dek dek;
+      std::unique_ptr<AeadEncrypter> enc;
+      std::unique_ptr<MultiDecrypter> dec;
+      ASSERT_NO_FATAL_FAILURE(MakeSealer(threads, &dek, &enc, &dec));
       std::string before;
       ASSERT_OK(enc->EncryptTo({}, "", &before));
       constexpr size_t kN = 200;
@@ -178,12 +187,10 @@ TEST(EncrypterOptionsTest, SealThreadsOutsideTheRangeAreRefused) {
 TEST(NonceTest, BatchReportsRangesInOrderAndStopsOnError) {
   for (int threads : {2, 3}) {
     SCOPED_TRACE(absl::StrCat(threads, " threads"));
-    ASSERT_OK_AND_ASSIGN(Dek dek, Dek::Generate());
-    EncrypterOptions options;
-    options.seal_threads = threads;
-    ASSERT_OK_AND_ASSIGN(auto enc, AeadEncrypter::Create(dek, options));
-    auto dec = MultiDecrypter::Create();
-    ASSERT_OK(dec->AddKey(dek.id, dek.algorithm, dek.key.Clone()));
+    Dek dek;
+    std::unique_ptr<AeadEncrypter> enc;
+    std::unique_ptr<MultiDecrypter> dec;
+    ASSERT_NO_FATAL_FAILURE(MakeSealer(threads, &dek, &enc, &dec));
     for (size_t n : {1, 3, 40, 500}) {
       for (size_t size : {0, 10, 1024, 4000}) {
         SCOPED_TRACE(absl::StrCat(n, " records of ", size, " bytes"));

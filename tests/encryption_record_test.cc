@@ -139,20 +139,15 @@ TEST_P(EncryptedRecordTest, InPlaceMatchesCopyingDecryption) {
     // scratch.
     sealwalpb::EncryptedRecord rec;
     ASSERT_TRUE(rec.ParseFromString(ser));
+    // Each field serialized alone, last field first: protobuf concatenates.
     std::string odd;
-    {
-      sealwalpb::EncryptedRecord k;
-      k.set_key_id(rec.key_id());
-      odd += k.SerializeAsString();
-      sealwalpb::EncryptedRecord n;
-      n.set_nonce(rec.nonce());
-      odd += n.SerializeAsString();
-      sealwalpb::EncryptedRecord d;
-      d.set_data(rec.data());
-      odd += d.SerializeAsString();
-      sealwalpb::EncryptedRecord a;
-      a.set_algorithm(rec.algorithm());
-      odd += a.SerializeAsString();
+    for (int field = 4; field >= 1; --field) {
+      sealwalpb::EncryptedRecord one;
+      if (field == 4) one.set_key_id(rec.key_id());
+      if (field == 3) one.set_nonce(rec.nonce());
+      if (field == 2) one.set_data(rec.data());
+      if (field == 1) one.set_algorithm(rec.algorithm());
+      odd += one.SerializeAsString();
     }
     ASSERT_OK(dec_->DecryptSerializedInPlace(absl::MakeSpan(odd), EntryCtx(4, 1), &scratch,
                                              &plain));
@@ -272,14 +267,32 @@ INSTANTIATE_TEST_SUITE_P(Algorithms, EncryptedRecordTest,
                            return info.param == Algorithm::kAes256Gcm ? "AesGcm" : "ChaCha";
                          });
 
+// Two DEKs (one per algorithm), an encrypter for each, one decrypter
+// holding both.
+struct TwoKeys {
+  Dek a, b;
+  std::unique_ptr<AeadEncrypter> ea, eb;
+  std::unique_ptr<MultiDecrypter> dec;
+};
+
+void MakeTwoKeys(TwoKeys* k) {
+  ASSERT_OK_AND_ASSIGN(k->a, Dek::Generate(Algorithm::kAes256Gcm));
+  ASSERT_OK_AND_ASSIGN(k->b, Dek::Generate(Algorithm::kChaCha20Poly1305));
+  ASSERT_OK_AND_ASSIGN(k->ea, AeadEncrypter::Create(k->a));
+  ASSERT_OK_AND_ASSIGN(k->eb, AeadEncrypter::Create(k->b));
+  k->dec = MultiDecrypter::Create();
+  ASSERT_OK(k->dec->AddKey(k->a.id, k->a.algorithm, k->a.key.Clone()));
+  ASSERT_OK(k->dec->AddKey(k->b.id, k->b.algorithm, k->b.key.Clone()));
+}
+
 TEST(MultiDecrypterTest, SelectsTheKeyByKeyId) {
-  ASSERT_OK_AND_ASSIGN(Dek a, Dek::Generate(Algorithm::kAes256Gcm));
-  ASSERT_OK_AND_ASSIGN(Dek b, Dek::Generate(Algorithm::kChaCha20Poly1305));
-  ASSERT_OK_AND_ASSIGN(auto ea, AeadEncrypter::Create(a));
-  ASSERT_OK_AND_ASSIGN(auto eb, AeadEncrypter::Create(b));
-  auto dec = MultiDecrypter::Create();
-  ASSERT_OK(dec->AddKey(a.id, a.algorithm, a.key.Clone()));
-  ASSERT_OK(dec->AddKey(b.id, b.algorithm, b.key.Clone()));
+  TwoKeys k;
+  ASSERT_NO_FATAL_FAILURE(MakeTwoKeys(&k));
+  const Dek& a = k.a;
+  const Dek& b = k.b;
+  AeadEncrypter* ea = k.ea.get();
+  AeadEncrypter* eb = k.eb.get();
+  MultiDecrypter* dec = k.dec.get();
   ASSERT_OK(dec->AddKey(a.id, a.algorithm, a.key.Clone()));  // same again: no-op
   EXPECT_THAT(dec->AddKey(a.id, b.algorithm, b.key.Clone()),
               StatusIs(absl::StatusCode::kAlreadyExists));
@@ -304,18 +317,15 @@ TEST(MultiDecrypterTest, SelectsTheKeyByKeyId) {
 // record, switching keys, after errors, and for a key removed while it
 // holds it (which it may finish using, as a running Decrypt may).
 TEST(MultiDecrypterTest, SessionsAgreeWithSingleCalls) {
-  ASSERT_OK_AND_ASSIGN(Dek a, Dek::Generate(Algorithm::kAes256Gcm));
-  ASSERT_OK_AND_ASSIGN(Dek b, Dek::Generate(Algorithm::kChaCha20Poly1305));
-  ASSERT_OK_AND_ASSIGN(auto enc_a, AeadEncrypter::Create(a));
-  ASSERT_OK_AND_ASSIGN(auto enc_b, AeadEncrypter::Create(b));
-  auto dec = MultiDecrypter::Create();
-  ASSERT_OK(dec->AddKey(a.id, a.algorithm, a.key.Clone()));
-  ASSERT_OK(dec->AddKey(b.id, b.algorithm, b.key.Clone()));
+  TwoKeys k;
+  ASSERT_NO_FATAL_FAILURE(MakeTwoKeys(&k));
+  const Dek& a = k.a;
+  MultiDecrypter* dec = k.dec.get();
   std::vector<std::string> recs;
   for (int i = 0; i < 12; ++i) {
     std::string r;
     // Runs of one key, then alternation.
-    AeadEncrypter* e = (i < 4 || i % 2 == 0) ? enc_a.get() : enc_b.get();
+    AeadEncrypter* e = (i < 4 || i % 2 == 0) ? k.ea.get() : k.eb.get();
     ASSERT_OK(e->EncryptTo(EntryCtx(i + 1, 1), absl::StrCat("payload ", i), &r));
     recs.push_back(r);
   }

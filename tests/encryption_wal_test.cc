@@ -275,6 +275,15 @@ class EncryptedWalTest : public ::testing::Test {
   std::unique_ptr<WalCodec> codec_;
 };
 
+// The WAL in `dir` reads back (read mode) as `first` followed by `then`.
+void ExpectReadsBack(const std::string& dir, wal::PayloadCodec* codec,
+                     std::vector<EntrySpec> first, const std::vector<EntrySpec>& then) {
+  first.insert(first.end(), then.begin(), then.end());
+  wal::WalContents c;
+  ASSERT_OK(ReadAllStatus(dir, codec, false, &c));
+  ExpectEntries(c, first);
+}
+
 TEST_F(EncryptedWalTest, RoundTripBothAlgorithmsAndThreadCounts) {
   for (Algorithm alg : {Algorithm::kAes256Gcm, Algorithm::kChaCha20Poly1305}) {
     SCOPED_TRACE(AlgorithmName(alg));
@@ -318,17 +327,13 @@ TEST_F(EncryptedWalTest, RoundTripBothAlgorithmsAndThreadCounts) {
       for (uint64_t i = 1501; i <= 1600; ++i) more.push_back({i, 3, 0, 500});
       Append(w.get(), more, 9);
       ASSERT_OK(w->Close());
-      auto all = specs;
-      all.insert(all.end(), more.begin(), more.end());
-      wal::WalContents c;
-      ASSERT_OK(ReadAllStatus(dir, codec.get(), false, &c));
-      ExpectEntries(c, all);
+      ExpectReadsBack(dir, codec.get(), specs, more);
     }
   }
 }
 
-// Large batches are sealed on two threads and framed while the rest is
-// sealed. They read back in order; a batch refused part way (an entry over
+// Large batches are sealed on every sealing thread and framed while the
+// rest is sealed. They read back in order; a batch refused part way (an entry over
 // etcd's record limit, found while earlier chunks are framed and later
 // ones still sealing) leaves nothing of itself behind, and the WAL goes on.
 TEST_F(EncryptedWalTest, LargeBatchesFrameInOrderAndARefusedOneLeavesNothing) {
@@ -349,11 +354,7 @@ TEST_F(EncryptedWalTest, LargeBatchesFrameInOrderAndARefusedOneLeavesNothing) {
     for (uint64_t i = 3001; i <= 3100; ++i) after.push_back({i, 6, 0, 700});
     Append(w.get(), after, 100);
     ASSERT_OK(w->Close());
-    auto all = specs;
-    all.insert(all.end(), after.begin(), after.end());
-    wal::WalContents c;
-    ASSERT_OK(ReadAllStatus(dir, codec.get(), false, &c));
-    ExpectEntries(c, all);
+    ExpectReadsBack(dir, codec.get(), specs, after);
   }
 }
 
