@@ -232,7 +232,8 @@ absl::StatusOr<LoadedSnapshot> Snapshotter::LoadMatching(
       absl::StatusOr<encryption::KeyId> id = encryption::MultiDecrypter::KeyIdOf(data);
       // In place, in the file's buffer: no second buffer as large as the
       // snapshot. The CRC was checked above, before the bytes change.
-      char* record = buf->data() + (data.data() - buf->data());
+      char* record =
+          data.empty() ? buf->data() : buf->data() + (data.data() - buf->data());
       absl::Status s = options_.keys->decrypter().DecryptSerializedInPlace(
           absl::MakeSpan(record, data.size()), SnapAad(view->metadata, conf), &plain, &data);
       if (!s.ok()) {
