@@ -162,8 +162,9 @@ class AeadEncrypter final : public Encrypter {
   // An Encrypter sealing under `key` (32 bytes, copied into OpenSSL's
   // context; the caller keeps and wipes its own copy), recorded as
   // `key_id`. options.algorithm is used. kInvalidArgument for key id 0, a
-  // key of the wrong size, kNotEncrypted, or a threshold outside 1 .. 2^32;
-  // kInternal when OpenSSL or its CSPRNG fails.
+  // key of the wrong size, kNotEncrypted, a threshold outside 1 .. 2^32 or
+  // seal_threads outside 0 .. kMaxSealThreads; kInternal when OpenSSL or
+  // its CSPRNG fails.
   static absl::StatusOr<std::unique_ptr<AeadEncrypter>> Create(
       KeyId key_id, const SecretKey& key, const EncrypterOptions& options = {});
   // The same for a Dek; dek.algorithm overrides options.algorithm.
