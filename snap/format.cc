@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "base/crc32c.h"
+#include "base/hex.h"
 #include "encryption/associated_data.h"
 
 namespace sealwal::snap {
@@ -102,21 +103,6 @@ class WireReader {
   const char* p_;
   const char* end_;
 };
-
-bool ParseHex16(absl::string_view s, uint64_t* v) {
-  if (s.size() != 16) return false;
-  uint64_t r = 0;
-  for (char c : s) {
-    int d;
-    if (c >= '0' && c <= '9') d = c - '0';
-    else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
-    else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
-    else return false;
-    r = r << 4 | static_cast<uint64_t>(d);
-  }
-  *v = r;
-  return true;
-}
 
 bool ParseName(absl::string_view name, absl::string_view suffix, uint64_t* term,
                uint64_t* index) {

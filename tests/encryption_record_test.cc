@@ -338,7 +338,9 @@ TEST(MultiDecrypterTest, SessionsAgreeWithSingleCalls) {
       const absl::Status viasession = session->DecryptSerialized(recs[i], EntryCtx(i + 1, 1), &got);
       EXPECT_EQ(single.code(), viasession.code()) << i;
       EXPECT_EQ(want, got) << i;
-      if (i != 6) EXPECT_OK(viasession) << i;
+      if (i != 6) {
+        EXPECT_OK(viasession) << i;
+      }
       // Another place fails in the session too.
       EXPECT_FALSE(session->DecryptSerialized(recs[i], EntryCtx(i + 2, 1), &got).ok());
     }

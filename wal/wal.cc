@@ -12,6 +12,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "base/crc32c.h"
+#include "base/hex.h"
 #include "base/status_macros.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "wal/decoder.h"
@@ -127,21 +128,8 @@ bool ParseSegmentFileName(const std::string& name, uint64_t* seq, uint64_t* inde
   if (name.size() != 16 + 1 + 16 + 4 || name.compare(33, 4, ".wal") != 0 || name[16] != '-') {
     return false;
   }
-  auto hex = [](absl::string_view s, uint64_t* out) {
-    uint64_t v = 0;
-    for (char c : s) {
-      int d;
-      if (c >= '0' && c <= '9') d = c - '0';
-      else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
-      else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
-      else return false;
-      v = v << 4 | static_cast<uint64_t>(d);
-    }
-    *out = v;
-    return true;
-  };
   absl::string_view n(name);
-  return hex(n.substr(0, 16), seq) && hex(n.substr(17, 16), index);
+  return ParseHex16(n.substr(0, 16), seq) && ParseHex16(n.substr(17, 16), index);
 }
 
 // ---------------------------------------------------------------------------
