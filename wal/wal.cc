@@ -594,7 +594,13 @@ absl::Status Wal::CheckWritable() const {
 }
 
 absl::Status Wal::Fail(absl::Status s) {
-  if (error_.ok()) error_ = s;
+  if (error_.ok()) {
+    error_ = s;
+    // A failed WAL touches no file again: stop preparing the next segment
+    // (this waits for a preparation under way and removes what it made),
+    // rather than let a background thread go on writing to a failing disk.
+    pipeline_.reset();
+  }
   return error_;
 }
 
