@@ -332,21 +332,6 @@ std::unique_ptr<Decrypter::Session> MultiDecrypter::NewSession() const {
   return std::make_unique<MultiSession>(this);
 }
 
-std::unique_ptr<Decrypter::Session> Decrypter::NewSession() const {
-  class Forwarding final : public Session {
-   public:
-    explicit Forwarding(const Decrypter* d) : d_(d) {}
-    absl::Status DecryptSerialized(absl::string_view serialized_record, const AadContext& ctx,
-                                   std::string* out) override {
-      return d_->DecryptSerialized(serialized_record, ctx, out);
-    }
-
-   private:
-    const Decrypter* const d_;
-  };
-  return std::make_unique<Forwarding>(this);
-}
-
 absl::Status MultiDecrypter::DecryptSerializedInPlace(absl::Span<char> serialized_record,
                                                       const AadContext& ctx,
                                                       std::string* scratch,

@@ -62,7 +62,6 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "base/status_macros.h"
 #include "encryption/aead.h"
 #include "encryption/associated_data.h"
 #include "encryption/secret_key.h"
@@ -98,15 +97,10 @@ class Decrypter {
   // ciphertext it overwrote) or, for encodings read through the protobuf
   // parser, in *scratch. Whatever the outcome, the bytes of
   // serialized_record are unspecified afterwards (never unauthenticated
-  // plaintext). This default always decrypts into *scratch.
+  // plaintext).
   virtual absl::Status DecryptSerializedInPlace(absl::Span<char> serialized_record,
                                                 const AadContext& ctx, std::string* scratch,
-                                                absl::string_view* plaintext) const {
-    RETURN_IF_ERROR(DecryptSerialized(
-        absl::string_view(serialized_record.data(), serialized_record.size()), ctx, scratch));
-    *plaintext = *scratch;
-    return absl::OkStatus();
-  }
+                                                absl::string_view* plaintext) const = 0;
 
   // Decrypts many records on one thread, as DecryptSerialized does, but
   // keeps the cipher context of the key it used last instead of taking it
@@ -121,8 +115,7 @@ class Decrypter {
     virtual absl::Status DecryptSerialized(absl::string_view serialized_record,
                                            const AadContext& ctx, std::string* out) = 0;
   };
-  // The default forwards every call to DecryptSerialized.
-  virtual std::unique_ptr<Session> NewSession() const;
+  virtual std::unique_ptr<Session> NewSession() const = 0;
 
   // Whether a record naming `key_id` can be opened.
   virtual bool HasKey(KeyId key_id) const = 0;
