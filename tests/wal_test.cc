@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
 #include "base/crc32c.h"
 #include "env/fault_injection_file_system.h"
 #include "env/file_system.h"
@@ -154,6 +155,52 @@ TEST_F(WalTest, CreateSaveCloseOpenReadAllRoundTrip) {
   ExpectEntries(c.entries, want);
   ExpectHardState(c.hardstate, HS(2, 1, 3));
   EXPECT_OK(Wal::Verify(dir_, {}, Opts()));
+}
+
+// A codec may implement only Encode and Decode: PayloadCodec's defaults
+// then encode a batch in order (one ready range) and decode through a
+// forwarding session, on one thread or several.
+class ReversingCodec final : public PayloadCodec {
+ public:
+  absl::Status Encode(const PayloadContext&, absl::string_view plain,
+                      std::string* out) override {
+    out->assign("R:");
+    out->append(plain.rbegin(), plain.rend());
+    return absl::OkStatus();
+  }
+  absl::Status Decode(const PayloadContext& ctx, absl::string_view stored,
+                      std::string* out) const override {
+    if (!absl::ConsumePrefix(&stored, "R:")) {
+      return absl::DataLossError(absl::StrCat("no R: prefix at index ", ctx.index));
+    }
+    out->assign(stored.rbegin(), stored.rend());
+    return absl::OkStatus();
+  }
+};
+
+TEST_F(WalTest, CodecWithOnlyEncodeAndDecodeUsesTheDefaults) {
+  ASSERT_OK(env::CreateDirAll(fs_.get(), "/data"));
+  ReversingCodec codec;
+  WalOptions o = Opts();
+  o.codec = &codec;
+  ASSERT_OK_AND_ASSIGN(auto w, Wal::Create(dir_, "m", o));
+  auto ents = Range(1, 600, 1);  // saved as one small batch and one large one
+  for (auto& e : ents) e.set_data(absl::StrCat("entry ", e.index(), std::string(100, '.')));
+  ASSERT_OK(w->Save(HS(1, 1, 1), std::vector<raftpb::Entry>(ents.begin(), ents.begin() + 1)));
+  ASSERT_OK(w->Save(HS(1, 1, 600), std::vector<raftpb::Entry>(ents.begin() + 1, ents.end())));
+  ASSERT_OK(w->Close());
+  // Stored reversed: the codec's bytes, not the entry's, are on disk.
+  ASSERT_OK_AND_ASSIGN(auto names, fs_->ListDir(dir_));
+  ASSERT_OK_AND_ASSIGN(std::string seg, env::ReadFileToString(fs_.get(), dir_ + "/" + names[0]));
+  const std::string data = ents[7].data();
+  EXPECT_EQ(seg.find(data), std::string::npos);
+  EXPECT_NE(seg.find("R:" + std::string(data.rbegin(), data.rend())), std::string::npos);
+  for (int threads : {1, 2}) {
+    o.decode_threads = threads;
+    ASSERT_OK_AND_ASSIGN(auto r, Wal::OpenForRead(dir_, {}, o));
+    ASSERT_OK_AND_ASSIGN(WalContents c, r->ReadAll());
+    ExpectEntries(c.entries, ents);
+  }
 }
 
 TEST_F(WalTest, CreateRefusesNonEmptyDirAndAcceptsEmptyOne) {
