@@ -13,6 +13,7 @@
 #include "encryption/dek.h"
 #include "env/file_system.h"
 #include "env/mem_file_system.h"
+#include "fuzz/snap_fuzz_keys.h"
 #include "proto/raftpb.pb.h"
 #include "proto/snappb.pb.h"
 #include "snap/format.h"
@@ -21,13 +22,6 @@
 namespace {
 
 using namespace sealwal;
-
-std::shared_ptr<snap::Keyring> Keys(uint32_t id) {
-  auto key = encryption::SecretKey::FromBytes(std::string(32, '\x07'));
-  auto dek = encryption::Dek::FromParts(encryption::KeyId(id == 0 ? 1 : id),
-                                        encryption::Algorithm::kAes256Gcm, std::move(*key));
-  return *snap::Keyring::ForDek(*dek);
-}
 
 void LoadOnce(const std::string& bytes, std::shared_ptr<snap::Keyring> keys) {
   auto fs = env::NewMemFileSystem();
@@ -86,6 +80,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (kid.ok()) id = kid->value();
     }
   }
-  LoadOnce(bytes, Keys(id));
+  LoadOnce(bytes, fuzz::SeedKeyring(id));
   return 0;
 }

@@ -13,21 +13,13 @@
 #include "encryption/dek.h"
 #include "env/file_system.h"
 #include "env/mem_file_system.h"
+#include "fuzz/snap_fuzz_keys.h"
 #include "snap/format.h"
 #include "snap/stream.h"
 
 namespace {
 
 using namespace sealwal;
-
-// The key the seed streams were written with (--dek-file of 32 x 0x07),
-// under whatever id the header names.
-std::shared_ptr<snap::Keyring> Keys(uint32_t id) {
-  auto key = encryption::SecretKey::FromBytes(std::string(32, '\x07'));
-  auto dek = encryption::Dek::FromParts(encryption::KeyId(id == 0 ? 1 : id),
-                                        encryption::Algorithm::kAes256Gcm, std::move(*key));
-  return *snap::Keyring::ForDek(*dek);
-}
 
 bool Allowed(const absl::Status& s) {
   return absl::IsDataLoss(s) || absl::IsNotFound(s) || absl::IsFailedPrecondition(s);
@@ -44,7 +36,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (h.ok()) (void)snap::LayoutFromFileSize(*h, bytes.size());
   auto fs = env::NewMemFileSystem();
   if (!env::WriteFileAtomically(fs.get(), "/x.snap.stream", bytes).ok()) std::abort();
-  auto keys = Keys(h.ok() ? h->key_id.value() : 1);
+  auto keys = fuzz::SeedKeyring(h.ok() ? h->key_id.value() : 1);
   std::string seq[2];
   bool full[2] = {false, false};
   for (int threads : {0, 2}) {
