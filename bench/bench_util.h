@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "wal/wal.h"
+#include "sealwal/wal/wal.h"
 
 namespace sealwal::bench {
 

@@ -1,4 +1,4 @@
-// Encryption benchmarks (design.md section 7):
+// Encryption benchmarks (run by scripts/bench.sh encryption):
 //   BM_Seal/<alg>/<bytes>          AeadEncrypter::EncryptTo per record
 //   BM_Open/<alg>/<bytes>          MultiDecrypter::DecryptSerialized per record
 //       alg 0 = AES-256-GCM, 1 = ChaCha20-Poly1305; 64 B, 1 KiB, 16 KiB
@@ -24,11 +24,11 @@
 
 #include "bench/bench_util.h"
 #include "benchmark/benchmark.h"
-#include "encryption/decrypter.h"
-#include "encryption/dek.h"
-#include "encryption/encrypter.h"
-#include "encryption/wal_codec.h"
-#include "wal/wal.h"
+#include "sealwal/encryption/decrypter.h"
+#include "sealwal/encryption/dek.h"
+#include "sealwal/encryption/encrypter.h"
+#include "sealwal/encryption/wal_codec.h"
+#include "sealwal/wal/wal.h"
 
 namespace sealwal::encryption {
 namespace {

@@ -12,11 +12,11 @@
 #include <cstdlib>
 #include <string>
 
-#include "base/data_gen.h"
+#include "sealwal/base/data_gen.h"
 #include "benchmark/benchmark.h"
-#include "encryption/dek.h"
-#include "env/file_system.h"
-#include "snap/snapshotter.h"
+#include "sealwal/encryption/dek.h"
+#include "sealwal/env/file_system.h"
+#include "sealwal/snap/snapshotter.h"
 
 namespace sealwal::snap {
 namespace {

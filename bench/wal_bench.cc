@@ -17,7 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "bench/bench_util.h"
 #include "benchmark/benchmark.h"
-#include "wal/wal.h"
+#include "sealwal/wal/wal.h"
 
 namespace sealwal::wal {
 namespace {

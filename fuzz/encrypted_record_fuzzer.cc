@@ -1,4 +1,4 @@
-// Fuzzes EncryptedRecord parsing and decryption (encryption/decrypter.h),
+// Fuzzes EncryptedRecord parsing and decryption (sealwal/encryption/decrypter.h),
 // which sees every encrypted payload read from disk.
 //
 // Byte 0 picks the mode:
@@ -19,10 +19,10 @@
 #include <memory>
 #include <string>
 
-#include "encryption/decrypter.h"
-#include "encryption/dek.h"
-#include "encryption/encrypter.h"
-#include "encryption/secret_key.h"
+#include "sealwal/encryption/decrypter.h"
+#include "sealwal/encryption/dek.h"
+#include "sealwal/encryption/encrypter.h"
+#include "sealwal/encryption/secret_key.h"
 
 namespace {
 

@@ -1,4 +1,4 @@
-// Fuzzes the node key file reader (pem/pem_block.h, pem/key_file.h): the
+// Fuzzes the node key file reader (sealwal/pem/pem_block.h, sealwal/pem/key_file.h): the
 // PEM block grammar, the DEK headers, base64, the file digest, the DEK
 // records (opened with a fixed unlock key, U0 = bytes 0x00..0x1f) and, for
 // unlocked files, OpenSSL's key parser behind them. Input byte 0 picks:
@@ -24,10 +24,10 @@
 #include <vector>
 
 #include "absl/strings/escaping.h"
-#include "pem/key_file.h"
-#include "pem/pem_block.h"
-#include "pem/private_key.h"
-#include "pem/unlock_key.h"
+#include "sealwal/pem/key_file.h"
+#include "sealwal/pem/pem_block.h"
+#include "sealwal/pem/private_key.h"
+#include "sealwal/pem/unlock_key.h"
 
 namespace {
 

@@ -1,4 +1,4 @@
-// Fuzzes the .snap decoder (snap/format.h) and Snapshotter::Load on one
+// Fuzzes the .snap decoder (sealwal/snap/format.h) and Snapshotter::Load on one
 // arbitrary .snap file. Our hand-rolled wire decoder must never accept what
 // protobuf's parser rejects, and must read the same crc, data and metadata
 // when both accept. Load (plaintext and with a key) must end in a snapshot
@@ -10,14 +10,14 @@
 #include <memory>
 #include <string>
 
-#include "encryption/dek.h"
-#include "env/file_system.h"
-#include "env/mem_file_system.h"
+#include "sealwal/encryption/dek.h"
+#include "sealwal/env/file_system.h"
+#include "sealwal/env/mem_file_system.h"
 #include "fuzz/snap_fuzz_keys.h"
-#include "proto/raftpb.pb.h"
-#include "proto/snappb.pb.h"
-#include "snap/format.h"
-#include "snap/snapshotter.h"
+#include "sealwal/proto/raftpb.pb.h"
+#include "sealwal/proto/snappb.pb.h"
+#include "sealwal/snap/format.h"
+#include "sealwal/snap/snapshotter.h"
 
 namespace {
 
@@ -54,10 +54,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string bytes(reinterpret_cast<const char*>(data), size);
   auto f = snap::DecodeSnapFile(bytes);
   if (f.ok()) {
-    snappb::Snapshot p;
+    sealwal::snappb::Snapshot p;
     if (!p.ParseFromString(bytes) || p.crc() != f->crc || p.data() != f->raft_snapshot) std::abort();
     auto r = snap::DecodeRaftSnapshot(f->raft_snapshot);
-    raftpb::Snapshot rp;
+    sealwal::raftpb::Snapshot rp;
     const bool parsed = rp.ParseFromString(std::string(f->raft_snapshot));
     if (r.ok()) {
       if (!parsed || rp.data() != r->data ||

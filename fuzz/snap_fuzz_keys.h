@@ -9,8 +9,8 @@
 #include <string>
 #include <utility>
 
-#include "encryption/dek.h"
-#include "snap/keyring.h"
+#include "sealwal/encryption/dek.h"
+#include "sealwal/snap/keyring.h"
 
 namespace sealwal::fuzz {
 

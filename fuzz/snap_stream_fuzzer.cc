@@ -1,4 +1,4 @@
-// Fuzzes the streaming-snapshot reader (snap/stream.h) on one arbitrary
+// Fuzzes the streaming-snapshot reader (sealwal/snap/stream.h) on one arbitrary
 // .snap.stream file: header decoding, the layout from the file size, and
 // every chunk read sequentially (on worker threads and inline) and by
 // number. Any input must end in a fully read stream or a kDataLoss /
@@ -10,12 +10,12 @@
 #include <memory>
 #include <string>
 
-#include "encryption/dek.h"
-#include "env/file_system.h"
-#include "env/mem_file_system.h"
+#include "sealwal/encryption/dek.h"
+#include "sealwal/env/file_system.h"
+#include "sealwal/env/mem_file_system.h"
 #include "fuzz/snap_fuzz_keys.h"
-#include "snap/format.h"
-#include "snap/stream.h"
+#include "sealwal/snap/format.h"
+#include "sealwal/snap/stream.h"
 
 namespace {
 

@@ -1,4 +1,4 @@
-// Fuzzes the unlock key parser (pem/unlock_key.h): any input is a key or a
+// Fuzzes the unlock key parser (sealwal/pem/unlock_key.h): any input is a key or a
 // kInvalidArgument; an accepted key's text form is exactly the trimmed
 // input (one text form per key) and parses back to the same key, and its
 // KEK derives.
@@ -9,7 +9,7 @@
 #include <string>
 
 #include "absl/strings/ascii.h"
-#include "pem/unlock_key.h"
+#include "sealwal/pem/unlock_key.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using sealwal::pem::UnlockKey;

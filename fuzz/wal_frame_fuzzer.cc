@@ -1,4 +1,4 @@
-// Fuzzes the WAL frame decoder (wal/decoder.h) on one arbitrary segment:
+// Fuzzes the WAL frame decoder (sealwal/wal/decoder.h) on one arbitrary segment:
 // length words, pads, walpb.Record parsing, CRC chain and torn-write
 // detection. Any input must end in "end of log" or a classified error,
 // never a crash, a hang or an out-of-bounds read.
@@ -8,10 +8,10 @@
 #include <memory>
 #include <string>
 
-#include "env/file_system.h"
-#include "env/mem_file_system.h"
-#include "wal/decoder.h"
-#include "wal/format.h"
+#include "sealwal/env/file_system.h"
+#include "sealwal/env/mem_file_system.h"
+#include "sealwal/wal/decoder.h"
+#include "sealwal/wal/format.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace sealwal;

@@ -20,13 +20,13 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
-#include "encryption/decrypter.h"
-#include "encryption/dek.h"
-#include "encryption/encrypter.h"
-#include "encryption/wal_codec.h"
-#include "env/fault_injection_file_system.h"
-#include "env/mem_file_system.h"
-#include "wal/wal.h"
+#include "sealwal/encryption/decrypter.h"
+#include "sealwal/encryption/dek.h"
+#include "sealwal/encryption/encrypter.h"
+#include "sealwal/encryption/wal_codec.h"
+#include "testing/fault_injection_file_system.h"
+#include "sealwal/env/mem_file_system.h"
+#include "sealwal/wal/wal.h"
 
 namespace {
 
@@ -124,14 +124,14 @@ class Harness {
     }
     if (in_->ConsumeBool()) ++term_;
     const int n = in_->ConsumeIntegralInRange<int>(1, 6);
-    std::vector<raftpb::Entry> batch(static_cast<size_t>(n));
+    std::vector<sealwal::raftpb::Entry> batch(static_cast<size_t>(n));
     for (int i = 0; i < n; ++i) {
-      raftpb::Entry& e = batch[static_cast<size_t>(i)];
+      sealwal::raftpb::Entry& e = batch[static_cast<size_t>(i)];
       e.set_index(first + static_cast<uint64_t>(i));
       e.set_term(term_);
       if (in_->ConsumeBool()) e.set_data(in_->ConsumeRandomLengthString(700));
     }
-    raftpb::HardState hs;
+    sealwal::raftpb::HardState hs;
     hs.set_term(term_);
     hs.set_vote(1);
     hs.set_commit(0);
@@ -150,7 +150,7 @@ class Harness {
 
   void SaveState() {
     if (wal_ == nullptr) return;
-    raftpb::HardState hs;
+    sealwal::raftpb::HardState hs;
     if (in_->ConsumeBool()) ++term_;
     hs.set_term(term_);
     hs.set_vote(in_->ConsumeIntegralInRange<uint64_t>(0, 3));
@@ -211,8 +211,8 @@ class Harness {
 
   // The read log must be the model, or the model with a prefix of the
   // failed batch applied.
-  void Compare(const std::vector<raftpb::Entry>& got) {
-    auto equal_prefix = [&](size_t n_model, const std::vector<raftpb::Entry>* batch,
+  void Compare(const std::vector<sealwal::raftpb::Entry>& got) {
+    auto equal_prefix = [&](size_t n_model, const std::vector<sealwal::raftpb::Entry>* batch,
                             size_t n_batch) {
       if (got.size() != n_model + n_batch) return false;
       for (size_t i = 0; i < n_model; ++i) {
@@ -222,8 +222,8 @@ class Harness {
         }
       }
       for (size_t i = 0; i < n_batch; ++i) {
-        const raftpb::Entry& want = (*batch)[i];
-        const raftpb::Entry& g = got[n_model + i];
+        const sealwal::raftpb::Entry& want = (*batch)[i];
+        const sealwal::raftpb::Entry& g = got[n_model + i];
         if (g.index() != want.index() || g.term() != want.term() || g.data() != want.data()) {
           return false;
         }
@@ -253,7 +253,7 @@ class Harness {
 
   struct Pending {
     uint64_t first;
-    std::vector<raftpb::Entry> batch;
+    std::vector<sealwal::raftpb::Entry> batch;
   };
 
   FuzzedDataProvider* in_;

@@ -16,9 +16,9 @@
 #include <string>
 #include <vector>
 
-#include "env/file_system.h"
-#include "env/mem_file_system.h"
-#include "wal/wal.h"
+#include "sealwal/env/file_system.h"
+#include "sealwal/env/mem_file_system.h"
+#include "sealwal/wal/wal.h"
 
 namespace {
 
@@ -97,11 +97,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (!(*w)->ReadAll(&c).ok()) return 0;
       CheckContents(c, snap.index);
       next = c.entries.empty() ? snap.index + 1 : c.entries.back().index() + 1;
-      raftpb::Entry e;
+      sealwal::raftpb::Entry e;
       e.set_index(next);
       e.set_term(std::max<uint64_t>(snap.term, c.hardstate.term()));
       e.set_data("fuzz");
-      raftpb::HardState hs = c.hardstate;
+      sealwal::raftpb::HardState hs = c.hardstate;
       hs.set_term(e.term());
       if (!(*w)->Save(hs, {e}).ok()) return 0;  // e.g. ENOSPC in the mem env
       Check((*w)->Close().ok());

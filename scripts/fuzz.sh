@@ -7,7 +7,8 @@
 #
 # Seed corpora come from etcd's fixtures and from files our own writers
 # produce; what the fuzzer adds is kept in $BUILD_DIR/corpus/TARGET between
-# runs. A crash stops the run with a non-zero status and leaves the input as
+# runs, and fuzz/regressions/TARGET/ is copied in at every run. No target to
+# run (a missing or empty list) is a failure, not a quiet success. A crash stops the run with a non-zero status and leaves the input as
 # $BUILD_DIR/crashes/TARGET/crash-*: add it under fuzz/regressions/TARGET/.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -17,10 +18,19 @@ build="${BUILD_DIR:-$root/build-fuzz}"
 CC=clang CXX=clang++ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DSEALWAL_BUILD_FUZZ=ON -DSEALWAL_BUILD_TESTS="${FUZZ_WITH_TESTS:-OFF}" -DSEALWAL_BUILD_BENCH=OFF \
   ${FUZZ_CMAKE_ARGS:-} >/dev/null
-mapfile -t all < <(grep -v '^$' "$build/fuzz/fuzzers.txt")
+list="$build/fuzz/fuzzers.txt"
+if [ ! -s "$list" ]; then
+  echo "fuzz: no target list ($list missing or empty): nothing would run" >&2
+  exit 1
+fi
+mapfile -t all < <(grep -v '^$' "$list")
+if [ "${#all[@]}" -eq 0 ]; then echo "fuzz: $list names no target" >&2; exit 1; fi
 if [ "${1:-}" = "--list" ]; then printf '%s\n' "${all[@]}"; exit 0; fi
 targets=("${all[@]}")
-if [ $# -ge 1 ] && [ -n "$1" ] && [ "$1" != all ]; then targets=("$1"); fi
+if [ $# -ge 1 ] && [ -n "$1" ] && [ "$1" != all ]; then
+  printf '%s\n' "${all[@]}" | grep -qxF "$1" || { echo "fuzz: unknown target $1 (--list names them)" >&2; exit 1; }
+  targets=("$1")
+fi
 seconds="${2:-20}"
 if ! cmake --build "$build" -j"$(nproc)" --target "${targets[@]}" sealwal >"$build/build.log" 2>&1; then
   grep -E "error|FAILED" "$build/build.log" | head -20 >&2
@@ -47,16 +57,20 @@ seed_corpus() {  # seed_corpus TARGET DIR: files a decoder should start from
       if [ -f "$root/fuzz/seeds/$t.sh" ]; then bash "$root/fuzz/seeds/$t.sh" "$d" "$build"; fi
       ;;
   esac
-  if [ -d "$root/fuzz/regressions/$t" ]; then cp "$root/fuzz/regressions/$t"/* "$d/" 2>/dev/null || true; fi
 }
 
 status=0
+ran=0
 for t in "${targets[@]}"; do
   corpus="$build/corpus/$t"
   crashes="$build/crashes/$t"
   mkdir -p "$corpus" "$crashes"
   [ -n "$(ls -A "$corpus")" ] || seed_corpus "$t" "$corpus"
+  # Every run starts from the inputs that once crashed, even on a corpus
+  # kept from an earlier run.
+  if [ -d "$root/fuzz/regressions/$t" ]; then cp "$root/fuzz/regressions/$t"/* "$corpus/"; fi
   echo "fuzz: $t for ${seconds}s" >&2
+  ran=$((ran + 1))
   # Decoders start from large real files; the model fuzzer wants long
   # operation sequences from the start.
   len_opts=(-max_len=65536)
@@ -70,4 +84,5 @@ for t in "${targets[@]}"; do
     grep -E '^#[0-9]+.*DONE|stat::number_of_executed_units|cov:' "$build/$t.log" | tail -2 >&2
   fi
 done
+if [ "$ran" -ne "${#targets[@]}" ]; then echo "fuzz: ran $ran of ${#targets[@]} targets" >&2; exit 1; fi
 exit "$status"

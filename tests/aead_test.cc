@@ -3,7 +3,7 @@
 // reprinted in NIST's GCM validation material, for AES-256-GCM), round
 // trips of empty, 1-byte and 1 MiB payloads, raw tamper checks, and the
 // key types (SecretKey, KeyId, Dek).
-#include "encryption/aead.h"
+#include "sealwal/encryption/aead.h"
 
 #include <memory>
 #include <string>
@@ -12,8 +12,8 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "encryption/dek.h"
-#include "encryption/secret_key.h"
+#include "sealwal/encryption/dek.h"
+#include "sealwal/encryption/secret_key.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "testing/status_matchers.h"

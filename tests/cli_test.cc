@@ -1,4 +1,4 @@
-// The `sealwal wal` command contract (design.md section 5, docs/cli.md):
+// The `sealwal wal` command contract (docs/cli.md, docs/cli.md):
 // exit statuses, the one-line `sealwal: ` errors, the script-readable last
 // lines, and that refused commands leave every file untouched.
 #include <string>

@@ -1,13 +1,13 @@
 // CRC32C against published vectors (RFC 3720 B.4, leveldb's crc32c_test),
 // hardware vs portable, and against the CRCs etcd stored in fixture records.
-#include "base/crc32c.h"
+#include "sealwal/base/crc32c.h"
 
 #include <random>
 #include <string>
 
-#include "env/file_system.h"
+#include "sealwal/env/file_system.h"
 #include "gtest/gtest.h"
-#include "proto/walpb.pb.h"
+#include "sealwal/proto/walpb.pb.h"
 
 namespace sealwal {
 namespace {

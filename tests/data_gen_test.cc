@@ -1,5 +1,5 @@
 // data_gen must match the payloads etcd's fixture generator wrote.
-#include "base/data_gen.h"
+#include "sealwal/base/data_gen.h"
 
 #include <cstring>
 #include <string>

@@ -9,10 +9,6 @@
 sealwal_test(aead_test DEPS sealwal::encryption)
 sealwal_test(encryption_record_test DEPS sealwal::encryption)
 sealwal_test(encryption_nonce_test DEPS sealwal::encryption)
-if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/encryption_wal_test.cc)
-  sealwal_test(encryption_wal_test DEPS sealwal::encryption sealwal::wal sealwal::env
-    sealwal::base sealwal::proto)
-endif()
-if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/encryption_cli_test.cc)
-  sealwal_test(encryption_cli_test DEPS sealwal::encryption sealwal::base)
-endif()
+sealwal_test(encryption_wal_test DEPS sealwal::encryption sealwal::wal sealwal::env
+  sealwal::base sealwal::proto)
+sealwal_test(encryption_cli_test DEPS sealwal::encryption sealwal::base)

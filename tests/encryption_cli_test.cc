@@ -1,5 +1,5 @@
-// `sealwal wal gen|dump|verify --dek-file` on encrypted WALs (design.md
-// section 5): the same log written plaintext and encrypted dumps and
+// `sealwal wal gen|dump|verify --dek-file` on encrypted WALs (docs/cli.md):
+// the same log written plaintext and encrypted dumps and
 // digests identically once decrypted; an "-encrypted" directory without a
 // key, a malformed key file and --key-file are usage errors (exit 2, one
 // "sealwal: " line); a wrong key fails (exit 1, or 2 once wal/ keeps the

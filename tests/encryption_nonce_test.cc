@@ -10,12 +10,12 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "encryption/decrypter.h"
-#include "encryption/dek.h"
-#include "encryption/encrypter.h"
+#include "sealwal/encryption/decrypter.h"
+#include "sealwal/encryption/dek.h"
+#include "sealwal/encryption/encrypter.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "proto/encryption.pb.h"
+#include "sealwal/proto/encryption.pb.h"
 #include "testing/status_matchers.h"
 
 namespace sealwal::encryption {
@@ -102,7 +102,7 @@ TEST(NonceTest, CounterWrapsWithoutRepeating) {
 
 // The nonce of any serialized record (NonceOf assumes an empty payload).
 Nonce NonceOfRecord(const std::string& ser) {
-  sealwalpb::EncryptedRecord r;
+  encryptionpb::EncryptedRecord r;
   EXPECT_TRUE(r.ParseFromString(ser));
   Nonce n{};
   EXPECT_EQ(r.nonce().size(), kAeadNonceSize);

@@ -8,10 +8,10 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "encryption/associated_data.h"
-#include "encryption/decrypter.h"
-#include "encryption/dek.h"
-#include "encryption/encrypter.h"
+#include "sealwal/encryption/associated_data.h"
+#include "sealwal/encryption/decrypter.h"
+#include "sealwal/encryption/dek.h"
+#include "sealwal/encryption/encrypter.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "testing/status_matchers.h"
@@ -52,7 +52,7 @@ class EncryptedRecordTest : public ::testing::TestWithParam<Algorithm> {
 
 TEST_P(EncryptedRecordTest, RoundTripAndRecordShape) {
   for (const std::string& pt : {std::string(), std::string("a"), std::string(1 << 20, 'z')}) {
-    ASSERT_OK_AND_ASSIGN(sealwalpb::EncryptedRecord rec, enc_->Encrypt(EntryCtx(5, 2), pt));
+    ASSERT_OK_AND_ASSIGN(encryptionpb::EncryptedRecord rec, enc_->Encrypt(EntryCtx(5, 2), pt));
     EXPECT_EQ(rec.algorithm(), ToProto(GetParam()));
     EXPECT_EQ(rec.key_id(), dek_.id.value());
     EXPECT_EQ(rec.nonce().size(), kAeadNonceSize);
@@ -62,7 +62,7 @@ TEST_P(EncryptedRecordTest, RoundTripAndRecordShape) {
     EXPECT_TRUE(out == pt);
     std::string ser;
     ASSERT_OK(enc_->EncryptTo(EntryCtx(6, 2), pt, &ser));
-    sealwalpb::EncryptedRecord parsed;
+    encryptionpb::EncryptedRecord parsed;
     ASSERT_TRUE(parsed.ParseFromString(ser));
     EXPECT_EQ(parsed.SerializeAsString(), ser) << "EncryptTo must write protobuf's encoding";
     ASSERT_OK(dec_->DecryptSerialized(ser, EntryCtx(6, 2), &out));
@@ -119,7 +119,7 @@ TEST_P(EncryptedRecordTest, InPlaceMatchesCopyingDecryption) {
     // the decrypted-but-unauthenticated bytes are wiped.
     if (!pt.empty()) {
       buf = ser;
-      sealwalpb::EncryptedRecord rec;
+      encryptionpb::EncryptedRecord rec;
       ASSERT_TRUE(rec.ParseFromString(ser));
       const size_t data_at = ser.find(rec.data());
       ASSERT_NE(data_at, std::string::npos);
@@ -137,12 +137,12 @@ TEST_P(EncryptedRecordTest, InPlaceMatchesCopyingDecryption) {
 
     // A valid but non-canonical encoding (fields reversed) decrypts into
     // scratch.
-    sealwalpb::EncryptedRecord rec;
+    encryptionpb::EncryptedRecord rec;
     ASSERT_TRUE(rec.ParseFromString(ser));
     // Each field serialized alone, last field first: protobuf concatenates.
     std::string odd;
     for (int field = 4; field >= 1; --field) {
-      sealwalpb::EncryptedRecord one;
+      encryptionpb::EncryptedRecord one;
       if (field == 4) one.set_key_id(rec.key_id());
       if (field == 3) one.set_nonce(rec.nonce());
       if (field == 2) one.set_data(rec.data());
@@ -157,7 +157,7 @@ TEST_P(EncryptedRecordTest, InPlaceMatchesCopyingDecryption) {
 }
 
 TEST_P(EncryptedRecordTest, EveryAadFieldIsBound) {
-  ASSERT_OK_AND_ASSIGN(sealwalpb::EncryptedRecord rec,
+  ASSERT_OK_AND_ASSIGN(encryptionpb::EncryptedRecord rec,
                        enc_->Encrypt(EntryCtx(0x0123456789abcdefULL, 0x55aa55aa55aa55aaULL, 1),
                                      "payload"));
   const AadContext good = EntryCtx(0x0123456789abcdefULL, 0x55aa55aa55aa55aaULL, 1);
@@ -199,7 +199,7 @@ TEST_P(EncryptedRecordTest, KeyIdIsBoundEvenWhenTheOtherIdHoldsTheSameKey) {
   // The same key bytes under a second id: only the AAD can tell them apart.
   const KeyId other(dek_.id.value() ^ 0x80000000u);
   ASSERT_OK(dec_->AddKey(other, dek_.algorithm, dek_.key.Clone()));
-  ASSERT_OK_AND_ASSIGN(sealwalpb::EncryptedRecord rec, enc_->Encrypt(EntryCtx(1, 1), "p"));
+  ASSERT_OK_AND_ASSIGN(encryptionpb::EncryptedRecord rec, enc_->Encrypt(EntryCtx(1, 1), "p"));
   std::string out;
   ASSERT_OK(dec_->Decrypt(rec, EntryCtx(1, 1), &out));
   rec.set_key_id(other.value());
@@ -209,7 +209,7 @@ TEST_P(EncryptedRecordTest, KeyIdIsBoundEvenWhenTheOtherIdHoldsTheSameKey) {
 }
 
 TEST_P(EncryptedRecordTest, UnknownKeyIdIsNotFoundNamingTheKey) {
-  ASSERT_OK_AND_ASSIGN(sealwalpb::EncryptedRecord rec, enc_->Encrypt(EntryCtx(4, 1), "p"));
+  ASSERT_OK_AND_ASSIGN(encryptionpb::EncryptedRecord rec, enc_->Encrypt(EntryCtx(4, 1), "p"));
   auto empty = MultiDecrypter::Create();
   std::string out;
   EXPECT_THAT(empty->Decrypt(rec, EntryCtx(4, 1), &out),
@@ -219,7 +219,7 @@ TEST_P(EncryptedRecordTest, UnknownKeyIdIsNotFoundNamingTheKey) {
 }
 
 TEST_P(EncryptedRecordTest, AuthFailureNamesIndexAndKeyId) {
-  ASSERT_OK_AND_ASSIGN(sealwalpb::EncryptedRecord rec, enc_->Encrypt(EntryCtx(42, 7), "p"));
+  ASSERT_OK_AND_ASSIGN(encryptionpb::EncryptedRecord rec, enc_->Encrypt(EntryCtx(42, 7), "p"));
   rec.mutable_data()->front() ^= 1;
   std::string out;
   EXPECT_THAT(dec_->Decrypt(rec, EntryCtx(42, 7), &out),
@@ -232,7 +232,7 @@ TEST_P(EncryptedRecordTest, WrongKeyUnderTheRightIdFails) {
   ASSERT_OK_AND_ASSIGN(SecretKey wrong, SecretKey::Generate(kAeadKeySize));
   auto dec = MultiDecrypter::Create();
   ASSERT_OK(dec->AddKey(dek_.id, dek_.algorithm, std::move(wrong)));
-  ASSERT_OK_AND_ASSIGN(sealwalpb::EncryptedRecord rec, enc_->Encrypt(EntryCtx(3, 1), "p"));
+  ASSERT_OK_AND_ASSIGN(encryptionpb::EncryptedRecord rec, enc_->Encrypt(EntryCtx(3, 1), "p"));
   std::string out;
   EXPECT_THAT(dec->Decrypt(rec, EntryCtx(3, 1), &out), StatusIs(absl::StatusCode::kDataLoss));
 }
@@ -364,11 +364,11 @@ TEST(MultiDecrypterTest, AlgorithmMustMatchTheKeysAlgorithm) {
   ASSERT_OK_AND_ASSIGN(auto ea, AeadEncrypter::Create(a));
   auto dec = MultiDecrypter::Create();
   ASSERT_OK(dec->AddKey(a.id, a.algorithm, a.key.Clone()));
-  ASSERT_OK_AND_ASSIGN(sealwalpb::EncryptedRecord rec, ea->Encrypt(EntryCtx(1, 1), "p"));
-  rec.set_algorithm(sealwalpb::EncryptedRecord::CHACHA20_POLY1305);
+  ASSERT_OK_AND_ASSIGN(encryptionpb::EncryptedRecord rec, ea->Encrypt(EntryCtx(1, 1), "p"));
+  rec.set_algorithm(encryptionpb::EncryptedRecord::CHACHA20_POLY1305);
   std::string out;
   EXPECT_THAT(dec->Decrypt(rec, EntryCtx(1, 1), &out), StatusIs(absl::StatusCode::kDataLoss));
-  rec.set_algorithm(sealwalpb::EncryptedRecord::NACL_SECRETBOX_SALSA20_POLY1305);
+  rec.set_algorithm(encryptionpb::EncryptedRecord::NACL_SECRETBOX_SALSA20_POLY1305);
   EXPECT_THAT(dec->Decrypt(rec, EntryCtx(1, 1), &out), StatusIs(absl::StatusCode::kDataLoss));
 }
 

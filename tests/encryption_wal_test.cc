@@ -17,21 +17,21 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "base/crc32c.h"
-#include "base/data_gen.h"
-#include "encryption/decrypter.h"
-#include "encryption/dek.h"
-#include "encryption/encrypter.h"
-#include "encryption/wal_codec.h"
+#include "sealwal/base/crc32c.h"
+#include "sealwal/base/data_gen.h"
+#include "sealwal/encryption/decrypter.h"
+#include "sealwal/encryption/dek.h"
+#include "sealwal/encryption/encrypter.h"
+#include "sealwal/encryption/wal_codec.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "proto/encryption.pb.h"
-#include "proto/raftpb.pb.h"
-#include "proto/walpb.pb.h"
+#include "sealwal/proto/encryption.pb.h"
+#include "sealwal/proto/raftpb.pb.h"
+#include "sealwal/proto/walpb.pb.h"
 #include "testing/status_matchers.h"
 #include "testing/test_util.h"
-#include "wal/format.h"
-#include "wal/wal.h"
+#include "sealwal/wal/format.h"
+#include "sealwal/wal/wal.h"
 
 namespace sealwal::encryption {
 namespace {
@@ -218,9 +218,9 @@ void MutateEntry(std::vector<walpb::Record>* recs, uint64_t index,
 
 // Applies `f` to the EncryptedRecord in entry `index`'s data.
 void MutateRecord(std::vector<walpb::Record>* recs, uint64_t index,
-                  const std::function<void(sealwalpb::EncryptedRecord*)>& f) {
+                  const std::function<void(encryptionpb::EncryptedRecord*)>& f) {
   MutateEntry(recs, index, [&](raftpb::Entry* e) {
-    sealwalpb::EncryptedRecord er;
+    encryptionpb::EncryptedRecord er;
     ASSERT_TRUE(er.ParseFromString(e->data()));
     f(&er);
     e->set_data(er.SerializeAsString());
@@ -312,7 +312,7 @@ TEST_F(EncryptedWalTest, RoundTripBothAlgorithmsAndThreadCounts) {
         if (r.type() != static_cast<int64_t>(wal::RecordType::kMetadata)) continue;
         if (meta.empty()) meta = r.data();
         EXPECT_TRUE(r.data() == meta);
-        sealwalpb::EncryptedRecord er;
+        encryptionpb::EncryptedRecord er;
         ASSERT_TRUE(er.ParseFromString(r.data()));
         EXPECT_EQ(er.key_id(), dek.id.value());
         EXPECT_EQ(er.algorithm(), ToProto(alg));
@@ -425,28 +425,28 @@ TEST_F(EncryptedWalTest, EveryBoundFieldAndRecordPartIsChecked) {
          MutateEntry(r, k, [](raftpb::Entry* e) { e->set_type(raftpb::EntryConfChange); });
        }},
       {"truncated ciphertext", [&](auto* r) {
-         MutateRecord(r, k, [](sealwalpb::EncryptedRecord* er) { er->mutable_data()->pop_back(); });
+         MutateRecord(r, k, [](encryptionpb::EncryptedRecord* er) { er->mutable_data()->pop_back(); });
        }},
       {"truncated record", [&](auto* r) {
          MutateEntry(r, k, [](raftpb::Entry* e) { e->mutable_data()->resize(e->data().size() - 3); });
        }},
       {"ciphertext bit", [&](auto* r) {
-         MutateRecord(r, k, [](sealwalpb::EncryptedRecord* er) { (*er->mutable_data())[0] ^= 4; });
+         MutateRecord(r, k, [](encryptionpb::EncryptedRecord* er) { (*er->mutable_data())[0] ^= 4; });
        }},
       {"tag bit", [&](auto* r) {
-         MutateRecord(r, k, [](sealwalpb::EncryptedRecord* er) { er->mutable_data()->back() ^= 1; });
+         MutateRecord(r, k, [](encryptionpb::EncryptedRecord* er) { er->mutable_data()->back() ^= 1; });
        }},
       {"nonce bit", [&](auto* r) {
-         MutateRecord(r, k, [](sealwalpb::EncryptedRecord* er) { (*er->mutable_nonce())[5] ^= 0x20; });
+         MutateRecord(r, k, [](encryptionpb::EncryptedRecord* er) { (*er->mutable_nonce())[5] ^= 0x20; });
        }},
       {"algorithm", [&](auto* r) {
-         MutateRecord(r, k, [](sealwalpb::EncryptedRecord* er) {
-           er->set_algorithm(sealwalpb::EncryptedRecord::CHACHA20_POLY1305);
+         MutateRecord(r, k, [](encryptionpb::EncryptedRecord* er) {
+           er->set_algorithm(encryptionpb::EncryptedRecord::CHACHA20_POLY1305);
          });
        }},
       {"downgrade to NOT_ENCRYPTED", [&](auto* r) {
          MutateEntry(r, k, [](raftpb::Entry* e) {
-           sealwalpb::EncryptedRecord er;
+           encryptionpb::EncryptedRecord er;
            er.set_data("attacker's plaintext");
            e->set_data(er.SerializeAsString());
          });
@@ -640,10 +640,7 @@ TEST(WalCodecTest, EncryptedDirectoryNames) {
 
 TEST(EncryptedWalInteropTest, EtcdWalksTheFramingWithOpaqueData) {
   const std::string peer = testing::PeerBinary();
-  if (peer.empty()) {
-    GTEST_SKIP() << "etcdwal-peer not built (SEALWAL_PEER_BIN empty or not executable; "
-                    "../shared/peers/etcdwal/build.sh builds it)";
-  }
+  SEALWAL_SKIP_WITHOUT_PEER(peer);
   testing::TempDir tmp;
   const std::string dir = tmp.Sub("wal-v3-encrypted");
   ASSERT_OK_AND_ASSIGN(Dek dek, Dek::Generate());
@@ -678,7 +675,7 @@ TEST(EncryptedWalInteropTest, EtcdWalksTheFramingWithOpaqueData) {
       ASSERT_TRUE(absl::Base64Unescape(testing::Field(e, "data_b64").string_value(), &stored));
       // Opaque to etcd: an EncryptedRecord, not the plaintext (entries
       // saved without data carry one too, sealing the empty string) ...
-      sealwalpb::EncryptedRecord er;
+      encryptionpb::EncryptedRecord er;
       ASSERT_TRUE(er.ParseFromString(stored));
       EXPECT_EQ(er.key_id(), dek.id.value());
       EXPECT_EQ(er.data().size(), (specs[i].has_data ? specs[i].size : 0) + kAeadTagSize);

@@ -1,6 +1,6 @@
 // FaultInjectionFileSystem: every fault is shown to really happen, and the
 // power-loss model is checked over both a mem FS and a POSIX temp dir.
-#include "env/fault_injection_file_system.h"
+#include "testing/fault_injection_file_system.h"
 
 #include <chrono>
 #include <cstdlib>
@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "env/file_system.h"
-#include "env/mem_file_system.h"
+#include "sealwal/env/file_system.h"
+#include "sealwal/env/mem_file_system.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "testing/status_matchers.h"

@@ -1,5 +1,4 @@
-// `sealwal key ...` and `--key-file` for `wal gen|dump|verify` (design.md
-// section 5, docs/cli-key.md), checked against the `openssl` command line:
+// `sealwal key ...` and `--key-file` for `wal gen|dump|verify` (docs/cli-key.md), checked against the `openssl` command line:
 // a locked key file is read by `openssl pkey -passin pass:<unlock key>` and
 // not without it, an unlocked one by plain `openssl pkey`, keys made by
 // `openssl genpkey` import and round-trip; a wrong unlock key is exit 2 and

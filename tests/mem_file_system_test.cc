@@ -1,7 +1,7 @@
 // The in-memory FileSystem. The behaviour checks run on both the mem FS and
 // the POSIX FS (in a temp dir) so that the two cannot drift apart; the
 // mem-only tests cover its path handling, limits, threads and speed.
-#include "env/mem_file_system.h"
+#include "sealwal/env/mem_file_system.h"
 
 #include <chrono>
 #include <cstdlib>
@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "env/file_system.h"
+#include "sealwal/env/file_system.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "testing/status_matchers.h"

@@ -6,7 +6,7 @@ sealwal_test(pem_key_file_test DEPS sealwal::pem)
 #   pem_key_read_writer_test KeyReadWriter: updates, KEK rotation, stale KEK
 #                            updates, wrong keys change no byte, locking, a
 #                            crash at every write step (fault-injection FS)
-sealwal_test(pem_key_read_writer_test DEPS sealwal::pem sealwal::env)
+sealwal_test(pem_key_read_writer_test DEPS sealwal::pem sealwal::env sealwal_fault_injection)
 #   pem_crash_test           a child (pem_crash_harness) SIGKILLed before every
 #                            file operation of KEK changes and header updates,
 #                            and at random moments of an endless cycle

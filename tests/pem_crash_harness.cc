@@ -26,11 +26,11 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "env/file_system.h"
-#include "pem/key_file.h"
-#include "pem/key_read_writer.h"
-#include "pem/private_key.h"
-#include "pem/unlock_key.h"
+#include "sealwal/env/file_system.h"
+#include "sealwal/pem/key_file.h"
+#include "sealwal/pem/key_read_writer.h"
+#include "sealwal/pem/private_key.h"
+#include "sealwal/pem/unlock_key.h"
 
 namespace {
 

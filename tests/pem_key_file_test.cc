@@ -11,10 +11,10 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "pem/key_file.h"
-#include "pem/pem_block.h"
-#include "pem/private_key.h"
-#include "pem/unlock_key.h"
+#include "sealwal/pem/key_file.h"
+#include "sealwal/pem/pem_block.h"
+#include "sealwal/pem/private_key.h"
+#include "sealwal/pem/unlock_key.h"
 #include "testing/status_matchers.h"
 
 namespace sealwal::pem {
@@ -315,7 +315,7 @@ TEST(KeyFileRecordTest, EveryBitOfAWrappedRecordIsChecked) {
     for (size_t i = 0; i < bytes.size() * 8; ++i) {
       std::string b = bytes;
       b[i / 8] = static_cast<char>(b[i / 8] ^ (1 << (i % 8)));
-      sealwalpb::EncryptedRecord rec;
+      encryptionpb::EncryptedRecord rec;
       if (!rec.ParseFromString(b)) continue;  // the reader refuses it earlier
       ASSERT_OK_AND_ASSIGN(ParsedKeyFile q, ParseKeyFile(text));
       (pending ? q.pending : q.current) = rec;

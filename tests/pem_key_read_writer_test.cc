@@ -15,15 +15,15 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "env/fault_injection_file_system.h"
-#include "env/file_system.h"
-#include "env/mem_file_system.h"
+#include "testing/fault_injection_file_system.h"
+#include "sealwal/env/file_system.h"
+#include "sealwal/env/mem_file_system.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "pem/key_file.h"
-#include "pem/key_read_writer.h"
-#include "pem/private_key.h"
-#include "pem/unlock_key.h"
+#include "sealwal/pem/key_file.h"
+#include "sealwal/pem/key_read_writer.h"
+#include "sealwal/pem/private_key.h"
+#include "sealwal/pem/unlock_key.h"
 #include "testing/status_matchers.h"
 
 namespace sealwal::pem {

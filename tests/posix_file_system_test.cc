@@ -1,5 +1,5 @@
 // The POSIX FileSystem (DefaultFileSystem()) in a fresh temp directory, plus
-// the helpers of env/file_util.cc.
+// the helpers of sealwal/env/file_util.cc.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "env/file_system.h"
+#include "sealwal/env/file_system.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "testing/status_matchers.h"

@@ -4,13 +4,13 @@
 #include <string>
 #include <vector>
 
-#include "base/crc32c.h"
-#include "env/file_system.h"
+#include "sealwal/base/crc32c.h"
+#include "sealwal/env/file_system.h"
 #include "gtest/gtest.h"
-#include "proto/encryption.pb.h"
-#include "proto/raftpb.pb.h"
-#include "proto/snappb.pb.h"
-#include "proto/walpb.pb.h"
+#include "sealwal/proto/encryption.pb.h"
+#include "sealwal/proto/raftpb.pb.h"
+#include "sealwal/proto/snappb.pb.h"
+#include "sealwal/proto/walpb.pb.h"
 
 namespace sealwal {
 namespace {
@@ -97,15 +97,15 @@ TEST(ProtoFixtureTest, SnapFileDecodes) {
 }
 
 TEST(ProtoFixtureTest, EncryptedRecordRoundTrips) {
-  sealwalpb::EncryptedRecord r;
-  r.set_algorithm(sealwalpb::EncryptedRecord::AES_256_GCM);
+  encryptionpb::EncryptedRecord r;
+  r.set_algorithm(encryptionpb::EncryptedRecord::AES_256_GCM);
   r.set_data(std::string(33, 'x'));
   r.set_nonce(std::string(12, 'n'));
   r.set_key_id(0xdeadbeef);
-  sealwalpb::EncryptedRecord back;
+  encryptionpb::EncryptedRecord back;
   ASSERT_TRUE(back.ParseFromString(r.SerializeAsString()));
   EXPECT_EQ(back.key_id(), 0xdeadbeefu);
-  EXPECT_EQ(back.algorithm(), sealwalpb::EncryptedRecord::AES_256_GCM);
+  EXPECT_EQ(back.algorithm(), encryptionpb::EncryptedRecord::AES_256_GCM);
   // key_id is fixed32: tag 0x25 followed by 4 little-endian bytes.
   const std::string bytes = r.SerializeAsString();
   EXPECT_NE(bytes.find(std::string("\x25\xef\xbe\xad\xde", 5)), std::string::npos);

@@ -9,24 +9,17 @@
 #   snap_cli_test           `sealwal snap` contract; SIGKILLed stream saves
 #   snap_rss_test           peak RSS of a streamed save/load (snap_rss_harness)
 set(_snap_deps sealwal::snap sealwal::encryption sealwal::env sealwal::base sealwal::proto
-    PkgConfig::XXHASH)
+    PkgConfig::XXHASH sealwal_fault_injection)
 foreach(t snap_format_test snap_stream_test snap_snapshotter_test snap_fixture_test snap_cli_test
           snap_rss_test)
-  if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/${t}.cc)
-    sealwal_test(${t} DEPS ${_snap_deps})
-  endif()
+  sealwal_test(${t} DEPS ${_snap_deps})
 endforeach()
 
 # The RSS harness: a plain executable (no gtest) measuring its own peak RSS
 # with getrusage while it writes or reads a streamed snapshot of any size.
-if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/snap_rss_harness.cc)
-  add_executable(snap_rss_harness snap_rss_harness.cc)
-  target_include_directories(snap_rss_harness PRIVATE ${PROJECT_SOURCE_DIR})
-  target_link_libraries(snap_rss_harness PRIVATE ${_snap_deps})
-  sealwal_warnings(snap_rss_harness)
-  if(TARGET snap_rss_test)
-    add_dependencies(snap_rss_test snap_rss_harness)
-    target_compile_definitions(snap_rss_test PRIVATE
-      SEALWAL_SNAP_RSS_HARNESS="$<TARGET_FILE:snap_rss_harness>")
-  endif()
-endif()
+add_executable(snap_rss_harness snap_rss_harness.cc)
+target_link_libraries(snap_rss_harness PRIVATE ${_snap_deps})
+sealwal_warnings(snap_rss_harness)
+add_dependencies(snap_rss_test snap_rss_harness)
+target_compile_definitions(snap_rss_test PRIVATE
+  SEALWAL_SNAP_RSS_HARNESS="$<TARGET_FILE:snap_rss_harness>")

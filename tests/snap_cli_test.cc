@@ -1,4 +1,4 @@
-// `sealwal snap save|load|inspect|ls` (design.md section 5): output lines,
+// `sealwal snap save|load|inspect|ls` (docs/cli.md): output lines,
 // exit codes, key handling; and a `snap save --stream` killed with SIGKILL
 // at random points never leaves a snapshot that `snap load` accepts but is
 // incomplete.

@@ -8,10 +8,10 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "base/data_gen.h"
+#include "sealwal/base/data_gen.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "snap/snapshotter.h"
+#include "sealwal/snap/snapshotter.h"
 #include "testing/status_matchers.h"
 #include "testing/test_util.h"
 
@@ -90,7 +90,7 @@ TEST(SnapFixtureTest, EtcdSnapDirsLoadAsTheirManifestsSay) {
 
 TEST(SnapFixtureTest, EtcdReadsWhatWeWrite) {
   const std::string peer = testing::PeerBinary();
-  if (peer.empty()) GTEST_SKIP() << "etcdwal-peer not built";
+  SEALWAL_SKIP_WITHOUT_PEER(peer);
   testing::TempDir tmp;
   const std::string dir = tmp.Sub("snap");
   SnapshotterOptions o;

@@ -1,15 +1,15 @@
-// snap/format.h: names, the .snap encoding against protobuf's, the stream
+// sealwal/snap/format.h: names, the .snap encoding against protobuf's, the stream
 // header and reference bytes, layouts, nonces, and HKDF against RFC 5869.
-#include "snap/format.h"
+#include "sealwal/snap/format.h"
 
 #include <string>
 
 #include "absl/strings/escaping.h"
-#include "base/crc32c.h"
+#include "sealwal/base/crc32c.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "proto/snappb.pb.h"
-#include "snap/keyring.h"
+#include "sealwal/proto/snappb.pb.h"
+#include "sealwal/snap/keyring.h"
 #include "testing/status_matchers.h"
 
 namespace sealwal::snap {

@@ -1,6 +1,6 @@
 // snap_rss_harness: writes or reads one streamed snapshot through the
 // Snapshotter and reports its own peak RSS (getrusage ru_maxrss), so that
-// the constant-memory claim of snap/stream.h is a measurement:
+// the constant-memory claim of sealwal/snap/stream.h is a measurement:
 //
 //   snap_rss_harness save DIR BYTES [--encrypt] [--threads N] [--chunk-size B]
 //   snap_rss_harness load DIR [--encrypt] [--threads N]
@@ -17,9 +17,9 @@
 #include <cstring>
 #include <string>
 
-#include "base/data_gen.h"
-#include "encryption/dek.h"
-#include "snap/snapshotter.h"
+#include "sealwal/base/data_gen.h"
+#include "sealwal/encryption/dek.h"
+#include "sealwal/snap/snapshotter.h"
 
 namespace {
 
@@ -78,7 +78,7 @@ int main(int argc, char** argv) {
   sealwal::DataGenStream gen(1, 1, 1);
   uint64_t bytes = 0;
   if (op == "save") {
-    raftpb::SnapshotMetadata md;
+    sealwal::raftpb::SnapshotMetadata md;
     md.set_index(1);
     md.set_term(1);
     md.mutable_conf_state()->add_voters(1);

@@ -1,10 +1,10 @@
-// snap/snapshotter.h: Save/Load/LoadNewestAvailable/Purge semantics in
+// sealwal/snap/snapshotter.h: Save/Load/LoadNewestAvailable/Purge semantics in
 // plaintext and encrypted directories, inline and streamed; CRC-broken
 // files renamed .broken; key problems reported with nothing renamed;
 // associated data binding; and a crash (with power loss) at every write
 // step of a save never leaves a snapshot that Load accepts but is
 // incomplete.
-#include "snap/snapshotter.h"
+#include "sealwal/snap/snapshotter.h"
 
 #include <sys/stat.h>
 
@@ -12,9 +12,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "base/data_gen.h"
-#include "env/fault_injection_file_system.h"
-#include "env/mem_file_system.h"
+#include "sealwal/base/data_gen.h"
+#include "testing/fault_injection_file_system.h"
+#include "sealwal/env/mem_file_system.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "testing/status_matchers.h"

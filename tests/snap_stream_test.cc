@@ -1,18 +1,18 @@
-// snap/stream.h: streamed snapshots round-trip at every size edge, on 0..4
+// sealwal/snap/stream.h: streamed snapshots round-trip at every size edge, on 0..4
 // worker threads, plaintext and both AEADs; chunk i reads directly; and
 // every kind of damage fails cleanly: each bit of a small stream flipped,
 // truncation at every length, the last chunk dropped, two chunks swapped,
 // a chunk spliced from another stream, a header from another stream, the
 // wrong key, a missing key.
-#include "snap/stream.h"
+#include "sealwal/snap/stream.h"
 
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "base/data_gen.h"
-#include "env/mem_file_system.h"
+#include "sealwal/base/data_gen.h"
+#include "sealwal/env/mem_file_system.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "testing/status_matchers.h"

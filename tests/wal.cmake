@@ -5,7 +5,6 @@
 #                      a scripted workload (FaultInjectionFileSystem).
 #   wal_byteflip_test  every byte of a small WAL flipped: reported or harmless.
 foreach(t wal_test wal_fault_test wal_byteflip_test wal_durability_test)
-  if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/${t}.cc)
-    sealwal_test(${t} DEPS sealwal::wal sealwal::env sealwal::base sealwal::proto)
-  endif()
+  sealwal_test(${t} DEPS sealwal::wal sealwal::env sealwal::base sealwal::proto
+    sealwal_fault_injection)
 endforeach()

@@ -45,13 +45,13 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "env/file_system.h"
-#include "env/mem_file_system.h"
+#include "sealwal/env/file_system.h"
+#include "sealwal/env/mem_file_system.h"
 #include "gtest/gtest.h"
 #include "testing/status_matchers.h"
-#include "wal/decoder.h"
-#include "wal/format.h"
-#include "wal/wal.h"
+#include "sealwal/wal/decoder.h"
+#include "sealwal/wal/format.h"
+#include "sealwal/wal/wal.h"
 
 namespace sealwal::wal {
 namespace {

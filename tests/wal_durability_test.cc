@@ -1,16 +1,16 @@
 // Durability regressions found in review: what a power loss at the worst
-// moment must not take away (design.md section 6).
+// moment must not take away (docs/architecture.md, "Durability").
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "env/fault_injection_file_system.h"
-#include "env/file_system.h"
-#include "env/mem_file_system.h"
+#include "testing/fault_injection_file_system.h"
+#include "sealwal/env/file_system.h"
+#include "sealwal/env/mem_file_system.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "testing/status_matchers.h"
-#include "wal/wal.h"
+#include "sealwal/wal/wal.h"
 
 namespace sealwal::wal {
 namespace {

@@ -26,14 +26,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "env/fault_injection_file_system.h"
-#include "env/file_system.h"
-#include "env/mem_file_system.h"
+#include "testing/fault_injection_file_system.h"
+#include "sealwal/env/file_system.h"
+#include "sealwal/env/mem_file_system.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "testing/status_matchers.h"
-#include "wal/format.h"
-#include "wal/wal.h"
+#include "sealwal/wal/format.h"
+#include "sealwal/wal/wal.h"
 
 namespace sealwal::wal {
 namespace {

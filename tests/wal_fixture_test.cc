@@ -7,12 +7,12 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "base/data_gen.h"
-#include "env/file_system.h"
+#include "sealwal/base/data_gen.h"
+#include "sealwal/env/file_system.h"
 #include "gtest/gtest.h"
 #include "testing/status_matchers.h"
 #include "testing/test_util.h"
-#include "wal/wal.h"
+#include "sealwal/wal/wal.h"
 
 namespace sealwal::wal {
 namespace {

@@ -20,10 +20,7 @@ class WalInteropTest : public ::testing::Test {
  protected:
   void SetUp() override {
     peer_ = testing::PeerBinary();
-    if (peer_.empty()) {
-      GTEST_SKIP() << "etcdwal-peer not built (scripts/test.sh builds it with "
-                      "../shared/peers/etcdwal/build.sh; needs Debian's golang packages)";
-    }
+    SEALWAL_SKIP_WITHOUT_PEER(peer_);
   }
 
   // Dumps dir through etcd (read or write mode) and through us; both must

@@ -1,7 +1,7 @@
 // wal_test: the API semantics of wal::Wal, mostly on the in-memory file
 // system (fast, and byte-level surgery is easy), with the fault-injection
 // wrapper where durability matters and a POSIX temp dir for real locks.
-#include "wal/wal.h"
+#include "sealwal/wal/wal.h"
 
 #include <cstring>
 #include <map>
@@ -13,16 +13,16 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
-#include "base/crc32c.h"
-#include "env/fault_injection_file_system.h"
-#include "env/file_system.h"
-#include "env/mem_file_system.h"
+#include "sealwal/base/crc32c.h"
+#include "testing/fault_injection_file_system.h"
+#include "sealwal/env/file_system.h"
+#include "sealwal/env/mem_file_system.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "proto/walpb.pb.h"
+#include "sealwal/proto/walpb.pb.h"
 #include "testing/status_matchers.h"
 #include "testing/test_util.h"
-#include "wal/decoder.h"
+#include "sealwal/wal/decoder.h"
 
 namespace sealwal::wal {
 namespace {
@@ -699,6 +699,34 @@ class WalFaultTest : public WalTest {
   }
   env::FaultInjectionFileSystem fault_{fs_.get()};
 };
+
+// A Create that fails (an fsync EIO, or ENOSPC at any byte of the first
+// segment) leaves neither the WAL nor its <dir>.tmp behind.
+TEST_F(WalFaultTest, FailedCreateLeavesNoTmpDir) {
+  ASSERT_OK(env::CreateDirAll(&fault_, "/data"));
+  ASSERT_OK(fault_.SyncDir("/"));
+  const std::string eio_dir = "/data/eio";
+  fault_.FailSyncs(absl::InternalError("fdatasync: Input/output error (injected EIO)"));
+  EXPECT_THAT(Wal::Create(eio_dir, "m", FaultOpts(4096)).status(),
+              StatusIs(absl::StatusCode::kInternal, HasSubstr("Input/output")));
+  fault_.ClearSyncFailures();
+  EXPECT_THAT(fault_.FileExists(eio_dir + ".tmp"), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(fault_.FileExists(eio_dir), StatusIs(absl::StatusCode::kNotFound));
+
+  for (uint64_t limit : {0u, 1u, 100u, 4095u}) {
+    SCOPED_TRACE(absl::StrCat("write limit ", limit));
+    const std::string dir = absl::StrCat("/data/enospc-", limit);
+    fault_.SetWriteLimit(fault_.bytes_written() + limit);
+    EXPECT_THAT(Wal::Create(dir, "m", FaultOpts(4096)).status(),
+                StatusIs(absl::StatusCode::kResourceExhausted));
+    fault_.ClearWriteLimit();
+    EXPECT_THAT(fault_.FileExists(dir + ".tmp"), StatusIs(absl::StatusCode::kNotFound));
+    EXPECT_THAT(fault_.FileExists(dir), StatusIs(absl::StatusCode::kNotFound));
+  }
+  // And a Create that succeeds afterwards works as usual.
+  ASSERT_OK_AND_ASSIGN(auto w, Wal::Create(eio_dir, "m", FaultOpts(4096)));
+  EXPECT_OK(w->Close());
+}
 
 TEST_F(WalFaultTest, FailedFsyncIsStickyAndNeverRetried) {
   ASSERT_OK(env::CreateDirAll(&fault_, "/data"));

@@ -6,6 +6,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "sealwal/env/file_system.h"
 
 namespace sealwal::cli {
 
@@ -84,6 +85,17 @@ std::string JsonString(absl::string_view s) {
   }
   out += "\"";
   return out;
+}
+
+absl::StatusOr<std::optional<pem::UnlockKey>> UnlockKeyFromArgs(const Args& args) {
+  const std::optional<std::string> file = args.Get("unlock-key-file");
+  absl::StatusOr<std::optional<pem::UnlockKey>> key =
+      pem::UnlockKeyFromFileOrEnv(env::DefaultFileSystem(), file);
+  if (!key.ok() && file.has_value()) {
+    return absl::Status(key.status().code(),
+                        absl::StrCat("--unlock-key-file: ", key.status().message()));
+  }
+  return key;
 }
 
 int Fail(int code, absl::string_view msg) {

@@ -1,5 +1,5 @@
 // tools/cli.h: pieces shared by the `sealwal` subcommands: argument
-// parsing, the exit-status contract (design.md section 5) and digests.
+// parsing, the exit-status contract (docs/cli.md) and digests.
 //
 // Exit status: 0 ok, 1 the data is bad (corruption, auth failure, missing),
 // 2 usage or key error. Errors are one line on stderr starting "sealwal: ".
@@ -17,7 +17,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "proto/raftpb.pb.h"
+#include "sealwal/pem/unlock_key.h"
+#include "sealwal/proto/raftpb.pb.h"
 
 namespace sealwal::cli {
 
@@ -50,6 +51,10 @@ class Args {
   std::map<std::string, std::string> flags_;
 };
 
+// The unlock key from --unlock-key-file or $SEALWAL_UNLOCK_KEY (nullopt when
+// neither is given); an error about the file names the flag.
+absl::StatusOr<std::optional<pem::UnlockKey>> UnlockKeyFromArgs(const Args& args);
+
 // A JSON string literal (quotes included) for s, escaped as Go's encoder
 // does with HTML escaping off.
 std::string JsonString(absl::string_view s);
@@ -78,8 +83,6 @@ class ContentDigest {
 
 int WalMain(const std::vector<std::string>& args);
 int DemoMain(const std::vector<std::string>& args);
-// Defined once their components exist (tools/snap_commands.cc,
-// tools/key_commands.cc; see tools/CMakeLists.txt).
 int SnapMain(const std::vector<std::string>& args);
 int KeyMain(const std::vector<std::string>& args);
 

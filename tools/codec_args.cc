@@ -9,15 +9,13 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "encryption/dek.h"
-#include "encryption/secret_key.h"
-#include "encryption/wal_codec.h"
-#include "env/file_system.h"
-#ifdef SEALWAL_CLI_KEY
+#include "sealwal/encryption/dek.h"
+#include "sealwal/encryption/secret_key.h"
+#include "sealwal/encryption/wal_codec.h"
+#include "sealwal/env/file_system.h"
 #include "absl/strings/match.h"
-#include "pem/key_read_writer.h"
-#include "pem/unlock_key.h"
-#endif
+#include "sealwal/pem/key_read_writer.h"
+#include "sealwal/pem/unlock_key.h"
 
 namespace sealwal::cli {
 namespace {
@@ -55,12 +53,11 @@ absl::StatusOr<encryption::SecretKey> ReadDekFile(const std::string& path) {
 }  // namespace
 
 absl::StatusOr<KeyFileDeks> DeksFromKeyFileArgs(const Args& args) {
-#ifdef SEALWAL_CLI_KEY
   const std::string path = args.Get("key-file").value_or("");
   if (path.empty()) return absl::InvalidArgumentError("--key-file needs a path");
   env::FileSystem* fs = env::DefaultFileSystem();
   absl::StatusOr<std::optional<pem::UnlockKey>> unlock =
-      pem::UnlockKeyFromFileOrEnv(fs, args.Get("unlock-key-file"));
+      UnlockKeyFromArgs(args);
   if (!unlock.ok()) return unlock.status();
   pem::KeyReadWriterOptions o;
   o.fs = fs;
@@ -102,10 +99,6 @@ absl::StatusOr<KeyFileDeks> DeksFromKeyFileArgs(const Args& args) {
   out.current_encryptions = file->headers.current->encryptions;
   if (file->headers.pending.has_value()) out.pending = std::move(file->headers.pending->dek);
   return out;
-#else
-  (void)args;
-  return absl::UnimplementedError("--key-file: this sealwal was built without pem/");
-#endif
 }
 
 absl::StatusOr<std::unique_ptr<wal::PayloadCodec>> CodecFromKeyFileArgs(const Args& args) {

@@ -1,6 +1,6 @@
 // tools/codec_args.h: turns `--key-file` / `--dek-file` and a directory
-// name ending in "-encrypted" into the WAL's payload codec (design.md
-// section 5: `wal` commands treat a WAL as encrypted when given a key or
+// name ending in "-encrypted" into the WAL's payload codec (docs/cli.md:
+// `wal` commands treat a WAL as encrypted when given a key or
 // when its directory name ends in "-encrypted").
 //
 //   no key, plain directory name      -> null codec (plaintext WAL)
@@ -9,12 +9,12 @@
 //                                        write plaintext into it
 //   --dek-file PATH                   -> encryption::WalCodec, AES-256-GCM
 //   --key-file PATH                   -> encryption::WalCodec over the node
-//                                        key file (pem/key_read_writer.h):
+//                                        key file (sealwal/pem/key_read_writer.h):
 //                                        seals under raft-dek, opens records
 //                                        under raft-dek or raft-dek-pending
 //
 // --key-file: the unlock key of a locked key file comes from
-// --unlock-key-file U or $SEALWAL_UNLOCK_KEY (design.md section 5). No
+// --unlock-key-file U or $SEALWAL_UNLOCK_KEY (docs/cli.md). No
 // unlock key, a wrong one, a damaged key file or one without a raft-dek is
 // a key error (exit 2). The file is only read: `wal gen` does not yet
 // persist raft-dek's encryption counter back into it (the key rotator's
@@ -25,7 +25,7 @@
 // key so that `wal gen` and a later `wal dump`/`verify` with the same file
 // agree: key id = the first 4 bytes of SHA-256(key) read as a little-endian
 // uint32 (0 is replaced by 1, since 0 means "no key"). This departs from
-// design.md section 2.2 ("key ids are random, never derived from key
+// docs/format.md §9 ("key ids are random, never derived from key
 // bytes"), which governs DEKs made by `key init`/the key rotator; it leaks
 // 32 bits of a hash of a 256-bit key, which is of no help to an attacker,
 // but it is why --dek-file is meant for tests, not production. The key
@@ -43,9 +43,9 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "encryption/dek.h"
+#include "sealwal/encryption/dek.h"
 #include "tools/cli.h"
-#include "wal/payload_codec.h"
+#include "sealwal/wal/payload_codec.h"
 
 namespace sealwal::cli {
 

@@ -6,10 +6,10 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "base/data_gen.h"
-#include "env/file_system.h"
+#include "sealwal/base/data_gen.h"
+#include "sealwal/env/file_system.h"
 #include "tools/cli.h"
-#include "wal/wal.h"
+#include "sealwal/wal/wal.h"
 
 namespace sealwal::cli {
 

@@ -1,5 +1,4 @@
-// `sealwal key init|inspect|rotate-dek|rotate-kek|lock|unlock` (design.md
-// section 5, docs/cli-key.md): the node key file of pem/key_read_writer.h.
+// `sealwal key init|inspect|rotate-dek|rotate-kek|lock|unlock` (docs/cli-key.md): the node key file of sealwal/pem/key_read_writer.h.
 //
 // Unlock keys come from --unlock-key-file or $SEALWAL_UNLOCK_KEY, never
 // from argv; a new one is printed once, on stdout, as "unlock-key
@@ -12,16 +11,16 @@
 #include <string>
 #include <vector>
 
-#include "base/status_macros.h"
+#include "sealwal/base/status_macros.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "encryption/dek.h"
-#include "env/file_system.h"
-#include "pem/key_file.h"
-#include "pem/key_read_writer.h"
-#include "pem/pem_block.h"
-#include "pem/private_key.h"
-#include "pem/unlock_key.h"
+#include "sealwal/encryption/dek.h"
+#include "sealwal/env/file_system.h"
+#include "sealwal/pem/key_file.h"
+#include "sealwal/pem/key_read_writer.h"
+#include "sealwal/pem/pem_block.h"
+#include "sealwal/pem/private_key.h"
+#include "sealwal/pem/unlock_key.h"
 #include "tools/cli.h"
 
 namespace sealwal::cli {
@@ -91,7 +90,7 @@ absl::StatusOr<Common> ParseCommon(const Args& a, const std::vector<std::string>
   c.path = a.Get("key-file").value_or("");
   if (c.path.empty()) return absl::InvalidArgumentError("--key-file F is required");
   absl::StatusOr<std::optional<pem::UnlockKey>> u =
-      pem::UnlockKeyFromFileOrEnv(env::DefaultFileSystem(), a.Get("unlock-key-file"));
+      UnlockKeyFromArgs(a);
   if (!u.ok()) return u.status();
   c.unlock_key = std::move(*u);
   return c;
@@ -306,7 +305,7 @@ int KeyKek(const Args& a, KekOp op) {
         }
         pem::KekUpdate u;
         if (fresh.has_value()) {
-          RETURN_IF_ERROR(EmitNewUnlockKey(*fresh));  // before the write, see above
+          SEALWAL_RETURN_IF_ERROR(EmitNewUnlockKey(*fresh));  // before the write, see above
           u.unlock_key = fresh->Clone();
         }
         u.version = st.version + 1;

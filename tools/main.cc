@@ -1,4 +1,4 @@
-// The `sealwal` command-line tool. Contract: design.md section 5 and
+// The `sealwal` command-line tool. Contract: docs/cli.md and
 // docs/cli.md. Exit status 0 ok, 1 data error, 2 usage or key error.
 #include <cstdio>
 #include <string>
@@ -29,12 +29,8 @@ int main(int argc, char** argv) {
   std::vector<std::string> rest(args.begin() + 1, args.end());
   if (cmd == "wal") return sealwal::cli::WalMain(rest);
   if (cmd == "demo") return sealwal::cli::DemoMain(rest);
-#ifdef SEALWAL_CLI_SNAP
   if (cmd == "snap") return sealwal::cli::SnapMain(rest);
-#endif
-#ifdef SEALWAL_CLI_KEY
   if (cmd == "key") return sealwal::cli::KeyMain(rest);
-#endif
   return sealwal::cli::Fail(sealwal::cli::kExitUsage,
                             absl::StrCat("unknown command \"", cmd, "\"\n", kUsage));
 }

@@ -1,6 +1,6 @@
-// `sealwal snap save|load|inspect|ls` (design.md section 5, docs/cli-snap.md).
+// `sealwal snap save|load|inspect|ls` (docs/cli.md, docs/cli-snap.md).
 //
-// Snapshot data is data_gen(seed, index, term) (base/data_gen.h): the
+// Snapshot data is data_gen(seed, index, term) (sealwal/base/data_gen.h): the
 // snapshot's own index and term are data_gen's index and term, so that
 // `load --expect-seed X` can check every byte of whichever snapshot Load
 // picked.
@@ -15,13 +15,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "base/data_gen.h"
-#include "encryption/aead.h"
-#include "encryption/wal_codec.h"
-#include "env/file_system.h"
-#include "snap/format.h"
-#include "snap/keyring.h"
-#include "snap/snapshotter.h"
+#include "sealwal/base/data_gen.h"
+#include "sealwal/encryption/aead.h"
+#include "sealwal/encryption/wal_codec.h"
+#include "sealwal/env/file_system.h"
+#include "sealwal/snap/format.h"
+#include "sealwal/snap/keyring.h"
+#include "sealwal/snap/snapshotter.h"
 #include "tools/cli.h"
 #include "tools/codec_args.h"
 

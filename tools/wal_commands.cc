@@ -1,4 +1,4 @@
-// `sealwal wal gen|dump|verify|repair` (design.md section 5).
+// `sealwal wal gen|dump|verify|repair` (docs/cli.md).
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -9,13 +9,13 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "base/data_gen.h"
-#include "base/status_macros.h"
-#include "env/file_system.h"
+#include "sealwal/base/data_gen.h"
+#include "sealwal/base/status_macros.h"
+#include "sealwal/env/file_system.h"
 #include "tools/cli.h"
 #include "tools/codec_args.h"
-#include "wal/decoder.h"
-#include "wal/wal.h"
+#include "sealwal/wal/decoder.h"
+#include "sealwal/wal/wal.h"
 
 namespace sealwal::cli {
 namespace {
@@ -299,7 +299,7 @@ absl::Status ScanAllSegments(const std::string& dir, const std::vector<std::stri
   wal::Decoder decoder(env::DefaultFileSystem(), std::move(paths));
   wal::DecodedRecord rec;
   for (;;) {
-    ASSIGN_OR_RETURN(bool more, decoder.Next(&rec));
+    SEALWAL_ASSIGN_OR_RETURN(bool more, decoder.Next(&rec));
     if (!more) return absl::OkStatus();
     if (rec.type == static_cast<int64_t>(wal::RecordType::kCrc)) {
       if (decoder.crc() != 0 && rec.crc != decoder.crc()) {

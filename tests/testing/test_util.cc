@@ -145,4 +145,9 @@ std::string PeerBinary() {
   return "";
 }
 
+bool PeerRequired() {
+  const char* env = std::getenv("SEALWAL_REQUIRE_PEER");
+  return env != nullptr && std::string(env) == "1";
+}
+
 }  // namespace sealwal::testing

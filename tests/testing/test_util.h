@@ -53,6 +53,22 @@ std::string ShellQuote(absl::string_view s);
 // The fixtures root and the etcd peer binary (empty when not built).
 std::string FixturesDir();
 std::string PeerBinary();
+// True when $SEALWAL_REQUIRE_PEER is "1" (scripts/test.sh sets it in CI): a
+// missing peer then fails the interop tests instead of skipping them.
+bool PeerRequired();
+
+// In a test body or SetUp: skips (or, when the peer is required, fails) the
+// test when `peer` is empty.
+#define SEALWAL_SKIP_WITHOUT_PEER(peer)                                               \
+  do {                                                                                \
+    if ((peer).empty()) {                                                             \
+      if (::sealwal::testing::PeerRequired()) {                                       \
+        FAIL() << "etcdwal-peer is required ($SEALWAL_REQUIRE_PEER=1) but not built"; \
+      }                                                                               \
+      GTEST_SKIP() << "etcdwal-peer not built (scripts/test.sh builds it; it needs "  \
+                      "Debian's golang packages)";                                    \
+    }                                                                                 \
+  } while (0)
 
 }  // namespace sealwal::testing
 

@@ -1,0 +1,161 @@
+// sealwal/pem/key_file.h: the node key file's bytes, as text (every byte is
+// documented in docs/format.md §11).
+//
+//   -----BEGIN SEALWAL RAFT DEKS-----
+//   kek-version: 7
+//   raft-dek: <base64 EncryptedRecord: the DEK, wrapped under the KEK>
+//   raft-dek-pending: <same; present only during a rotation>
+//   raft-dek-needs-rotation: true                  (present only when true)
+//
+//   <base64 of the 34-byte file info: version 1, flags, SHA-256 digest>
+//   -----END SEALWAL RAFT DEKS-----
+//   -----BEGIN ENCRYPTED PRIVATE KEY-----           ("PRIVATE KEY" unlocked)
+//   <base64 PKCS#8, written and read by OpenSSL>
+//   -----END ENCRYPTED PRIVATE KEY-----
+//
+// Two blocks, because OpenSSL refuses a key block carrying custom headers
+// ("not proc type", what swarmkit's single-block layout gets from
+// `openssl pkey`) but skips a block of another name: the file stays a key
+// file for OpenSSL and every TLS stack.
+//
+// Header values (DEK records):
+//   locked (autolock on): EncryptedRecord{AES_256_GCM, nonce (12 bytes),
+//     data = AES-256-GCM(KEK, DekPlaintext) || tag, key_id = KEK id}, with
+//     the associated data of sealwal/encryption/associated_data.h for purpose "dek",
+//     index = kek-version, extra = the header name; so a DEK record moved to
+//     the other header, or kept across a KEK rotation, fails to open.
+//   unlocked: EncryptedRecord{NOT_ENCRYPTED, data = DekPlaintext} (no
+//     nonce, key_id 0); `sealwal key inspect` warns.
+//   DekPlaintext, 46 bytes: version (1) = 1 | algorithm (1) = 3 or 4 |
+//     key_id (4, LE) | encryptions (8, LE) | key (32)
+//
+// File info (the DEK block's body, 34 bytes): version (1) = 1 | flags (1):
+// bit 0 = locked, others 0 | SHA-256 over a domain string, version, flags,
+// each DEK header line and the key block's label and DER. An unkeyed
+// digest against accidents (a bit flip in an unlocked key or in a plaintext
+// DEK would otherwise go unnoticed) that also tells "damaged file" from
+// "wrong unlock key" before any decryption. Authenticity comes from the
+// KEK (AEAD) and PKCS#8's encryption, not from the digest.
+//
+// Read-compatibility: a swarmkit-style file (the same headers on the key
+// block itself, no digest) and a bare private key (a key made by
+// `openssl genpkey`, no DEKs) are read too; the next write produces the
+// layout above. Traditional ("EC PRIVATE KEY") keys are written back as
+// PKCS#8.
+//
+// Errors:
+//   kDataLoss          the file is damaged: malformed PEM, bad base64, an
+//                      unknown/duplicate header, digest mismatch, a DEK
+//                      record that does not authenticate under the right
+//                      KEK, a key that does not parse
+//   kPermissionDenied  locked and no unlock key, or the wrong unlock key
+//                      (the KEK id in the records differs, or nothing in
+//                      the file opens with it)
+//   kFailedPrecondition a newer format version, or absurd KDF parameters
+// Nothing in this file does I/O; sealwal/pem/key_read_writer.h does.
+//
+// Secrets: DEKs are SecretKeys; intermediate strings that held key bytes
+// are wiped. The text returned by EncodeKeyFile holds an unlocked key in
+// the clear: the caller wipes it (WipeString) after writing it.
+#ifndef SEALWAL_PEM_KEY_FILE_H_
+#define SEALWAL_PEM_KEY_FILE_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "sealwal/encryption/dek.h"
+#include "sealwal/pem/private_key.h"
+#include "sealwal/pem/unlock_key.h"
+#include "sealwal/proto/encryption.pb.h"
+
+namespace sealwal::pem {
+
+inline constexpr absl::string_view kDekBlockLabel = "SEALWAL RAFT DEKS";
+inline constexpr absl::string_view kKekVersionHeader = "kek-version";
+inline constexpr absl::string_view kRaftDekHeader = "raft-dek";
+inline constexpr absl::string_view kRaftDekPendingHeader = "raft-dek-pending";
+inline constexpr absl::string_view kNeedsRotationHeader = "raft-dek-needs-rotation";
+inline constexpr uint8_t kFileInfoVersion = 1;
+inline constexpr size_t kFileInfoSize = 1 + 1 + 32;
+inline constexpr uint8_t kDekPlaintextVersion = 1;
+inline constexpr size_t kDekPlaintextSize = 1 + 1 + 4 + 8 + 32;
+
+// A DEK as the key file keeps it.
+struct StoredDek {
+  encryption::Dek dek;
+  // An upper bound on the messages this DEK has sealed (docs/format.md §9):
+  // whoever encrypts raises it before sealing past it, so that a crash
+  // never undercounts. 0 for a fresh DEK.
+  uint64_t encryptions = 0;
+  StoredDek Clone() const { return StoredDek{dek.Clone(), encryptions}; }
+};
+
+// The DEK headers, decrypted.
+struct DekHeaders {
+  std::optional<StoredDek> current;  // raft-dek
+  std::optional<StoredDek> pending;  // raft-dek-pending
+  bool needs_rotation = false;       // raft-dek-needs-rotation: true
+  DekHeaders Clone() const;
+};
+
+enum class Layout {
+  kSealwal,   // two blocks (above)
+  kSwarmkit,  // headers on the key block (read only)
+  kBareKey,   // just a private key (read only)
+};
+absl::string_view LayoutName(Layout layout);
+
+// Stage 1: the structure, checked as far as possible without any key
+// (PEM grammar, headers, base64, records parse, digest). Used by Peek and
+// by `key inspect` on a locked file without its unlock key.
+struct ParsedKeyFile {
+  ParsedKeyFile() = default;
+  ParsedKeyFile(ParsedKeyFile&&) = default;
+  ParsedKeyFile& operator=(ParsedKeyFile&&) = default;
+  ~ParsedKeyFile();  // wipes key_pem
+
+  Layout layout = Layout::kSealwal;
+  bool locked = false;
+  uint64_t kek_version = 0;
+  std::optional<encryptionpb::EncryptedRecord> current;  // raft-dek
+  std::optional<encryptionpb::EncryptedRecord> pending;  // raft-dek-pending
+  bool needs_rotation = false;
+  std::string key_label;  // "ENCRYPTED PRIVATE KEY", "PRIVATE KEY", ...
+  std::string key_pem;    // the key block, as OpenSSL is to read it
+};
+absl::StatusOr<ParsedKeyFile> ParseKeyFile(absl::string_view text);
+
+// Stage 2 for the headers: opens the DEK records. `unlock_key` may be null
+// for an unlocked file (and is ignored then).
+absl::StatusOr<DekHeaders> OpenDekHeaders(const ParsedKeyFile& parsed,
+                                          const UnlockKey* unlock_key);
+
+// Everything in a key file, decrypted.
+struct KeyFile {
+  PrivateKey key;
+  DekHeaders headers;
+  uint64_t kek_version = 0;
+  bool locked = false;
+  Layout layout = Layout::kSealwal;
+};
+absl::StatusOr<KeyFile> DecodeKeyFile(absl::string_view text, const UnlockKey* unlock_key);
+
+// The file text for (key, headers) at `kek_version`, locked under
+// `unlock_key` when it is non-null. kInvalidArgument when the DEKs are
+// malformed (current and pending share a key id). The caller wipes the
+// result.
+absl::StatusOr<std::string> EncodeKeyFile(const PrivateKey& key, const DekHeaders& headers,
+                                          uint64_t kek_version, const UnlockKey* unlock_key);
+
+// The 46-byte DekPlaintext, and back (kDataLoss when malformed). Exposed
+// for tests and the fuzzer.
+std::string EncodeDekPlaintext(const StoredDek& dek);
+absl::StatusOr<StoredDek> DecodeDekPlaintext(absl::string_view bytes, absl::string_view header);
+
+}  // namespace sealwal::pem
+
+#endif  // SEALWAL_PEM_KEY_FILE_H_

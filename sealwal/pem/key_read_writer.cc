@@ -1,0 +1,116 @@
+#include "sealwal/pem/key_read_writer.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "sealwal/base/status_macros.h"
+#include "sealwal/pem/pem_block.h"
+
+namespace sealwal::pem {
+
+KeyReadWriter::KeyReadWriter(KeyReadWriterOptions options) : options_(std::move(options)) {}
+
+absl::StatusOr<std::unique_ptr<KeyReadWriter>> KeyReadWriter::Create(
+    KeyReadWriterOptions options) {
+  if (options.fs == nullptr) return absl::InvalidArgumentError("KeyReadWriter needs a FileSystem");
+  if (options.path.empty()) return absl::InvalidArgumentError("KeyReadWriter needs a key file path");
+  return std::unique_ptr<KeyReadWriter>(new KeyReadWriter(std::move(options)));
+}
+
+absl::StatusOr<std::unique_ptr<env::FileLock>> KeyReadWriter::LockFileLocked() {
+  env::FileSystem* fs = options_.fs;
+  const std::string lock_path = options_.path + ".lock";
+  // The lock file is created once and never removed: removing it would let
+  // two writers lock two different inodes under one name.
+  if (!fs->FileExists(lock_path).ok()) {
+    env::WritableFileOptions o;
+    o.disposition = env::WritableFileOptions::Disposition::kCreateExclusive;
+    absl::StatusOr<std::unique_ptr<env::WritableFile>> f = fs->NewWritableFile(lock_path, o);
+    if (f.ok()) {
+      SEALWAL_RETURN_IF_ERROR((*f)->Close());
+    } else if (!absl::IsAlreadyExists(f.status())) {
+      return f.status();
+    }
+  }
+  const absl::Time deadline = absl::Now() + options_.lock_timeout;
+  while (true) {
+    absl::StatusOr<std::unique_ptr<env::FileLock>> lock = fs->LockFile(lock_path);
+    if (lock.ok() || !absl::IsUnavailable(lock.status())) return lock;
+    if (absl::Now() >= deadline) {
+      return absl::UnavailableError(absl::StrCat(
+          "key file ", options_.path, " is being changed by another process (", lock_path,
+          " is locked)"));
+    }
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+}
+
+absl::StatusOr<KeyFile> KeyReadWriter::ReadLocked() {
+  absl::StatusOr<std::string> text = env::ReadSecretFile(options_.fs, options_.path);
+  if (!text.ok()) return text.status();
+  absl::StatusOr<KeyFile> file =
+      DecodeKeyFile(*text, options_.unlock_key.has_value() ? &*options_.unlock_key : nullptr);
+  WipeString(&*text);
+  if (!file.ok()) {
+    return absl::Status(file.status().code(),
+                        absl::StrCat(options_.path, ": ", file.status().message()));
+  }
+  return file;
+}
+
+absl::StatusOr<KeyFile> KeyReadWriter::Read() {
+  absl::ReaderMutexLock l(&mu_);
+  return ReadLocked();
+}
+
+absl::Status KeyReadWriter::WriteLocked(const PrivateKey& key, const DekHeaders& headers,
+                                        uint64_t version, const UnlockKey* unlock_key) {
+  SEALWAL_ASSIGN_OR_RETURN(std::string text, EncodeKeyFile(key, headers, version, unlock_key));
+  absl::Status s = env::WriteFileAtomically(options_.fs, options_.path, text, 0600);
+  WipeString(&text);
+  return s;
+}
+
+absl::Status KeyReadWriter::Write(const PrivateKey& key, const DekHeaders& headers) {
+  absl::MutexLock l(&mu_);
+  SEALWAL_ASSIGN_OR_RETURN(std::unique_ptr<env::FileLock> lock, LockFileLocked());
+  uint64_t version = 0;
+  if (absl::StatusOr<std::string> old = env::ReadSecretFile(options_.fs, options_.path);
+      old.ok()) {
+    if (absl::StatusOr<ParsedKeyFile> p = ParseKeyFile(*old); p.ok()) version = p->kek_version;
+    WipeString(&*old);
+  }
+  return WriteLocked(key, headers, version,
+                     options_.unlock_key.has_value() ? &*options_.unlock_key : nullptr);
+}
+
+absl::Status KeyReadWriter::ViewAndUpdateHeaders(
+    absl::FunctionRef<absl::StatusOr<DekHeaders>(const DekHeaders&)> fn) {
+  absl::MutexLock l(&mu_);
+  SEALWAL_ASSIGN_OR_RETURN(std::unique_ptr<env::FileLock> lock, LockFileLocked());
+  SEALWAL_ASSIGN_OR_RETURN(KeyFile file, ReadLocked());
+  SEALWAL_ASSIGN_OR_RETURN(DekHeaders updated, fn(file.headers));
+  // The file decoded, so when it is locked our unlock key is its key.
+  return WriteLocked(file.key, updated, file.kek_version,
+                     file.locked ? &*options_.unlock_key : nullptr);
+}
+
+absl::Status KeyReadWriter::ViewAndRotateKEK(
+    absl::FunctionRef<absl::StatusOr<KekUpdate>(const KekState&, const DekHeaders&)> fn) {
+  absl::MutexLock l(&mu_);
+  SEALWAL_ASSIGN_OR_RETURN(std::unique_ptr<env::FileLock> lock, LockFileLocked());
+  SEALWAL_ASSIGN_OR_RETURN(KeyFile file, ReadLocked());
+  const KekState current{file.kek_version, file.locked};
+  SEALWAL_ASSIGN_OR_RETURN(KekUpdate update, fn(current, file.headers));
+  if (update.version <= current.version) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "stale KEK update refused: kek-version ", update.version,
+        " is not newer than the key file's ", current.version));
+  }
+  SEALWAL_RETURN_IF_ERROR(WriteLocked(file.key, update.headers, update.version,
+                              update.unlock_key.has_value() ? &*update.unlock_key : nullptr));
+  options_.unlock_key = std::move(update.unlock_key);
+  return absl::OkStatus();
+}
+
+}  // namespace sealwal::pem

@@ -1,0 +1,167 @@
+#include "sealwal/pem/unlock_key.h"
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/kdf.h>
+#include <openssl/params.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "sealwal/base/status_macros.h"
+
+namespace sealwal::pem {
+namespace {
+
+constexpr absl::string_view kKekInfo = "sealwal/v1/kek";
+
+// Overwrites a string that held secret bytes before it is freed.
+void Wipe(std::string* s) {
+  if (!s->empty()) OPENSSL_cleanse(s->data(), s->size());
+  s->clear();
+}
+
+bool IsBase64UrlChar(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+         c == '-' || c == '_';
+}
+
+}  // namespace
+
+absl::StatusOr<UnlockKey> UnlockKey::FromBytes(absl::string_view bytes) {
+  if (bytes.size() != kUnlockKeyBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("an unlock key is ", kUnlockKeyBytes, " bytes, got ", bytes.size()));
+  }
+  std::string text = absl::StrCat(kUnlockKeyPrefix, absl::WebSafeBase64Escape(bytes));
+  absl::StatusOr<encryption::SecretKey> t = encryption::SecretKey::FromBytes(text);
+  Wipe(&text);
+  if (!t.ok()) return t.status();
+  SEALWAL_ASSIGN_OR_RETURN(encryption::SecretKey b, encryption::SecretKey::FromBytes(bytes));
+  return UnlockKey(std::move(b), std::move(*t));
+}
+
+absl::StatusOr<UnlockKey> UnlockKey::Generate() {
+  SEALWAL_ASSIGN_OR_RETURN(encryption::SecretKey b, encryption::SecretKey::Generate(kUnlockKeyBytes));
+  return FromBytes(b.bytes());
+}
+
+absl::StatusOr<UnlockKey> UnlockKey::Parse(absl::string_view text) {
+  text = absl::StripAsciiWhitespace(text);
+  // Messages describe the input's shape, never its characters: it may be a
+  // real key with a typo.
+  if (text.empty()) return absl::InvalidArgumentError("unlock key is empty");
+  if (!absl::StartsWith(text, kUnlockKeyPrefix)) {
+    if (absl::StartsWith(text, "SEALWAL-")) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "unlock key has an unsupported format version (this sealwal reads \"",
+          kUnlockKeyPrefix, "...\")"));
+    }
+    if (absl::StartsWith(text, "SWMKEY-")) {
+      return absl::InvalidArgumentError(
+          "unlock key is a docker swarm key (SWMKEY-...), not a sealwal key (SEALWAL-1-...)");
+    }
+    return absl::InvalidArgumentError(
+        absl::StrCat("unlock key must start with \"", kUnlockKeyPrefix, "\""));
+  }
+  absl::string_view b64 = text.substr(kUnlockKeyPrefix.size());
+  const size_t want = kUnlockKeyTextSize - kUnlockKeyPrefix.size();
+  if (b64.size() != want) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unlock key has ", b64.size(), " characters after \"", kUnlockKeyPrefix,
+                     "\", want ", want, " (is it truncated or pasted twice?)"));
+  }
+  for (size_t i = 0; i < b64.size(); ++i) {
+    if (!IsBase64UrlChar(b64[i])) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "unlock key has a character outside base64url (A-Z a-z 0-9 - _) at position ",
+          kUnlockKeyPrefix.size() + i + 1));
+    }
+  }
+  std::string raw;
+  if (!absl::WebSafeBase64Unescape(b64, &raw) || raw.size() != kUnlockKeyBytes) {
+    Wipe(&raw);
+    return absl::InvalidArgumentError("unlock key is not valid base64url");
+  }
+  // 43 characters carry 258 bits; the last character's 2 spare bits must be
+  // zero, so exactly one text form exists per key.
+  absl::StatusOr<UnlockKey> key = FromBytes(raw);
+  Wipe(&raw);
+  if (!key.ok()) return key.status();
+  if (CRYPTO_memcmp(key->text().data(), text.data(), text.size()) != 0) {
+    return absl::InvalidArgumentError(
+        "unlock key's last character is not canonical base64url (a typo?)");
+  }
+  return key;
+}
+
+absl::StatusOr<Kek> UnlockKey::DeriveKek() const {
+  EVP_KDF* kdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
+  if (kdf == nullptr) return absl::InternalError("OpenSSL has no HKDF");
+  EVP_KDF_CTX* ctx = EVP_KDF_CTX_new(kdf);
+  EVP_KDF_free(kdf);
+  if (ctx == nullptr) return absl::InternalError("EVP_KDF_CTX_new failed");
+  char digest[] = "SHA256";
+  OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
+                                        const_cast<char*>(bytes_.bytes().data()),
+                                        bytes_.size()),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO,
+                                        const_cast<char*>(kKekInfo.data()), kKekInfo.size()),
+      OSSL_PARAM_construct_end(),
+  };
+  unsigned char out[36];
+  const int rc = EVP_KDF_derive(ctx, out, sizeof(out), params);
+  EVP_KDF_CTX_free(ctx);
+  if (rc != 1) {
+    OPENSSL_cleanse(out, sizeof(out));
+    return absl::InternalError("HKDF-SHA256 failed");
+  }
+  uint32_t id = static_cast<uint32_t>(out[32]) | static_cast<uint32_t>(out[33]) << 8 |
+                static_cast<uint32_t>(out[34]) << 16 | static_cast<uint32_t>(out[35]) << 24;
+  absl::StatusOr<encryption::SecretKey> key =
+      encryption::SecretKey::FromBytes(absl::string_view(reinterpret_cast<char*>(out), 32));
+  OPENSSL_cleanse(out, sizeof(out));
+  if (!key.ok()) return key.status();
+  return Kek{encryption::KeyId(id == 0 ? 1 : id), std::move(*key)};
+}
+
+absl::StatusOr<UnlockKey> ReadUnlockKeyFile(env::FileSystem* fs, const std::string& path) {
+  absl::StatusOr<std::string> text = env::ReadSecretFile(fs, path);
+  if (!text.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unlock key file ", path, ": ", text.status().message()));
+  }
+  absl::StatusOr<UnlockKey> key = UnlockKey::Parse(*text);
+  Wipe(&*text);
+  if (!key.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unlock key file ", path, ": ", key.status().message()));
+  }
+  return key;
+}
+
+absl::StatusOr<std::optional<UnlockKey>> UnlockKeyFromFileOrEnv(
+    env::FileSystem* fs, const std::optional<std::string>& file) {
+  if (file.has_value()) {
+    if (file->empty()) return absl::InvalidArgumentError("unlock key file: empty path");
+    SEALWAL_ASSIGN_OR_RETURN(UnlockKey key, ReadUnlockKeyFile(fs, *file));
+    return std::optional<UnlockKey>(std::move(key));
+  }
+  const char* env = std::getenv(kUnlockKeyEnvVar);
+  if (env == nullptr || *env == '\0') return std::optional<UnlockKey>();
+  absl::StatusOr<UnlockKey> key = UnlockKey::Parse(env);
+  if (!key.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("$", kUnlockKeyEnvVar, ": ", key.status().message()));
+  }
+  return std::optional<UnlockKey>(std::move(*key));
+}
+
+}  // namespace sealwal::pem

@@ -1,0 +1,106 @@
+// sealwal/wal/payload_codec.h: the hook through which entry data and metadata pass
+// on their way to and from disk. The WAL's framing never looks inside a
+// payload, so encryption (sealwal/encryption/wal_codec.h) plugs in here without
+// touching the framing code. Without a codec the WAL stores payloads as is
+// (a plaintext etcd WAL).
+//
+// Only Entry.Data and the metadata record's data go through the codec;
+// index, term, type, HardState, crc and snapshot records stay readable so
+// that recovery can walk the log (docs/security.md).
+#ifndef SEALWAL_WAL_PAYLOAD_CODEC_H_
+#define SEALWAL_WAL_PAYLOAD_CODEC_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+
+namespace sealwal::wal {
+
+// Where a payload lives; a codec binds it into the ciphertext so that a
+// payload moved to another place fails to decode.
+struct PayloadContext {
+  enum class Kind { kEntry, kMetadata };
+  Kind kind = Kind::kEntry;
+  uint64_t index = 0;  // entry index (0 for metadata)
+  uint64_t term = 0;   // entry term (0 for metadata)
+  int32_t entry_type = 0;
+};
+
+class PayloadCodec {
+ public:
+  virtual ~PayloadCodec() = default;
+
+  // With a codec, every entry's payload goes through it, empty ones
+  // included, and Decode is called for every entry (with "" when the stored
+  // entry has no data field): a codec that authenticates must reject that,
+  // so that a stripped payload cannot read back as an empty entry.
+  //
+  // Replaces *out with the stored form of `plain`. Called by the writing
+  // thread only. An error fails the Save (and makes the WAL refuse further
+  // writes, since part of the batch may be framed already).
+  virtual absl::Status Encode(const PayloadContext& ctx, absl::string_view plain,
+                              std::string* out) = 0;
+
+  // Called by EncodeBatch on the calling thread for consecutive ranges
+  // [begin, end) of the batch, in order, each as soon as outs[begin, end)
+  // are encoded, so that the WAL frames them while the rest of the batch
+  // is still being encoded. A non-OK return stops the batch and is
+  // returned.
+  using BatchReady = absl::FunctionRef<absl::Status(size_t begin, size_t end)>;
+
+  // Encodes a whole batch: outs[i] = Encode(ctxs[i], plains[i]) for every
+  // i, as if called in order, reporting finished ranges through `ready`. A codec
+  // may spread the work over threads (the WAL calls this for each Save's
+  // entries). On error the WAL fails the Save; outs are then unspecified.
+  virtual absl::Status EncodeBatch(absl::Span<const PayloadContext> ctxs,
+                                   absl::Span<const absl::string_view> plains,
+                                   std::string* outs, BatchReady ready) {
+    for (size_t i = 0; i < ctxs.size(); ++i) {
+      absl::Status s = Encode(ctxs[i], plains[i], &outs[i]);
+      if (!s.ok()) return s;
+    }
+    return ctxs.empty() ? absl::OkStatus() : ready(0, ctxs.size());
+  }
+
+  // Replaces *out with the plaintext of `stored`. Must be safe to call from
+  // several threads at once (ReadAll decodes entries in parallel). Returns
+  // kDataLoss when the payload fails authentication, kNotFound when it
+  // names a key the codec does not hold.
+  virtual absl::Status Decode(const PayloadContext& ctx, absl::string_view stored,
+                              std::string* out) const = 0;
+
+  // Decodes many payloads on one thread, as Decode does, keeping whatever
+  // per-call setup it can between calls (a decrypter keeps its cipher
+  // context instead of taking it from a shared pool for every record).
+  // Not thread-safe: one per thread. Must not outlive its codec.
+  class DecodeSession {
+   public:
+    virtual ~DecodeSession() = default;
+    virtual absl::Status Decode(const PayloadContext& ctx, absl::string_view stored,
+                                std::string* out) = 0;
+  };
+  // The default forwards every call to Decode.
+  virtual std::unique_ptr<DecodeSession> NewDecodeSession() const {
+    class Forwarding final : public DecodeSession {
+     public:
+      explicit Forwarding(const PayloadCodec* codec) : codec_(codec) {}
+      absl::Status Decode(const PayloadContext& ctx, absl::string_view stored,
+                          std::string* out) override {
+        return codec_->Decode(ctx, stored, out);
+      }
+
+     private:
+      const PayloadCodec* const codec_;
+    };
+    return std::make_unique<Forwarding>(this);
+  }
+};
+
+}  // namespace sealwal::wal
+
+#endif  // SEALWAL_WAL_PAYLOAD_CODEC_H_

@@ -1,0 +1,290 @@
+// sealwal/wal/wal.h: an etcd v3 byte-compatible segmented write-ahead log.
+//
+// Files (sealwal/wal/format.h, docs/format.md): a WAL is a directory of segments
+// "%016x-%016x.wal" (sequence, index of the first entry that may follow).
+// etcd 3.4's own code reads the directories this class writes, and this
+// class reads etcd's. The newest segment (the tail) is preallocated to the
+// segment size; a zero length word marks its end.
+//
+// Life cycle, as in etcd:
+//   Create(dir, metadata)    builds the first segment in "<dir>.tmp" (crc 0,
+//                            metadata, snapshot {0,0}), fsyncs it, renames
+//                            the directory into place and fsyncs the parent:
+//                            a crash leaves either no WAL or a whole one.
+//   Open(dir, snap)          opens for appending: locks every segment from
+//                            the one holding `snap` onwards. ReadAll must be
+//                            called before Save.
+//   OpenForRead(dir, snap)   reads without locking; tolerates a torn tail.
+//   ReadAll()                metadata, last HardState, entries after snap.
+//   Save(hs, entries)        appends; fsyncs when entries are present or
+//                            term/vote changed (raft.MustSync); cuts a new
+//                            segment once the tail has grown past the size.
+//   SaveSnapshot(snap)       appends a snapshot record; always fsyncs.
+//   ReleaseLockTo(index)     unlocks segments wholly before `index` so that
+//                            they may be garbage-collected.
+//
+// Crash windows: a cut prepares the next segment as "N.tmp" (in the
+// background), writes crc/metadata/state into it, fsyncs it, renames it to
+// its final name and fsyncs the directory. A crash before the rename leaves
+// a stray .tmp that readers ignore; after it, a complete segment. Records
+// appended but not yet fsynced may be lost or torn; recovery treats a torn
+// record at the end of the last segment as the end of the log (Repair or a
+// write-mode open zeroes it), and any other CRC failure as corruption,
+// which is never repaired silently. A write that fails part-way (ENOSPC,
+// EIO) is cut back to the last whole frame before the WAL gives up, so
+// that a partial frame is never left to read as corruption.
+//
+// Errors: absl::Status. Every error carries a WalErrorClass (see below)
+// that names the etcd error it corresponds to. After any failed write or
+// fsync the WAL is failed for good: every later Save/SaveSnapshot/Sync
+// returns the first error (fsync is never retried).
+//
+// Thread-safety: a Wal is not thread-safe; the consensus layer calls it
+// from one thread (or serialises calls itself). Static functions are safe
+// to call concurrently on different directories.
+#ifndef SEALWAL_WAL_WAL_H_
+#define SEALWAL_WAL_WAL_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+#include "sealwal/env/file_system.h"
+#include "sealwal/proto/raftpb.pb.h"
+#include "sealwal/wal/format.h"
+#include "sealwal/wal/payload_codec.h"
+
+namespace sealwal::wal {
+
+// A snapshot position as recorded in the WAL (walpb.Snapshot).
+struct SnapshotPosition {
+  uint64_t index = 0;
+  uint64_t term = 0;
+  bool operator==(const SnapshotPosition&) const = default;
+};
+
+// Which etcd error a failed call corresponds to. `sealwal wal dump` prints
+// these names; tests compare them with the classes in etcd's manifests.
+enum class WalErrorClass {
+  kNone,
+  kUnexpectedEof,     // torn or truncated record (io.ErrUnexpectedEOF)
+  kCrcMismatch,       // CRC chain broken: corruption
+  kSnapshotMismatch,  // snapshot record at the index has another term
+  kSnapshotNotFound,  // no snapshot record at the requested index
+  kFileNotFound,      // no segment covers the requested position
+  kMetadataConflict,  // segments disagree on metadata
+  kSliceOutOfRange,   // an entry index leaves a gap
+  kMaxEntrySizeExceeded,
+  kDecryptFailed,     // the payload codec refused a payload
+  kOther,
+};
+// The class stored in a status returned by this module (kOther for any
+// status that carries none, kNone for OK).
+WalErrorClass GetWalErrorClass(const absl::Status& status);
+// "unexpected_eof", "crc_mismatch", ... as in etcd's manifests.
+const char* WalErrorClassName(WalErrorClass c);
+// The text etcd gives for the same error ("walpb: crc mismatch",
+// "unexpected EOF", ...), without the detail our messages add (file,
+// offset); the full message for classes where etcd has no fixed text.
+std::string EtcdErrorText(const absl::Status& status);
+
+// How the tail segment's space is reserved ahead of the writer.
+enum class Preallocation {
+  // Write zeros over the whole segment and fsync it before it is used, so
+  // that appends overwrite already-written blocks and each fdatasync has no
+  // file-system metadata to journal. Costs one extra write of the segment.
+  kZeroFill,
+  // fallocate(2) only, as etcd does: cheap to prepare, but the first write
+  // into each unwritten extent makes fdatasync commit a journal entry.
+  kFallocate,
+};
+
+struct WalOptions {
+  env::FileSystem* fs = env::DefaultFileSystem();  // borrowed; must outlive the Wal
+  uint64_t segment_size = kDefaultSegmentSize;
+  Preallocation preallocation = Preallocation::kZeroFill;
+  // Borrowed; must outlive the Wal. Null stores payloads as they are.
+  PayloadCodec* codec = nullptr;
+  // Decode entries on this many threads in ReadAll (1 = calling thread).
+  int decode_threads = 2;
+};
+
+// What ReadAll returns, as etcd's ReadAll: the metadata (has_metadata is
+// false when no metadata record carried data), the last HardState seen and
+// the entries after the snapshot position, later writes of an index
+// replacing earlier ones.
+struct WalContents {
+  bool has_metadata = false;
+  std::string metadata;
+  raftpb::HardState hardstate;
+  std::vector<raftpb::Entry> entries;
+  // Read mode only: the log ended in a torn record (etcd's unexpected EOF),
+  // which read mode treats as the end; torn_detail says where.
+  bool torn_tail = false;
+  std::string torn_detail;
+};
+
+// Counters for benchmarks and tests.
+struct WalStats {
+  uint64_t fsyncs = 0;         // fdatasync calls on segments
+  uint64_t bytes_written = 0;  // frame bytes handed to the file system
+  uint64_t cuts = 0;
+  uint64_t fsync_nanos = 0;  // time spent in fdatasync (etcd's fsync histogram)
+  uint64_t write_nanos = 0;  // time spent handing frames to the file system
+};
+
+class Wal {
+ public:
+  ~Wal();
+  Wal(const Wal&) = delete;
+  Wal& operator=(const Wal&) = delete;
+
+  // Creates a new WAL in `dir`, which must not exist or be empty
+  // (kAlreadyExists otherwise). The metadata is written into every segment.
+  // On failure nothing is left behind: `dir` is not created and "<dir>.tmp"
+  // is removed (unless the file system refuses even that).
+  static absl::StatusOr<std::unique_ptr<Wal>> Create(const std::string& dir,
+                                                     absl::string_view metadata,
+                                                     const WalOptions& options = {});
+
+  // Opens for appending at `snap` (a snapshot position written earlier by
+  // SaveSnapshot, or {0,0}). kUnavailable when another writer holds a
+  // segment lock; kNotFound (class kFileNotFound) when no segment covers
+  // the position.
+  static absl::StatusOr<std::unique_ptr<Wal>> Open(const std::string& dir,
+                                                   SnapshotPosition snap,
+                                                   const WalOptions& options = {});
+  // Opens for reading only: no locks, no writes, a torn tail ends the log.
+  static absl::StatusOr<std::unique_ptr<Wal>> OpenForRead(const std::string& dir,
+                                                          SnapshotPosition snap,
+                                                          const WalOptions& options = {});
+
+  // Reads the whole log once (a second call is kFailedPrecondition). On
+  // success *out holds metadata, HardState and entries. On failure *out
+  // holds what etcd's ReadAll would return with that error: everything
+  // for kSnapshotNotFound, the entries before the first one that failed to
+  // decode for kDecryptFailed, nothing otherwise. In write mode a torn tail
+  // is an error (call Repair first), and the space after the last good
+  // record is zeroed so that new records never mix with torn old ones.
+  absl::Status ReadAll(WalContents* out);
+  // Convenience: ReadAll into a new value; any error is returned as is.
+  absl::StatusOr<WalContents> ReadAll();
+
+  // Appends entries and then the HardState (when not empty). Entries must
+  // be contiguous; an entry whose index was written before replaces it and
+  // everything after it, as a new Raft leader's entries do. Fsyncs when
+  // raft requires it. kFailedPrecondition before ReadAll or in read mode.
+  absl::Status Save(const raftpb::HardState& hardstate,
+                    absl::Span<const raftpb::Entry> entries);
+  // Appends a snapshot record and fsyncs.
+  absl::Status SaveSnapshot(SnapshotPosition snap);
+  // Writes buffered records and fsyncs the tail.
+  absl::Status Sync();
+  // Releases the locks of segments that hold only entries below `index`
+  // (keeping the one that may hold `index`), as etcd's ReleaseLockTo.
+  absl::Status ReleaseLockTo(uint64_t index);
+  // Syncs (in write mode) and releases every lock. Idempotent: the first
+  // call returns the sticky error of a failed WAL (nothing more could be
+  // synced), later calls return OK.
+  absl::Status Close();
+
+  // Truncates a torn tail: when the last segment ends in a partial record,
+  // copies the segment to "<name>.broken" (fsynced), truncates it after the
+  // last good record and fsyncs it. OK when there was nothing to repair;
+  // kDataLoss (kCrcMismatch etc.) when the damage is not a torn tail, in
+  // which case nothing is modified. Returns true when it truncated.
+  static absl::StatusOr<bool> Repair(const std::string& dir, const WalOptions& options = {});
+
+  // Walks the log from `snap` checking the CRC chain, metadata and the
+  // snapshot record, without returning entries (etcd's wal.Verify).
+  static absl::Status Verify(const std::string& dir, SnapshotPosition snap,
+                             const WalOptions& options = {});
+
+  // The snapshot records whose index is covered by the last HardState's
+  // commit, oldest first (etcd's ValidSnapshotEntries).
+  static absl::StatusOr<std::vector<SnapshotPosition>> ValidSnapshotEntries(
+      const std::string& dir, const WalOptions& options = {});
+
+  // Segment file names of `dir`, sorted (kNotFound when there are none).
+  static absl::StatusOr<std::vector<std::string>> SegmentNames(const std::string& dir,
+                                                               env::FileSystem* fs);
+
+  const std::string& dir() const { return dir_; }
+  const WalStats& stats() const { return stats_; }
+  // The index of the last entry written or read.
+  uint64_t last_index() const { return last_index_; }
+
+ private:
+  class FilePipeline;
+  struct Segment;
+
+  Wal(std::string dir, const WalOptions& options);
+
+  // Create's work once <dir>.tmp exists: the first segment, then the rename.
+  static absl::StatusOr<std::unique_ptr<Wal>> CreateInTmpDir(const std::string& dir,
+                                                             const std::string& tmp_dir,
+                                                             absl::string_view metadata,
+                                                             const WalOptions& options,
+                                                             bool replace_empty_dir);
+  static absl::StatusOr<std::unique_ptr<Wal>> OpenAt(const std::string& dir,
+                                                     SnapshotPosition snap,
+                                                     const WalOptions& options, bool write);
+  // `encoded` is the entry's payload from the codec (null without one).
+  absl::Status EncodeEntry(const raftpb::Entry& entry, const std::string* encoded);
+  absl::Status EncodeHardState(const raftpb::HardState& hs);
+  absl::Status EncodeRecord(RecordType type, bool has_data, absl::string_view head,
+                            absl::string_view body);
+  absl::Status WriteBuffered();
+  void DiscardPartialWrite(uint64_t start);
+  absl::Status SyncTail();
+  absl::Status Cut();
+  absl::Status StartTail(uint32_t prev_crc);
+  absl::Status Fail(absl::Status s);
+  absl::Status CheckWritable() const;
+  void MaybeRequestNextSegment();
+
+  const std::string dir_;
+  WalOptions options_;
+  bool write_mode_ = false;
+  bool read_done_ = false;
+  bool closed_ = false;
+  SnapshotPosition start_;
+  std::vector<std::string> read_paths_;  // segments ReadAll reads
+  uint64_t tail_valid_offset_ = 0;       // set by ReadAll (write mode)
+  uint32_t read_crc_ = 0;                // running CRC after ReadAll
+
+  // Writer state.
+  std::vector<std::unique_ptr<Segment>> segments_;  // locked segments; back() is the tail
+  std::unique_ptr<env::WritableFile> tail_;
+  // The final name of the file tail_ writes; empty while it is still a
+  // temporary (Create's <dir>.tmp, a cut's N.tmp) that no reader looks at.
+  std::string tail_path_;
+  uint32_t crc_ = 0;            // running CRC32C of every record written
+  std::string buf_;             // encoded frames not yet written to tail_
+  // Codec input and output for a Save's batch, reused across Saves.
+  std::vector<PayloadContext> batch_ctx_;
+  std::vector<absl::string_view> batch_plain_;
+  std::vector<std::string> batch_encoded_;
+  std::string metadata_;        // stored (encoded) metadata bytes
+  bool has_metadata_ = false;
+  raftpb::HardState state_;     // last HardState saved
+  uint64_t last_index_ = 0;     // etcd's enti
+  uint64_t tail_offset_ = 0;    // logical end of the tail (written + buffered)
+  // etcd cuts when its page writer's *flushed* offset passes the segment
+  // size; these model that writer so cut points match etcd's byte for byte.
+  uint64_t etcd_flushed_ = 0;
+  uint64_t etcd_buffered_ = 0;
+  uint64_t etcd_page_offset_ = 0;
+  absl::Status error_;          // sticky
+  std::unique_ptr<FilePipeline> pipeline_;
+  WalStats stats_;
+};
+
+}  // namespace sealwal::wal
+
+#endif  // SEALWAL_WAL_WAL_H_
