@@ -8,10 +8,11 @@
 #                           driver reads what we write (check-dir, dump)
 #   snap_cli_test           `sealwal snap` contract; SIGKILLed stream saves
 #   snap_rss_test           peak RSS of a streamed save/load (snap_rss_harness)
+#   temp_file_test          temp files never opened through a planted symlink
 set(_snap_deps sealwal::snap sealwal::encryption sealwal::env sealwal::base sealwal::proto
     PkgConfig::XXHASH sealwal_fault_injection)
 foreach(t snap_format_test snap_stream_test snap_snapshotter_test snap_fixture_test snap_cli_test
-          snap_rss_test)
+          snap_rss_test temp_file_test)
   sealwal_test(${t} DEPS ${_snap_deps})
 endforeach()
 

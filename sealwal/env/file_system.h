@@ -153,8 +153,16 @@ absl::StatusOr<std::string> ReadFileToString(FileSystem* fs, const std::string& 
 // chunk buffer, no reallocation; should the file grow meanwhile, each
 // outgrown buffer is wiped before it is freed). The caller wipes the result.
 absl::StatusOr<std::string> ReadSecretFile(FileSystem* fs, const std::string& path);
-// Writes data to path atomically: path.tmp (mode), Sync, Close, Rename,
-// SyncDir(parent). Leaves either the old file or the new one.
+// Creates a temporary file that nothing else can have prepared: whatever
+// is at `path` (a stale temp file, or a symlink planted to make the writer
+// overwrite another file) is removed, then a new file is created
+// exclusively with `mode` (on POSIX O_CREAT|O_EXCL|O_NOFOLLOW, so a symlink
+// planted between the two calls fails the create instead of being
+// followed). kAlreadyExists when something reappeared at `path` meanwhile.
+absl::StatusOr<std::unique_ptr<WritableFile>> NewTempFile(FileSystem* fs, const std::string& path,
+                                                          mode_t mode = 0600);
+// Writes data to path atomically: path.tmp (NewTempFile, `mode`), Sync,
+// Close, Rename, SyncDir(parent). Leaves either the old file or the new one.
 absl::Status WriteFileAtomically(FileSystem* fs, const std::string& path,
                                  absl::string_view data, mode_t mode = 0600);
 // Creates dir and every missing parent (like mkdir -p); ok if present.

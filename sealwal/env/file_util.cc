@@ -58,19 +58,24 @@ absl::StatusOr<std::string> ReadSecretFile(FileSystem* fs, const std::string& pa
   return out;
 }
 
-absl::Status WriteFileAtomically(FileSystem* fs, const std::string& path,
-                                 absl::string_view data, mode_t mode) {
-  const std::string tmp = path + ".tmp";
+absl::StatusOr<std::unique_ptr<WritableFile>> NewTempFile(FileSystem* fs, const std::string& path,
+                                                          mode_t mode) {
   // A stale temp file (a crash, a restored backup) or a symlink planted
   // there must not lend us its mode or its target: remove whatever is at
   // that name, then create a fresh file exclusively, so `mode` (0600 for
-  // keys) is what the new file gets.
-  if (absl::Status s = fs->RemoveFile(tmp); !s.ok() && !absl::IsNotFound(s)) return s;
+  // keys and data) is what the new file gets.
+  if (absl::Status s = fs->RemoveFile(path); !s.ok() && !absl::IsNotFound(s)) return s;
   WritableFileOptions opts;
   opts.mode = mode;
   opts.disposition = WritableFileOptions::Disposition::kCreateExclusive;
+  return fs->NewWritableFile(path, opts);
+}
+
+absl::Status WriteFileAtomically(FileSystem* fs, const std::string& path,
+                                 absl::string_view data, mode_t mode) {
+  const std::string tmp = path + ".tmp";
   {
-    SEALWAL_ASSIGN_OR_RETURN(auto file, fs->NewWritableFile(tmp, opts));
+    SEALWAL_ASSIGN_OR_RETURN(auto file, NewTempFile(fs, tmp, mode));
     absl::Status s = file->Append(data);
     if (s.ok()) s = file->Sync();  // the data must be durable before the name is
     absl::Status c = file->Close();

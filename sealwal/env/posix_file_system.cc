@@ -254,7 +254,9 @@ class PosixFileSystem final : public FileSystem {
         flags |= O_CREAT | O_TRUNC;
         break;
       case D::kCreateExclusive:
-        flags |= O_CREAT | O_EXCL;
+        // O_EXCL already refuses a symlink at `path`; O_NOFOLLOW says so
+        // in the flags too.
+        flags |= O_CREAT | O_EXCL | O_NOFOLLOW;
         break;
       case D::kOpenExisting:
         pos = options.offset;

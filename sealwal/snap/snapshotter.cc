@@ -131,10 +131,10 @@ absl::Status Snapshotter::WriteSnapFile(const raftpb::SnapshotMetadata& metadata
   const SnapFilePieces pieces = EncodeSnapFilePieces(payload, metadata);
   const std::string path = env::JoinPath(dir_, SnapFileName(metadata.term(), metadata.index()));
   const std::string tmp = path + std::string(kTmpSuffix);
-  env::WritableFileOptions fo;
-  fo.mode = 0600;
   {
-    SEALWAL_ASSIGN_OR_RETURN(auto file, options_.fs->NewWritableFile(tmp, fo));
+    // Never through whatever was left or planted at the temp name (a
+    // symlink to the key file would otherwise be overwritten).
+    SEALWAL_ASSIGN_OR_RETURN(auto file, env::NewTempFile(options_.fs, tmp, 0600));
     absl::Status s = file->Append(pieces.prefix);
     // In slices, starting writeback of each behind us, so that the fsync
     // below does not wait for the whole file (as streams do).

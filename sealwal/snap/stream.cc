@@ -155,10 +155,8 @@ absl::Status StreamWriter::Init(uint64_t index, uint64_t term,
     slots_.push_back(std::move(slot));
   }
   if (options_.threads > 0) pool_ = std::make_unique<internal::WorkerPool>(options_.threads);
-  env::WritableFileOptions fo;
-  fo.mode = 0600;
-  fo.disposition = env::WritableFileOptions::Disposition::kCreateTruncate;
-  SEALWAL_ASSIGN_OR_RETURN(file_, fs_->NewWritableFile(tmp_path_, fo));
+  // Never through whatever was left or planted at the temp name.
+  SEALWAL_ASSIGN_OR_RETURN(file_, env::NewTempFile(fs_, tmp_path_, 0600));
   file_bytes_ = header_bytes_.size();
   return file_->Append(header_bytes_);
 }
