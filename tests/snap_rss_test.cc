@@ -34,7 +34,9 @@ TEST(SnapRssTest, StreamedSaveAndLoadOf256MiBStayUnder64MiB) {
   auto load = testing::RunCommand(absl::StrCat(h, " load ", dir, " --encrypt"));
   ASSERT_EQ(load.exit_code, 0) << load.err;
   std::printf("save: %sload: %s", save.out.c_str(), load.out.c_str());
-  EXPECT_GT(MaxRss(save.out), 0);
+  // A missing or unparsable figure is -1: it must fail, not pass as small.
+  EXPECT_GT(MaxRss(save.out), 0) << save.out;
+  EXPECT_GT(MaxRss(load.out), 0) << load.out;
   EXPECT_LT(MaxRss(save.out), kLimitKib) << save.out;
   EXPECT_LT(MaxRss(load.out), kLimitKib) << load.out;
   EXPECT_NE(load.out.find("\"bytes\":268435456"), std::string::npos) << load.out;
