@@ -152,5 +152,22 @@ TEST(CliTest, DumpJsonlFromPositionAndErrors) {
   EXPECT_EQ(bad.exit_code, 2);
 }
 
+// Every command answers --help (or -h) with its usage on stdout and exit 0,
+// whatever else is on the line, and touches nothing.
+TEST(CliTest, EveryCommandAnswersHelp) {
+  for (const char* cmd :
+       {"", "wal", "wal gen", "wal dump", "wal verify", "wal repair", "snap", "snap save",
+        "snap load", "snap inspect", "snap ls", "key", "key init", "key inspect", "key rotate-dek",
+        "key rotate-kek", "key lock", "key unlock", "demo", "wal gen /nonexistent/x --entries"}) {
+    for (const char* flag : {"--help", "-h"}) {
+      SCOPED_TRACE(absl::StrCat("sealwal ", cmd, " ", flag));
+      auto r = Sealwal(absl::StrCat(cmd, " ", flag));
+      EXPECT_EQ(r.exit_code, 0) << r.err;
+      EXPECT_THAT(r.out, StartsWith("usage: sealwal "));
+      EXPECT_EQ(r.err, "");
+    }
+  }
+}
+
 }  // namespace
 }  // namespace sealwal

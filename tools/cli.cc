@@ -98,6 +98,18 @@ absl::StatusOr<std::optional<pem::UnlockKey>> UnlockKeyFromArgs(const Args& args
   return key;
 }
 
+bool HelpRequested(const std::vector<std::string>& args) {
+  for (const std::string& a : args) {
+    if (a == "--help" || a == "-h") return true;
+  }
+  return false;
+}
+
+int PrintUsage(absl::string_view usage) {
+  std::fprintf(stdout, "%.*s\n", static_cast<int>(usage.size()), usage.data());
+  return kExitOk;
+}
+
 int Fail(int code, absl::string_view msg) {
   std::fprintf(stderr, "sealwal: %.*s\n", static_cast<int>(msg.size()), msg.data());
   return code;

@@ -59,6 +59,13 @@ absl::StatusOr<std::optional<pem::UnlockKey>> UnlockKeyFromArgs(const Args& args
 // does with HTML escaping off.
 std::string JsonString(absl::string_view s);
 
+// True when the arguments ask for help ("--help" or "-h" anywhere): every
+// command answers it with its usage on stdout and exit 0, before parsing
+// anything else.
+bool HelpRequested(const std::vector<std::string>& args);
+// Prints `usage` to stdout and returns kExitOk.
+int PrintUsage(absl::string_view usage);
+
 // Prints "sealwal: <msg>" to stderr and returns `code`.
 int Fail(int code, absl::string_view msg);
 // Maps a status to the exit contract: data problems 1, everything else 2.

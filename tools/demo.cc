@@ -14,7 +14,11 @@
 namespace sealwal::cli {
 
 int DemoMain(const std::vector<std::string>& args) {
-  if (!args.empty()) return Fail(kExitUsage, "usage: sealwal demo");
+  constexpr char kDemoUsage[] =
+      "usage: sealwal demo\n"
+      "Writes and reads back a WAL in a new temp dir and prints what it did.";
+  if (HelpRequested(args)) return PrintUsage(kDemoUsage);
+  if (!args.empty()) return Fail(kExitUsage, kDemoUsage);
   const char* base = std::getenv("TMPDIR");
   std::string tmpl = absl::StrCat(base != nullptr ? base : "/tmp", "/sealwal-demo-XXXXXX");
   if (::mkdtemp(tmpl.data()) == nullptr) return Fail(kExitUsage, "mkdtemp failed");

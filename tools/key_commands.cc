@@ -333,6 +333,7 @@ int KeyMain(const std::vector<std::string>& args) {
   // A closed stdout must be an error we see (EPIPE), not a silent death
   // after the key file changed.
   std::signal(SIGPIPE, SIG_IGN);
+  if (HelpRequested(args)) return PrintUsage(kKeyUsage);
   if (args.empty()) return Fail(kExitUsage, kKeyUsage);
   const std::string sub = args[0];
   absl::StatusOr<Args> a =

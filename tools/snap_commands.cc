@@ -368,6 +368,7 @@ int SnapInspect(const Args& a, bool ls) {
 }  // namespace
 
 int SnapMain(const std::vector<std::string>& args) {
+  if (HelpRequested(args)) return PrintUsage(kSnapUsage);
   if (args.empty()) return Fail(kExitUsage, kSnapUsage);
   auto parsed = Args::Parse(std::vector<std::string>(args.begin() + 1, args.end()),
                             {"stream", "full-check"});

@@ -344,6 +344,7 @@ int WalRepair(const Args& a) {
 }  // namespace
 
 int WalMain(const std::vector<std::string>& args) {
+  if (HelpRequested(args)) return PrintUsage(kWalUsage);
   if (args.empty()) return Fail(kExitUsage, kWalUsage);
   const std::string sub = args[0];
   auto parsed = Args::Parse({args.begin() + 1, args.end()}, {});
