@@ -94,9 +94,9 @@ absl::StatusOr<std::unique_ptr<Wal>> Wal::Create(const std::string& dir_in,
   // Build the first segment in <dir>.tmp so that a crash leaves no half WAL.
   const std::string tmp_dir = dir + kTmpSuffix;
   if (fs->FileExists(tmp_dir).ok()) SEALWAL_RETURN_IF_ERROR(RemoveAll(fs, tmp_dir));
-  SEALWAL_RETURN_IF_ERROR(env::CreateDirAll(fs, tmp_dir));
+  absl::Status made = env::CreateDirAll(fs, tmp_dir);
   absl::StatusOr<std::unique_ptr<Wal>> w =
-      CreateInTmpDir(dir, tmp_dir, metadata, options, /*replace_empty_dir=*/existing.ok());
+      made.ok() ? CreateInTmpDir(dir, tmp_dir, metadata, options, existing.ok()) : made;
   // A Create that failed before its rename leaves no <dir>.tmp for an
   // operator to wonder about (the Wal, its file and lock are gone by now).
   // Best effort: the first error is the one worth reporting.
