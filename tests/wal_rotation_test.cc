@@ -3,11 +3,9 @@
 // the older segments were garbage-collected) and only the oldest; metadata
 // re-sealed at each switch and repeated byte for byte within one key; a
 // plaintext WAL switching (nullptr); a failed switch is sticky.
-#include <dirent.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -76,26 +74,6 @@ wal::WalOptions Options(wal::PayloadCodec* codec, uint64_t segment_size = 1 << 2
   return o;
 }
 
-std::vector<std::string> ListDir(const std::string& dir) {
-  std::vector<std::string> names;
-  if (DIR* d = ::opendir(dir.c_str())) {
-    while (struct dirent* e = ::readdir(d)) {
-      std::string n = e->d_name;
-      if (n != "." && n != "..") names.push_back(n);
-    }
-    ::closedir(d);
-  }
-  std::sort(names.begin(), names.end());
-  return names;
-}
-
-// name -> bytes of every file: compared before and after a failed read.
-std::map<std::string, std::string> Snapshot(const std::string& dir) {
-  std::map<std::string, std::string> m;
-  for (const auto& n : ListDir(dir)) m[n] = testing::ReadFileOrDie(dir + "/" + n);
-  return m;
-}
-
 // The stored bytes of every segment's metadata record, by segment, read
 // through the public RecordReader.
 std::vector<std::string> StoredMetadata(const std::string& dir) {
@@ -108,7 +86,9 @@ std::vector<std::string> StoredMetadata(const std::string& dir) {
   while ((*reader)->ReadRecord(&rec)) {
     if (rec.type == static_cast<int64_t>(wal::RecordType::kMetadata)) {
       // One per segment, right after the segment's crc record.
-      if (!out.empty()) EXPECT_GT(rec.position.segment, last_segment);
+      if (!out.empty()) {
+        EXPECT_GT(rec.position.segment, last_segment);
+      }
       EXPECT_GT(rec.position.offset, 0u);
       last_segment = rec.position.segment;
       out.emplace_back(rec.data);
@@ -180,7 +160,7 @@ class WalRotationTest : public ::testing::Test {
 
 TEST_F(WalRotationTest, EachSwitchCutsASegmentWithResealedMetadata) {
   WriteRotated();
-  ASSERT_EQ(ListDir(dir_),
+  ASSERT_EQ(testing::ListDirNames(dir_),
             (std::vector<std::string>{wal::SegmentFileName(0, 0), wal::SegmentFileName(1, 31),
                                       wal::SegmentFileName(2, 61)}));
   const std::vector<std::string> stored = StoredMetadata(dir_);
@@ -259,7 +239,7 @@ TEST_F(WalRotationTest, AfterCollectionOnlyTheNewestKeyIsNeeded) {
   // A reader holding only DEK1 is told which key it lacks, and nothing
   // changes on disk, in read mode and in write mode.
   const auto only1 = Codec(nullptr, {&dek1_});
-  const auto before = Snapshot(dir_);
+  const auto before = testing::DirContents(dir_);
   for (bool write : {false, true}) {
     SCOPED_TRACE(write ? "write mode" : "read mode");
     auto w = write ? wal::Wal::Open(dir_, {80, 1}, Options(only1.get()))
@@ -277,7 +257,7 @@ TEST_F(WalRotationTest, AfterCollectionOnlyTheNewestKeyIsNeeded) {
       EXPECT_THAT((*w)->SwitchWriteKey(), StatusIs(absl::StatusCode::kFailedPrecondition));
     }
   }
-  EXPECT_TRUE(Snapshot(dir_) == before) << "a missing key modified the WAL";
+  EXPECT_TRUE(testing::DirContents(dir_) == before) << "a missing key modified the WAL";
 }
 
 TEST_F(WalRotationTest, SwitchWithTheSameCodecObject) {
@@ -307,7 +287,7 @@ TEST(WalRotationPlaintextTest, SwitchCutsAndRepeatsTheMetadataAsIs) {
   EXPECT_EQ(w->stats().cuts, 1u);
   SaveEntries(w.get(), 11, 20);
   ASSERT_OK(w->Close());
-  EXPECT_EQ(ListDir(dir), (std::vector<std::string>{wal::SegmentFileName(0, 0),
+  EXPECT_EQ(testing::ListDirNames(dir), (std::vector<std::string>{wal::SegmentFileName(0, 0),
                                                      wal::SegmentFileName(1, 11)}));
   EXPECT_EQ(StoredMetadata(dir), (std::vector<std::string>{kMetadata, kMetadata}));
   ASSERT_OK_AND_ASSIGN(auto r, wal::Wal::OpenForRead(dir, {}, Options(nullptr)));
@@ -330,7 +310,7 @@ TEST_F(WalRotationTest, FailedSwitchIsSticky) {
   EXPECT_EQ(w->Sync(), failed);
   EXPECT_EQ(w->Close(), failed);
   // What was saved before the switch is intact, in one segment.
-  EXPECT_EQ(ListDir(dir_), (std::vector<std::string>{wal::SegmentFileName(0, 0)}));
+  EXPECT_EQ(testing::ListDirNames(dir_), (std::vector<std::string>{wal::SegmentFileName(0, 0)}));
   ASSERT_OK_AND_ASSIGN(auto r, wal::Wal::OpenForRead(dir_, {}, Options(codec1_.get())));
   ASSERT_OK_AND_ASSIGN(wal::WalContents c, r->ReadAll());
   ExpectEntries(c, 1, 10);
@@ -344,7 +324,7 @@ TEST_F(WalRotationTest, SwitchNeedsAWritableOpenWal) {
     ASSERT_OK(w->Close());
     EXPECT_THAT(w->SwitchWriteKey(), StatusIs(absl::StatusCode::kFailedPrecondition));
   }
-  const auto before = Snapshot(dir_);
+  const auto before = testing::DirContents(dir_);
   {
     ASSERT_OK_AND_ASSIGN(auto w, wal::Wal::Open(dir_, {}, Options(codec1_.get())));
     EXPECT_THAT(w->SwitchWriteKey(), StatusIs(absl::StatusCode::kFailedPrecondition));
@@ -354,7 +334,7 @@ TEST_F(WalRotationTest, SwitchNeedsAWritableOpenWal) {
     ASSERT_OK(w->ReadAll().status());
     EXPECT_THAT(w->SwitchWriteKey(), StatusIs(absl::StatusCode::kFailedPrecondition));
   }
-  EXPECT_TRUE(Snapshot(dir_) == before);
+  EXPECT_TRUE(testing::DirContents(dir_) == before);
 }
 
 }  // namespace

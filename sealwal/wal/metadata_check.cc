@@ -36,6 +36,12 @@ absl::Status MetadataCheck::Add(absl::string_view stored) {
   return absl::OkStatus();
 }
 
+absl::Status MetadataCheck::CheckAgreement() const {
+  if (distinct_.size() <= 1) return absl::OkStatus();
+  std::string plain;
+  return Finish(&plain);
+}
+
 absl::Status MetadataCheck::Finish(std::string* plain) const {
   plain->clear();
   if (distinct_.empty()) return absl::OkStatus();

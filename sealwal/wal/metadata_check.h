@@ -41,6 +41,9 @@ class MetadataCheck {
   // codec: decodes every distinct stored form; a refused one is
   // PayloadDecodeError("metadata"), plaintexts that differ a conflict.
   absl::Status Finish(std::string* plain) const;
+  // Only whether the records agree (Verify): decodes nothing when they are
+  // byte-identical, as Finish otherwise.
+  absl::Status CheckAgreement() const;
 
  private:
   const PayloadCodec* const codec_;

@@ -106,8 +106,7 @@ absl::Status Wal::Verify(const std::string& dir, SnapshotPosition snap,
   if (reader->end() != RecordReader::End::kTornTail) SEALWAL_RETURN_IF_ERROR(reader->status());
   // With a codec, metadata that differs in its stored bytes (a key switch)
   // must agree as plaintext.
-  std::string plain;
-  SEALWAL_RETURN_IF_ERROR(metadata.Finish(&plain));
+  SEALWAL_RETURN_IF_ERROR(metadata.CheckAgreement());
   if (!match) {
     return WalError(absl::StatusCode::kNotFound, WalErrorClass::kSnapshotNotFound,
                     "wal: snapshot not found");

@@ -43,8 +43,11 @@
 //
 // Errors: absl::Status. Every error carries a WalErrorClass (see below)
 // that names the etcd error it corresponds to. After any failed write or
-// fsync the WAL is failed for good: every later Save/SaveSnapshot/Sync
-// returns the first error (fsync is never retried).
+// fsync the WAL is failed for good: every later Save/SaveSnapshot/Sync/
+// SwitchWriteKey returns the first error (fsync is never retried).
+//
+// Ownership: WalOptions::fs and WalOptions::codec (and a codec passed to
+// SwitchWriteKey) are borrowed and must outlive the Wal.
 //
 // Thread-safety: a Wal is not thread-safe; the consensus layer calls it
 // from one thread (or serialises calls itself). Static functions are safe
@@ -171,7 +174,11 @@ class Wal {
                                                           const WalOptions& options = {});
 
   // Reads the whole log once (a second call is kFailedPrecondition). On
-  // success *out holds metadata, HardState and entries. On failure *out
+  // success *out holds metadata (plaintext: decoded through the codec,
+  // which must hold every key the read segments' metadata and entries were
+  // sealed with), HardState and entries. Segments' metadata records must
+  // agree: as stored bytes without a codec, as plaintext with one
+  // (kMetadataConflict otherwise). On failure *out
   // holds what etcd's ReadAll would return with that error: everything
   // for kSnapshotNotFound, the entries before the first one that failed to
   // decode for kDecryptFailed, nothing otherwise. In write mode a torn tail
@@ -231,7 +238,10 @@ class Wal {
   static absl::StatusOr<bool> Repair(const std::string& dir, const WalOptions& options = {});
 
   // Walks the log from `snap` checking the CRC chain, metadata and the
-  // snapshot record, without returning entries (etcd's wal.Verify).
+  // snapshot record, without returning entries (etcd's wal.Verify). With
+  // options.codec, metadata records that differ as stored (a key switch)
+  // are decoded and compared as plaintext (kDecryptFailed when the codec
+  // lacks a key); entries are not decoded.
   static absl::Status Verify(const std::string& dir, SnapshotPosition snap,
                              const WalOptions& options = {});
 
