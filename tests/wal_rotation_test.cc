@@ -2,7 +2,8 @@
 // Three DEKs in turn; readers holding all of them, only the newest (after
 // the older segments were garbage-collected) and only the oldest; metadata
 // re-sealed at each switch and repeated byte for byte within one key; a
-// plaintext WAL switching (nullptr); a failed switch is sticky.
+// plaintext WAL switching (nullptr); a failed switch is sticky; etcd's
+// reader walks the segments from the last switch on.
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "sealwal/base/data_gen.h"
@@ -202,6 +204,28 @@ TEST_F(WalRotationTest, UnionOfKeysReadsEverything) {
             wal::WalErrorClass::kMetadataConflict);
   // From the last switch on, one key: the stored bytes agree.
   EXPECT_OK(wal::Wal::Verify(dir_, {80, 1}));
+}
+
+// etcd's own reader (the etcdwal-peer driver) compares metadata as stored:
+// across a switch it sees a conflict, as the docs say; from a snapshot
+// after the last switch it walks the log (one key, identical bytes).
+TEST_F(WalRotationTest, EtcdWalksTheSegmentsAfterTheLastSwitch) {
+  const std::string peer = testing::PeerBinary();
+  SEALWAL_SKIP_WITHOUT_PEER(peer);
+  WriteRotated();
+  auto dump = [&](const std::string& from) {
+    return testing::RunCommand(absl::StrCat(testing::ShellQuote(peer), " dump-jsonl --dir ",
+                                            testing::ShellQuote(dir_), from, " --mode read"));
+  };
+  const auto all = dump("");
+  EXPECT_NE(all.exit_code, 0);
+  EXPECT_THAT(all.out + all.err, HasSubstr("wal: conflicting metadata found"));
+  const auto after = dump(" --snap-index 80 --snap-term 1");
+  ASSERT_EQ(after.exit_code, 0) << after.err << after.out.substr(0, 500);
+  std::vector<std::string> lines = absl::StrSplit(after.out, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 3u + 10u);  // metadata, snapshot, hardstate, entries 81..90
+  EXPECT_THAT(lines[0], HasSubstr("\"record\":\"metadata\""));
+  EXPECT_THAT(lines.back(), HasSubstr("\"index\":90"));
 }
 
 TEST_F(WalRotationTest, AfterCollectionOnlyTheNewestKeyIsNeeded) {
