@@ -8,25 +8,32 @@
 #ifndef SEALWAL_BASE_ENDIAN_H_
 #define SEALWAL_BASE_ENDIAN_H_
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 
 namespace sealwal {
 namespace endian_internal {
 
+inline uint16_t ByteSwap(uint16_t v) { return __builtin_bswap16(v); }
+inline uint32_t ByteSwap(uint32_t v) { return __builtin_bswap32(v); }
+inline uint64_t ByteSwap(uint64_t v) { return __builtin_bswap64(v); }
+
+// memcpy compiles to one unaligned load or store; big-endian hosts swap.
 template <typename T>
 inline T LoadLE(const void* p) {
-  const unsigned char* b = static_cast<const unsigned char*>(p);
-  T v = 0;
-  for (size_t i = 0; i < sizeof(T); ++i) v |= static_cast<T>(static_cast<T>(b[i]) << (8 * i));
+  T v;
+  std::memcpy(&v, p, sizeof(T));
+  if constexpr (std::endian::native == std::endian::big) v = ByteSwap(v);
   return v;
 }
 
 template <typename T>
 inline void StoreLE(T v, void* p) {
-  unsigned char* b = static_cast<unsigned char*>(p);
-  for (size_t i = 0; i < sizeof(T); ++i) b[i] = static_cast<unsigned char>(v >> (8 * i));
+  if constexpr (std::endian::native == std::endian::big) v = ByteSwap(v);
+  std::memcpy(p, &v, sizeof(T));
 }
 
 template <typename T>
