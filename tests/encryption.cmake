@@ -6,9 +6,15 @@
 #                               entries with a fixed CRC chain, wrong keys
 #                               modify nothing, etcd's reader walks the framing
 #   encryption_cli_test         `sealwal wal gen|dump|verify --dek-file`
+#   wal_rotation_test           Wal::SwitchWriteKey: DEK1 -> DEK2 -> DEK3 in one
+#                               open WAL; union / newest-only / oldest-only
+#                               readers; metadata re-sealed per key; plaintext
+#                               switch; a failed switch is sticky
 sealwal_test(aead_test DEPS sealwal::encryption)
 sealwal_test(encryption_record_test DEPS sealwal::encryption)
 sealwal_test(encryption_nonce_test DEPS sealwal::encryption)
 sealwal_test(encryption_wal_test DEPS sealwal::encryption sealwal::wal sealwal::env
   sealwal::base sealwal::proto)
 sealwal_test(encryption_cli_test DEPS sealwal::encryption sealwal::base)
+sealwal_test(wal_rotation_test DEPS sealwal::encryption sealwal::wal sealwal::env
+  sealwal::base sealwal::proto)

@@ -3,7 +3,6 @@
 // type, nonce, key id, truncated records, metadata), wrong and missing keys
 // (reported, nothing on disk modified), key rotation inside one WAL, and
 // etcd's own reader (the etcdwal-peer driver) walking the framing.
-#include <dirent.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -122,30 +121,9 @@ void ExpectEntries(const wal::WalContents& c, const std::vector<EntrySpec>& spec
 
 // ---- files ----
 
-std::vector<std::string> ListDir(const std::string& dir) {
-  std::vector<std::string> names;
-  if (DIR* d = ::opendir(dir.c_str())) {
-    while (struct dirent* e = ::readdir(d)) {
-      std::string n = e->d_name;
-      if (n != "." && n != "..") names.push_back(n);
-    }
-    ::closedir(d);
-  }
-  std::sort(names.begin(), names.end());
-  return names;
-}
-
-// Every file of a directory (name -> bytes): compared before and after an
-// operation that must modify nothing.
-std::map<std::string, std::string> Snapshot(const std::string& dir) {
-  std::map<std::string, std::string> m;
-  for (const auto& n : ListDir(dir)) m[n] = testing::ReadFileOrDie(dir + "/" + n);
-  return m;
-}
-
 std::vector<std::string> Segments(const std::string& dir) {
   std::vector<std::string> v;
-  for (const auto& n : ListDir(dir)) {
+  for (const auto& n : testing::ListDirNames(dir)) {
     if (n.size() > 4 && n.substr(n.size() - 4) == ".wal") v.push_back(dir + "/" + n);
   }
   return v;
@@ -254,7 +232,7 @@ class EncryptedWalTest : public ::testing::Test {
   // class kDecryptFailed naming `index` (entries before it are returned
   // in read mode), and the write-mode open must not modify any file.
   void ExpectDecryptFailure(uint64_t index, const std::vector<std::string>& also) {
-    const auto before = Snapshot(dir_);
+    const auto before = testing::DirContents(dir_);
     for (bool write : {false, true}) {
       SCOPED_TRACE(write ? "write mode" : "read mode");
       wal::WalContents c;
@@ -265,7 +243,7 @@ class EncryptedWalTest : public ::testing::Test {
       for (const auto& m : also) EXPECT_THAT(std::string(s.message()), HasSubstr(m));
       EXPECT_EQ(wal::GetWalErrorClass(s), wal::WalErrorClass::kDecryptFailed) << s;
       EXPECT_EQ(c.entries.size(), index - 1);
-      EXPECT_TRUE(Snapshot(dir_) == before) << "a failed decrypt modified the WAL";
+      EXPECT_TRUE(testing::DirContents(dir_) == before) << "a failed decrypt modified the WAL";
     }
   }
 
@@ -475,7 +453,7 @@ TEST_F(EncryptedWalTest, TamperedMetadataFails) {
       }
     }
   });
-  const auto before = Snapshot(dir_);
+  const auto before = testing::DirContents(dir_);
   for (bool write : {false, true}) {
     wal::WalContents c;
     absl::Status s = ReadAllStatus(dir_, codec_.get(), write, &c);
@@ -483,12 +461,12 @@ TEST_F(EncryptedWalTest, TamperedMetadataFails) {
                             AllOf(HasSubstr("metadata"), HasSubstr("wal-metadata"))));
     EXPECT_EQ(wal::GetWalErrorClass(s), wal::WalErrorClass::kDecryptFailed);
   }
-  EXPECT_TRUE(Snapshot(dir_) == before);
+  EXPECT_TRUE(testing::DirContents(dir_) == before);
 }
 
 TEST_F(EncryptedWalTest, WrongKeyIsReportedAndModifiesNothing) {
   WriteWal(dir_, codec_.get(), Specs(200, 300), 10, 16 * 1024);
-  const auto before = Snapshot(dir_);
+  const auto before = testing::DirContents(dir_);
   ASSERT_GT(before.size(), 2u);
   // The wrong key under the right id: authentication fails at entry 1.
   ASSERT_OK_AND_ASSIGN(SecretKey wrong_bytes, SecretKey::Generate(kAeadKeySize));
@@ -508,14 +486,14 @@ TEST_F(EncryptedWalTest, WrongKeyIsReportedAndModifiesNothing) {
     EXPECT_THAT(s, StatusIs(absl::StatusCode::kNotFound,
                             HasSubstr("no DEK with key id " + FormatKeyId(dek_.id))));
     EXPECT_EQ(wal::GetWalErrorClass(s), wal::WalErrorClass::kDecryptFailed);
-    EXPECT_TRUE(Snapshot(dir_) == before) << "a wrong key modified the WAL";
+    EXPECT_TRUE(testing::DirContents(dir_) == before) << "a wrong key modified the WAL";
   }
   // A write-mode open with the wrong key refuses to append.
   ASSERT_OK_AND_ASSIGN(auto w, wal::Wal::Open(dir_, {}, Options(other_codec.get())));
   EXPECT_FALSE(w->ReadAll().ok());
   EXPECT_FALSE(w->Save({}, {MakeEntry({201, 1, 0, 10})}).ok());
   w.reset();
-  EXPECT_TRUE(Snapshot(dir_) == before);
+  EXPECT_TRUE(testing::DirContents(dir_) == before);
   // The right key still reads everything.
   wal::WalContents c;
   ASSERT_OK(ReadAllStatus(dir_, codec_.get(), false, &c));

@@ -14,7 +14,7 @@
 #include "sealwal/env/file_system.h"
 #include "tools/cli.h"
 #include "tools/codec_args.h"
-#include "sealwal/wal/decoder.h"
+#include "sealwal/wal/record_reader.h"
 #include "sealwal/wal/wal.h"
 
 namespace sealwal::cli {
@@ -296,18 +296,18 @@ int WalVerify(const Args& a) {
 absl::Status ScanAllSegments(const std::string& dir, const std::vector<std::string>& names) {
   std::vector<std::string> paths;
   for (const auto& n : names) paths.push_back(env::JoinPath(dir, n));
-  wal::Decoder decoder(env::DefaultFileSystem(), std::move(paths));
-  wal::DecodedRecord rec;
-  for (;;) {
-    SEALWAL_ASSIGN_OR_RETURN(bool more, decoder.Next(&rec));
-    if (!more) return absl::OkStatus();
-    if (rec.type == static_cast<int64_t>(wal::RecordType::kCrc)) {
-      if (decoder.crc() != 0 && rec.crc != decoder.crc()) {
-        return absl::DataLossError("crc_mismatch: segment CRC chain broken");
-      }
-      decoder.UpdateCrc(rec.crc);
-    }
+  wal::RecordReader reader(env::DefaultFileSystem(), std::move(paths));
+  wal::Record rec;
+  while (reader.ReadRecord(&rec)) {
   }
+  const absl::Status& s = reader.status();
+  // A broken segment chain (etcd's "wal: crc mismatch", not a record's
+  // "walpb: crc mismatch") keeps the message this command always printed.
+  if (wal::GetWalErrorClass(s) == wal::WalErrorClass::kCrcMismatch &&
+      wal::EtcdErrorText(s) == "wal: crc mismatch") {
+    return absl::DataLossError("crc_mismatch: segment CRC chain broken");
+  }
+  return s;
 }
 
 int WalRepair(const Args& a) {

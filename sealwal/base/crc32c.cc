@@ -7,6 +7,8 @@
 #include <nmmintrin.h>
 #endif
 
+#include "sealwal/base/endian.h"
+
 namespace sealwal::crc32c {
 namespace {
 
@@ -32,9 +34,7 @@ __attribute__((target("sse4.2"))) uint32_t ExtendSse42(uint32_t crc, const char*
                                                         size_t n) {
   uint64_t c = ~crc;
   while (n >= 8) {
-    uint64_t v;
-    std::memcpy(&v, p, 8);
-    c = _mm_crc32_u64(c, v);
+    c = _mm_crc32_u64(c, LoadLE64(p));
     p += 8;
     n -= 8;
   }
@@ -64,9 +64,8 @@ uint32_t ExtendPortable(uint32_t crc, const char* data, size_t n) {
   const auto* p = reinterpret_cast<const uint8_t*>(data);
   uint32_t c = ~crc;
   while (n >= 8) {
-    uint32_t lo, hi;
-    std::memcpy(&lo, p, 4);  // little-endian host assumed (x86-64, arm64)
-    std::memcpy(&hi, p + 4, 4);
+    uint32_t lo = LoadLE32(p);
+    const uint32_t hi = LoadLE32(p + 4);
     lo ^= c;
     c = kTables[7][lo & 0xFF] ^ kTables[6][(lo >> 8) & 0xFF] ^
         kTables[5][(lo >> 16) & 0xFF] ^ kTables[4][lo >> 24] ^

@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "sealwal/base/endian.h"
+
 namespace sealwal {
 namespace {
 constexpr uint64_t kGolden = 0x9E3779B97F4A7C15ull;
@@ -25,7 +27,7 @@ void DataGenStream::Fill(char* out, size_t len) {
   while (len >= 8) {
     state_ += kGolden;
     uint64_t z = Mix(state_);
-    std::memcpy(out, &z, 8);  // little-endian host
+    StoreLE64(z, out);
     out += 8;
     len -= 8;
   }

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "sealwal/base/crc32c.h"
+#include "sealwal/base/endian.h"
 #include "sealwal/base/hex.h"
 #include "sealwal/encryption/associated_data.h"
 
@@ -24,15 +25,6 @@ absl::Status SnapStatus(SnapError e, absl::string_view msg) {
   absl::Status s = absl::DataLossError(msg);
   s.SetPayload(kSnapErrorPayload, absl::Cord(std::string(1, static_cast<char>(e))));
   return s;
-}
-
-void PutLe(uint64_t v, int bytes, std::string* out) {
-  for (int i = 0; i < bytes; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-uint64_t GetLe(const char* p, int bytes) {
-  uint64_t v = 0;
-  for (int i = 0; i < bytes; ++i) v |= static_cast<uint64_t>(static_cast<uint8_t>(p[i])) << (8 * i);
-  return v;
 }
 
 void PutVarint(uint64_t v, std::string* out) {
@@ -249,11 +241,11 @@ std::string EncodeStreamRef(const StreamRef& ref) {
   std::string out(kStreamRefMagic);
   out.push_back(static_cast<char>(kStreamRefVersion));
   out.push_back(static_cast<char>(ref.algorithm));
-  PutLe(0, 2, &out);
-  PutLe(ref.key_id.value(), 4, &out);
-  PutLe(ref.chunk_size, 4, &out);
-  PutLe(0, 4, &out);
-  PutLe(ref.size, 8, &out);
+  AppendLE16(0, &out);
+  AppendLE32(static_cast<uint32_t>(ref.key_id.value()), &out);
+  AppendLE32(static_cast<uint32_t>(ref.chunk_size), &out);
+  AppendLE32(0, &out);
+  AppendLE64(static_cast<uint64_t>(ref.size), &out);
   out.append(reinterpret_cast<const char*>(ref.salt.data()), ref.salt.size());
   return out;
 }
@@ -267,15 +259,15 @@ absl::StatusOr<StreamRef> DecodeStreamRef(absl::string_view d) {
     return absl::DataLossError(
         absl::StrCat("snap: stream reference version ", static_cast<int>(d[16]), " unknown"));
   }
-  if (!ValidAlgorithm(static_cast<uint8_t>(d[17])) || GetLe(d.data() + 18, 2) != 0 ||
-      GetLe(d.data() + 28, 4) != 0) {
+  if (!ValidAlgorithm(static_cast<uint8_t>(d[17])) || LoadLE16(d.data() + 18) != 0 ||
+      LoadLE32(d.data() + 28) != 0) {
     return absl::DataLossError("snap: stream reference with a bad algorithm or reserved field");
   }
   StreamRef ref;
   ref.algorithm = static_cast<encryption::Algorithm>(static_cast<uint8_t>(d[17]));
-  ref.key_id = encryption::KeyId(static_cast<uint32_t>(GetLe(d.data() + 20, 4)));
-  ref.chunk_size = static_cast<uint32_t>(GetLe(d.data() + 24, 4));
-  ref.size = GetLe(d.data() + 32, 8);
+  ref.key_id = encryption::KeyId(static_cast<uint32_t>(LoadLE32(d.data() + 20)));
+  ref.chunk_size = static_cast<uint32_t>(LoadLE32(d.data() + 24));
+  ref.size = LoadLE64(d.data() + 32);
   std::memcpy(ref.salt.data(), d.data() + 40, kSaltSize);
   return ref;
 }
@@ -284,15 +276,15 @@ std::string EncodeStreamHeader(const StreamHeader& h) {
   std::string out(kStreamMagic);
   out.push_back(static_cast<char>(kStreamVersion));
   out.push_back(static_cast<char>(h.algorithm));
-  PutLe(0, 2, &out);
-  PutLe(h.key_id.value(), 4, &out);
-  PutLe(h.index, 8, &out);
-  PutLe(h.term, 8, &out);
-  PutLe(h.chunk_size, 4, &out);
+  AppendLE16(0, &out);
+  AppendLE32(static_cast<uint32_t>(h.key_id.value()), &out);
+  AppendLE64(static_cast<uint64_t>(h.index), &out);
+  AppendLE64(static_cast<uint64_t>(h.term), &out);
+  AppendLE32(static_cast<uint32_t>(h.chunk_size), &out);
   out.append(reinterpret_cast<const char*>(h.salt.data()), h.salt.size());
   out.append(reinterpret_cast<const char*>(h.nonce_prefix.data()), h.nonce_prefix.size());
   out.push_back(0);
-  PutLe(crc32c::Value(out), 4, &out);
+  AppendLE32(static_cast<uint32_t>(crc32c::Value(out)), &out);
   return out;
 }
 
@@ -304,7 +296,7 @@ absl::StatusOr<StreamHeader> DecodeStreamHeader(absl::string_view b) {
   b = b.substr(0, kStreamHeaderSize);
   if (!absl::StartsWith(b, kStreamMagic)) return absl::DataLossError("snap stream: bad magic");
   if (crc32c::Value(b.substr(0, kStreamHeaderCrcOffset)) !=
-      GetLe(b.data() + kStreamHeaderCrcOffset, 4)) {
+      LoadLE32(b.data() + kStreamHeaderCrcOffset)) {
     return absl::DataLossError("snap stream: header crc mismatch");
   }
   if (static_cast<uint8_t>(b[8]) != kStreamVersion) {
@@ -312,15 +304,15 @@ absl::StatusOr<StreamHeader> DecodeStreamHeader(absl::string_view b) {
         absl::StrCat("snap stream: version ", static_cast<int>(b[8]), " unknown"));
   }
   const int alg = static_cast<uint8_t>(b[9]);
-  if (!ValidAlgorithm(alg) || GetLe(b.data() + 10, 2) != 0 || b[75] != 0) {
+  if (!ValidAlgorithm(alg) || LoadLE16(b.data() + 10) != 0 || b[75] != 0) {
     return absl::DataLossError("snap stream: bad algorithm or reserved field in header");
   }
   StreamHeader h;
   h.algorithm = static_cast<encryption::Algorithm>(alg);
-  h.key_id = encryption::KeyId(static_cast<uint32_t>(GetLe(b.data() + 12, 4)));
-  h.index = GetLe(b.data() + 16, 8);
-  h.term = GetLe(b.data() + 24, 8);
-  h.chunk_size = static_cast<uint32_t>(GetLe(b.data() + 32, 4));
+  h.key_id = encryption::KeyId(static_cast<uint32_t>(LoadLE32(b.data() + 12)));
+  h.index = LoadLE64(b.data() + 16);
+  h.term = LoadLE64(b.data() + 24);
+  h.chunk_size = static_cast<uint32_t>(LoadLE32(b.data() + 32));
   std::memcpy(h.salt.data(), b.data() + 36, kSaltSize);
   std::memcpy(h.nonce_prefix.data(), b.data() + 68, kNoncePrefixSize);
   if (h.chunk_size < kMinChunkSize || h.chunk_size > kMaxChunkSize) {

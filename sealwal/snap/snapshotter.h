@@ -71,7 +71,7 @@
 #include "sealwal/snap/format.h"
 #include "sealwal/snap/keyring.h"
 #include "sealwal/snap/stream.h"
-#include "sealwal/wal/wal.h"
+#include "sealwal/wal/snapshot_position.h"
 
 namespace sealwal::snap {
 

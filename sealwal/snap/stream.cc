@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "sealwal/base/endian.h"
 #include "sealwal/base/status_macros.h"
 
 namespace sealwal::snap {
@@ -77,15 +78,6 @@ absl::Status RandomBytes(uint8_t* out, size_t n) {
     return absl::InternalError("RAND_bytes failed while starting a snapshot stream");
   }
   return absl::OkStatus();
-}
-
-void PutLe64(uint64_t v, char* out) {
-  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((v >> (8 * i)) & 0xff);
-}
-uint64_t GetLe64(const char* p) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v |= static_cast<uint64_t>(static_cast<uint8_t>(p[i])) << (8 * i);
-  return v;
 }
 
 }  // namespace
@@ -217,7 +209,7 @@ absl::Status StreamWriter::Dispatch(bool last) {
       const auto nonce = ChunkNonce(header_.nonce_prefix, static_cast<uint32_t>(s->chunk), s->last);
       st = s->aead->Seal(absl::string_view(nonce.data(), nonce.size()), "", s->in, &s->out);
     } else {
-      PutLe64(PlainChunkChecksum(header_bytes_, static_cast<uint32_t>(s->chunk), s->last, s->in),
+      StoreLE64(PlainChunkChecksum(header_bytes_, static_cast<uint32_t>(s->chunk), s->last, s->in),
               s->trailer);
     }
     std::lock_guard<std::mutex> l(mu_);
@@ -429,7 +421,7 @@ absl::Status StreamReader::LoadChunk(uint64_t i, encryption::Aead* aead, std::st
   } else {
     const absl::string_view data(buf->data(), payload);
     if (PlainChunkChecksum(header_bytes_, static_cast<uint32_t>(i), last, data) !=
-        GetLe64(buf->data() + payload)) {
+        LoadLE64(buf->data() + payload)) {
       return absl::DataLossError(absl::StrCat(
           path_, ": chunk ", i, " of ", layout_.chunks,
           " checksum mismatch (corrupted, truncated, reordered or spliced stream)"));

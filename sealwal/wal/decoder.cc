@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "sealwal/base/crc32c.h"
+#include "sealwal/base/endian.h"
 #include "sealwal/base/status_macros.h"
 
 namespace sealwal::wal {
@@ -140,6 +141,10 @@ absl::Status WalError(absl::StatusCode code, WalErrorClass cls, absl::string_vie
   return s;
 }
 
+bool HasWalErrorClass(const absl::Status& status) {
+  return status.GetPayload(kClassPayloadUrl).has_value();
+}
+
 WalErrorClass GetWalErrorClass(const absl::Status& status) {
   if (status.ok()) return WalErrorClass::kNone;
   auto p = status.GetPayload(kClassPayloadUrl);
@@ -251,7 +256,7 @@ absl::StatusOr<bool> Decoder::Next(DecodedRecord* rec) {
     if (in_ == nullptr) SEALWAL_RETURN_IF_ERROR(OpenFile());
     SEALWAL_ASSIGN_OR_RETURN(size_t have, Fill(kFrameSizeBytes));
     uint64_t word = 0;
-    if (have == kFrameSizeBytes) std::memcpy(&word, buf_.data() + pos_, 8);  // LE host
+    if (have == kFrameSizeBytes) word = LoadLE64(buf_.data() + pos_);
     if (have == 0 || (have == kFrameSizeBytes && word == 0)) {
       // End of file or of the preallocated space: on to the next file.
       in_.reset();
@@ -316,6 +321,7 @@ absl::StatusOr<bool> Decoder::Next(DecodedRecord* rec) {
       }
     }
     pos_ += frame_len;
+    record_offset_ = last_valid_offset_;
     last_valid_offset_ += kFrameSizeBytes + frame_len;
     *rec = parsed;
     return true;

@@ -1,7 +1,10 @@
 // sealwal/wal/decoder.h: reads frames from a run of segment files, checking the CRC
 // chain exactly as etcd 3.4's decoder does (wal/decoder.go), so that every
-// damaged file gets the same verdict from us as from etcd. Used by ReadAll,
-// Verify, Repair and ValidSnapshotEntries; internal to the wal target.
+// damaged file gets the same verdict from us as from etcd. Internal to the
+// wal target; RecordReader is the public face.
+//
+// Callers outside this file use RecordReader (record_reader.h), which adds
+// the segment chain check (crc records) on top of this.
 //
 // Reading is streamed: each segment is read front to back in large
 // sequential reads into one reused buffer, and a frame's data is handed out
@@ -33,6 +36,9 @@ namespace sealwal::wal {
 
 // Builds a status of `code` carrying `cls` (see GetWalErrorClass).
 absl::Status WalError(absl::StatusCode code, WalErrorClass cls, absl::string_view msg);
+// True when `status` was built by WalError (it carries a class), false for
+// a status from elsewhere (the file system's I/O errors).
+bool HasWalErrorClass(const absl::Status& status);
 
 struct DecodedRecord {
   int64_t type = 0;
@@ -61,6 +67,10 @@ class Decoder {
   uint64_t last_valid_offset() const { return last_valid_offset_; }
   // True when the decoder is on the last file of the run.
   bool on_last_file() const { return file_ + 1 >= paths_.size(); }
+  // The file being read (paths_.size() once all are read).
+  size_t file_index() const { return file_; }
+  // Offset in its file of the last record returned.
+  uint64_t record_offset() const { return record_offset_; }
 
  private:
   absl::Status OpenFile();
@@ -79,6 +89,7 @@ class Decoder {
   size_t end_ = 0;  // end of valid bytes in buf_
   uint32_t crc_ = 0;
   uint64_t last_valid_offset_ = 0;
+  uint64_t record_offset_ = 0;
   absl::string_view data_;  // sticky data (the quirk)
   std::string sticky_;      // owns data_ when buf_ has been refilled
 };

@@ -22,6 +22,13 @@
 //   SaveSnapshot(snap)       appends a snapshot record; always fsyncs.
 //   ReleaseLockTo(index)     unlocks segments wholly before `index` so that
 //                            they may be garbage-collected.
+//   SwitchWriteKey(codec)    seals later payloads with a new key: cuts a
+//                            segment whose metadata is re-sealed.
+//
+// Reading goes through RecordReader (sealwal/wal/record_reader.h), which
+// checks the CRC chain and gives each record's position; ReadAll is: read
+// records, decode payloads (and metadata, compared as plaintext), prepare
+// the tail for appending.
 //
 // Crash windows: a cut prepares the next segment as "N.tmp" (in the
 // background), writes crc/metadata/state into it, fsyncs it, renames it to
@@ -36,8 +43,11 @@
 //
 // Errors: absl::Status. Every error carries a WalErrorClass (see below)
 // that names the etcd error it corresponds to. After any failed write or
-// fsync the WAL is failed for good: every later Save/SaveSnapshot/Sync
-// returns the first error (fsync is never retried).
+// fsync the WAL is failed for good: every later Save/SaveSnapshot/Sync/
+// SwitchWriteKey returns the first error (fsync is never retried).
+//
+// Ownership: WalOptions::fs and WalOptions::codec (and a codec passed to
+// SwitchWriteKey) are borrowed and must outlive the Wal.
 //
 // Thread-safety: a Wal is not thread-safe; the consensus layer calls it
 // from one thread (or serialises calls itself). Static functions are safe
@@ -58,15 +68,12 @@
 #include "sealwal/proto/raftpb.pb.h"
 #include "sealwal/wal/format.h"
 #include "sealwal/wal/payload_codec.h"
+#include "sealwal/wal/snapshot_position.h"
 
 namespace sealwal::wal {
 
-// A snapshot position as recorded in the WAL (walpb.Snapshot).
-struct SnapshotPosition {
-  uint64_t index = 0;
-  uint64_t term = 0;
-  bool operator==(const SnapshotPosition&) const = default;
-};
+class RecordWriter;     // internal (record_writer.h)
+class SegmentPipeline;  // internal (segment_pipeline.h)
 
 // Which etcd error a failed call corresponds to. `sealwal wal dump` prints
 // these names; tests compare them with the classes in etcd's manifests.
@@ -145,7 +152,9 @@ class Wal {
   Wal& operator=(const Wal&) = delete;
 
   // Creates a new WAL in `dir`, which must not exist or be empty
-  // (kAlreadyExists otherwise). The metadata is written into every segment.
+  // (kAlreadyExists otherwise). The metadata is written into every segment:
+  // with a codec, sealed once per write key (every segment cut under one
+  // key repeats the same stored bytes; SwitchWriteKey re-seals it).
   // On failure nothing is left behind: `dir` is not created and "<dir>.tmp"
   // is removed (unless the file system refuses even that).
   static absl::StatusOr<std::unique_ptr<Wal>> Create(const std::string& dir,
@@ -165,7 +174,11 @@ class Wal {
                                                           const WalOptions& options = {});
 
   // Reads the whole log once (a second call is kFailedPrecondition). On
-  // success *out holds metadata, HardState and entries. On failure *out
+  // success *out holds metadata (plaintext: decoded through the codec,
+  // which must hold every key the read segments' metadata and entries were
+  // sealed with), HardState and entries. Segments' metadata records must
+  // agree: as stored bytes without a codec, as plaintext with one
+  // (kMetadataConflict otherwise). On failure *out
   // holds what etcd's ReadAll would return with that error: everything
   // for kSnapshotNotFound, the entries before the first one that failed to
   // decode for kDecryptFailed, nothing otherwise. In write mode a torn tail
@@ -185,6 +198,30 @@ class Wal {
   absl::Status SaveSnapshot(SnapshotPosition snap);
   // Writes buffered records and fsyncs the tail.
   absl::Status Sync();
+  // Switches the key new payloads are sealed with, while the WAL is open.
+  // From this call on, entry payloads are encoded by `codec` (nullptr: keep
+  // the current codec object, whose write key the caller has just changed;
+  // a plaintext WAL passes nullptr and simply cuts). The call writes and
+  // fsyncs what is buffered, then cuts a new segment whose metadata record
+  // is re-encoded (re-sealed) from the plaintext metadata through the
+  // codec, and returns once that segment is durable (fsynced, renamed,
+  // directory fsynced). Entries already written are never re-encrypted: a
+  // reader needs every key still used by the segments it reads (after
+  // ReleaseLockTo past the new segment and removing the older ones, only
+  // the new key). Readers compare metadata as plaintext, so the differing
+  // ciphertexts of the segments before and after the switch agree.
+  //
+  // Ownership: `codec` is borrowed and must outlive the Wal (as
+  // WalOptions::codec, which it replaces). Thread-safety: as every writing
+  // call (not thread-safe); the caller must not change the codec's write
+  // key while a Save is running, and should switch right after changing
+  // it so that no Save seals under the new key in an old segment (which
+  // would still read back, with every key present). Errors:
+  // kFailedPrecondition before ReadAll, in read mode or after Close; any
+  // failure to encode the metadata, write, fsync, cut or rename fails the
+  // WAL for good (sticky, as Save): nothing is retried, and later calls
+  // return that first error.
+  absl::Status SwitchWriteKey(PayloadCodec* codec = nullptr);
   // Releases the locks of segments that hold only entries below `index`
   // (keeping the one that may hold `index`), as etcd's ReleaseLockTo.
   absl::Status ReleaseLockTo(uint64_t index);
@@ -201,7 +238,10 @@ class Wal {
   static absl::StatusOr<bool> Repair(const std::string& dir, const WalOptions& options = {});
 
   // Walks the log from `snap` checking the CRC chain, metadata and the
-  // snapshot record, without returning entries (etcd's wal.Verify).
+  // snapshot record, without returning entries (etcd's wal.Verify). With
+  // options.codec, metadata records that differ as stored (a key switch)
+  // are decoded and compared as plaintext (kDecryptFailed when the codec
+  // lacks a key); entries are not decoded.
   static absl::Status Verify(const std::string& dir, SnapshotPosition snap,
                              const WalOptions& options = {});
 
@@ -220,7 +260,6 @@ class Wal {
   uint64_t last_index() const { return last_index_; }
 
  private:
-  class FilePipeline;
   struct Segment;
 
   Wal(std::string dir, const WalOptions& options);
@@ -234,11 +273,13 @@ class Wal {
   static absl::StatusOr<std::unique_ptr<Wal>> OpenAt(const std::string& dir,
                                                      SnapshotPosition snap,
                                                      const WalOptions& options, bool write);
-  // `encoded` is the entry's payload from the codec (null without one).
-  absl::Status EncodeEntry(const raftpb::Entry& entry, const std::string* encoded);
+  // Seals metadata_ through the current codec into stored_metadata_.
+  absl::Status EncodeMetadata();
   absl::Status EncodeHardState(const raftpb::HardState& hs);
-  absl::Status EncodeRecord(RecordType type, bool has_data, absl::string_view head,
-                            absl::string_view body);
+  // Decodes the entries ReadAll collected (in place); see ReadAll.
+  absl::Status DecodeEntries(std::vector<raftpb::Entry>* ents) const;
+  // Opens the tail found by ReadAll for appending at `offset`.
+  absl::Status PrepareTail(uint64_t offset, uint32_t crc);
   absl::Status WriteBuffered();
   void DiscardPartialWrite(uint64_t start);
   absl::Status SyncTail();
@@ -255,8 +296,6 @@ class Wal {
   bool closed_ = false;
   SnapshotPosition start_;
   std::vector<std::string> read_paths_;  // segments ReadAll reads
-  uint64_t tail_valid_offset_ = 0;       // set by ReadAll (write mode)
-  uint32_t read_crc_ = 0;                // running CRC after ReadAll
 
   // Writer state.
   std::vector<std::unique_ptr<Segment>> segments_;  // locked segments; back() is the tail
@@ -264,24 +303,19 @@ class Wal {
   // The final name of the file tail_ writes; empty while it is still a
   // temporary (Create's <dir>.tmp, a cut's N.tmp) that no reader looks at.
   std::string tail_path_;
-  uint32_t crc_ = 0;            // running CRC32C of every record written
-  std::string buf_;             // encoded frames not yet written to tail_
+  // Frames records, keeps the CRC chain and models etcd's page writer.
+  std::unique_ptr<RecordWriter> writer_;
   // Codec input and output for a Save's batch, reused across Saves.
   std::vector<PayloadContext> batch_ctx_;
   std::vector<absl::string_view> batch_plain_;
   std::vector<std::string> batch_encoded_;
-  std::string metadata_;        // stored (encoded) metadata bytes
+  std::string metadata_;         // plaintext metadata
+  std::string stored_metadata_;  // metadata_ as sealed under the current write key
   bool has_metadata_ = false;
   raftpb::HardState state_;     // last HardState saved
   uint64_t last_index_ = 0;     // etcd's enti
-  uint64_t tail_offset_ = 0;    // logical end of the tail (written + buffered)
-  // etcd cuts when its page writer's *flushed* offset passes the segment
-  // size; these model that writer so cut points match etcd's byte for byte.
-  uint64_t etcd_flushed_ = 0;
-  uint64_t etcd_buffered_ = 0;
-  uint64_t etcd_page_offset_ = 0;
   absl::Status error_;          // sticky
-  std::unique_ptr<FilePipeline> pipeline_;
+  std::unique_ptr<SegmentPipeline> pipeline_;
   WalStats stats_;
 };
 

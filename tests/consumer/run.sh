@@ -10,7 +10,8 @@ rm -rf "$work"; mkdir -p "$work"
 cmake --install "$build" --prefix "$work/prefix" >/dev/null
 top=$(ls "$work/prefix/include")
 if [ "$top" != sealwal ]; then echo "include/ holds more than sealwal/: $top" >&2; exit 1; fi
-for internal in wal/decoder.h base/status_macros.h pem/pem_block.h; do
+for internal in wal/decoder.h wal/record_writer.h wal/segment_pipeline.h wal/metadata_check.h \
+    base/status_macros.h base/endian.h pem/pem_block.h; do
   if [ -e "$work/prefix/include/sealwal/$internal" ]; then echo "internal header installed: $internal" >&2; exit 1; fi
 done
 for doc in README.md format.md security.md; do

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -46,6 +47,25 @@ void RemoveTree(const std::string& path) {
   } else {
     ::unlink(path.c_str());
   }
+}
+
+std::vector<std::string> ListDirNames(const std::string& dir) {
+  std::vector<std::string> names;
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (struct dirent* e = ::readdir(d)) {
+      std::string n = e->d_name;
+      if (n != "." && n != "..") names.push_back(n);
+    }
+    ::closedir(d);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+std::map<std::string, std::string> DirContents(const std::string& dir) {
+  std::map<std::string, std::string> m;
+  for (const auto& n : ListDirNames(dir)) m[n] = ReadFileOrDie(dir + "/" + n);
+  return m;
 }
 
 void CopyDir(const std::string& from, const std::string& to) {

@@ -3,6 +3,7 @@
 #ifndef SEALWAL_TESTS_TESTING_TEST_UTIL_H_
 #define SEALWAL_TESTS_TESTING_TEST_UTIL_H_
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,11 @@ class TempDir {
 // Copies the regular files of `from` into `to` (created), not recursive.
 void CopyDir(const std::string& from, const std::string& to);
 void RemoveTree(const std::string& path);
+// The names in `dir` (no "." or ".."), sorted; empty when it cannot be read.
+std::vector<std::string> ListDirNames(const std::string& dir);
+// name -> bytes of every entry of `dir`: compared before and after an
+// operation that must modify nothing.
+std::map<std::string, std::string> DirContents(const std::string& dir);
 std::string ReadFileOrDie(const std::string& path);
 void WriteFileOrDie(const std::string& path, absl::string_view data);
 

@@ -1,0 +1,22 @@
+#include "sealwal/wal/format.h"
+
+#include "absl/strings/str_format.h"
+#include "absl/strings/string_view.h"
+#include "sealwal/base/hex.h"
+
+namespace sealwal::wal {
+
+std::string SegmentFileName(uint64_t seq, uint64_t index) {
+  return absl::StrFormat("%016x-%016x.wal", seq, index);
+}
+
+bool ParseSegmentFileName(const std::string& name, uint64_t* seq, uint64_t* index) {
+  // Exactly etcd's pattern: 16 hex, '-', 16 hex, ".wal".
+  if (name.size() != 16 + 1 + 16 + 4 || name.compare(33, 4, ".wal") != 0 || name[16] != '-') {
+    return false;
+  }
+  absl::string_view n(name);
+  return ParseHex16(n.substr(0, 16), seq) && ParseHex16(n.substr(17, 16), index);
+}
+
+}  // namespace sealwal::wal

@@ -1,0 +1,147 @@
+// Wal::Repair, Wal::Verify and Wal::ValidSnapshotEntries: static walks of a
+// WAL directory through RecordReader, which checks the CRC chain.
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "sealwal/base/status_macros.h"
+#include "sealwal/wal/decoder.h"
+#include "sealwal/wal/metadata_check.h"
+#include "sealwal/wal/record_reader.h"
+#include "sealwal/wal/wal.h"
+
+namespace sealwal::wal {
+namespace {
+
+absl::Status UnparseableSnapshot() {
+  return WalError(absl::StatusCode::kDataLoss, WalErrorClass::kOther,
+                  "wal: snapshot record does not parse as walpb.Snapshot");
+}
+
+// True for the reader's broken segment chain (etcd's "wal: crc mismatch",
+// as opposed to a record's "walpb: crc mismatch").
+bool IsChainBreak(const absl::Status& s) {
+  return GetWalErrorClass(s) == WalErrorClass::kCrcMismatch &&
+         EtcdErrorText(s) == "wal: crc mismatch";
+}
+
+}  // namespace
+
+absl::StatusOr<bool> Wal::Repair(const std::string& dir, const WalOptions& options) {
+  env::FileSystem* fs = options.fs;
+  SEALWAL_ASSIGN_OR_RETURN(std::vector<std::string> names, SegmentNames(dir, fs));
+  const std::string last = env::JoinPath(dir, names.back());
+  SEALWAL_ASSIGN_OR_RETURN(auto lock, fs->LockFile(last));
+  RecordReader reader(fs, {last});
+  Record rec;
+  while (reader.ReadRecord(&rec)) {
+  }
+  switch (reader.end()) {
+    case RecordReader::End::kEof:
+      return false;  // nothing torn
+    case RecordReader::End::kTornTail:
+      break;
+    default:
+      // Corruption (or an I/O error): never "repaired".
+      if (IsChainBreak(reader.status())) {
+        return WalError(absl::StatusCode::kDataLoss, WalErrorClass::kCrcMismatch,
+                        "wal: crc mismatch (segment chain broken); not repairable");
+      }
+      return reader.status();
+  }
+  const uint64_t last_offset = reader.last_valid_offset();
+  // Keep a copy of what we cut, then truncate at the last good record.
+  SEALWAL_ASSIGN_OR_RETURN(std::string content, env::ReadFileToString(fs, last));
+  {
+    SEALWAL_ASSIGN_OR_RETURN(auto broken, fs->NewWritableFile(last + ".broken"));
+    SEALWAL_RETURN_IF_ERROR(broken->Append(content));
+    SEALWAL_RETURN_IF_ERROR(broken->Sync());
+    SEALWAL_RETURN_IF_ERROR(broken->Close());
+  }
+  // The copy's name must be durable before the original is cut.
+  SEALWAL_RETURN_IF_ERROR(fs->SyncDir(dir));
+  env::WritableFileOptions wopts;
+  wopts.disposition = env::WritableFileOptions::Disposition::kOpenExisting;
+  SEALWAL_ASSIGN_OR_RETURN(auto f, fs->NewWritableFile(last, wopts));
+  SEALWAL_RETURN_IF_ERROR(f->Truncate(last_offset));
+  SEALWAL_RETURN_IF_ERROR(f->Sync());
+  SEALWAL_RETURN_IF_ERROR(f->Close());
+  SEALWAL_RETURN_IF_ERROR(fs->SyncDir(dir));
+  return true;
+}
+
+absl::Status Wal::Verify(const std::string& dir, SnapshotPosition snap,
+                         const WalOptions& options) {
+  SEALWAL_ASSIGN_OR_RETURN(auto reader, RecordReader::Open(dir, snap, options.fs));
+  Record rec;
+  MetadataCheck metadata(options.codec);
+  bool match = false;
+  while (reader->ReadRecord(&rec)) {
+    switch (static_cast<RecordType>(rec.type)) {
+      case RecordType::kMetadata:
+        SEALWAL_RETURN_IF_ERROR(metadata.Add(rec.data));
+        break;
+      case RecordType::kSnapshot: {
+        SnapshotPosition loaded;
+        if (!ParseSnapshotRecord(rec.data, &loaded)) return UnparseableSnapshot();
+        if (loaded.index == snap.index) {
+          if (loaded.term != snap.term) {
+            return WalError(absl::StatusCode::kFailedPrecondition,
+                            WalErrorClass::kSnapshotMismatch, "wal: snapshot mismatch");
+          }
+          match = true;
+        }
+        break;
+      }
+      case RecordType::kCrc:  // checked by the reader
+      case RecordType::kEntry:
+      case RecordType::kState:
+        break;
+      default:
+        return WalError(absl::StatusCode::kDataLoss, WalErrorClass::kOther,
+                        absl::StrCat("wal: unexpected block type ", rec.type));
+    }
+  }
+  // etcd's Verify accepts a torn tail (io.ErrUnexpectedEOF).
+  if (reader->end() != RecordReader::End::kTornTail) SEALWAL_RETURN_IF_ERROR(reader->status());
+  // With a codec, metadata that differs in its stored bytes (a key switch)
+  // must agree as plaintext.
+  SEALWAL_RETURN_IF_ERROR(metadata.CheckAgreement());
+  if (!match) {
+    return WalError(absl::StatusCode::kNotFound, WalErrorClass::kSnapshotNotFound,
+                    "wal: snapshot not found");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<SnapshotPosition>> Wal::ValidSnapshotEntries(
+    const std::string& dir, const WalOptions& options) {
+  // Every segment, as etcd reads them here (no sequence check).
+  SEALWAL_ASSIGN_OR_RETURN(auto reader, RecordReader::OpenAll(dir, options.fs));
+  Record rec;
+  std::vector<SnapshotPosition> snaps;
+  raftpb::HardState state;
+  while (reader->ReadRecord(&rec)) {
+    switch (static_cast<RecordType>(rec.type)) {
+      case RecordType::kSnapshot: {
+        SnapshotPosition p;
+        if (!ParseSnapshotRecord(rec.data, &p)) return UnparseableSnapshot();
+        snaps.push_back(p);
+        break;
+      }
+      case RecordType::kState:
+        state.ParseFromArray(rec.data.data(), static_cast<int>(rec.data.size()));
+        break;
+      default:
+        break;
+    }
+  }
+  if (reader->end() != RecordReader::End::kTornTail) SEALWAL_RETURN_IF_ERROR(reader->status());
+  std::vector<SnapshotPosition> valid;
+  for (const auto& s : snaps) {
+    if (s.index <= state.commit()) valid.push_back(s);
+  }
+  return valid;
+}
+
+}  // namespace sealwal::wal

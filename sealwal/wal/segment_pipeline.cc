@@ -1,0 +1,91 @@
+#include "sealwal/wal/segment_pipeline.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "sealwal/base/status_macros.h"
+
+namespace sealwal::wal {
+namespace {
+
+constexpr char kTmpSuffix[] = ".tmp";
+constexpr size_t kZeroChunk = 1 << 20;
+
+}  // namespace
+
+absl::Status PrepareSpace(env::WritableFile* f, uint64_t from, uint64_t size,
+                          Preallocation mode) {
+  if (size <= from) return absl::OkStatus();
+  SEALWAL_RETURN_IF_ERROR(f->Fallocate(from, size - from));
+  if (mode == Preallocation::kZeroFill) {
+    static const std::string* const zeros = new std::string(kZeroChunk, '\0');
+    SEALWAL_RETURN_IF_ERROR(f->Seek(from));
+    for (uint64_t off = from; off < size; off += kZeroChunk) {
+      SEALWAL_RETURN_IF_ERROR(f->Append(absl::string_view(*zeros).substr(
+          0, static_cast<size_t>(std::min<uint64_t>(kZeroChunk, size - off)))));
+    }
+    SEALWAL_RETURN_IF_ERROR(f->Sync());
+  }
+  return f->Seek(from);
+}
+
+SegmentPipeline::SegmentPipeline(env::FileSystem* fs, std::string dir, uint64_t size,
+                                 Preallocation mode)
+    : fs_(fs), dir_(std::move(dir)), size_(size), mode_(mode), thread_([this] { Run(); }) {}
+
+SegmentPipeline::~SegmentPipeline() {
+  {
+    absl::MutexLock l(&mu_);
+    stop_ = true;
+  }
+  thread_.join();
+  if (ready_.has_value() && ready_->ok()) {
+    // Nobody took it: remove it, as etcd's pipeline does on close.
+    std::string path = (*ready_)->path;
+    ready_.reset();
+    fs_->RemoveFile(path).IgnoreError();
+  }
+}
+
+void SegmentPipeline::Request() {
+  absl::MutexLock l(&mu_);
+  want_ = true;
+}
+
+absl::StatusOr<SegmentPipeline::Prepared> SegmentPipeline::Take() {
+  absl::MutexLock l(&mu_);
+  want_ = true;
+  mu_.Await(absl::Condition(
+      +[](SegmentPipeline* p) { return p->ready_.has_value(); }, this));
+  absl::StatusOr<Prepared> r = std::move(*ready_);
+  ready_.reset();
+  want_ = false;
+  return r;
+}
+
+void SegmentPipeline::Run() {
+  for (;;) {
+    {
+      absl::MutexLock l(&mu_);
+      mu_.Await(absl::Condition(
+          +[](SegmentPipeline* p) { return p->stop_ || (p->want_ && !p->ready_.has_value()); },
+          this));
+      if (stop_) return;
+    }
+    absl::StatusOr<Prepared> r = Alloc();
+    absl::MutexLock l(&mu_);
+    ready_ = std::move(r);
+  }
+}
+
+absl::StatusOr<SegmentPipeline::Prepared> SegmentPipeline::Alloc() {
+  Prepared p;
+  p.path = env::JoinPath(dir_, absl::StrCat(count_++ % 2, kTmpSuffix));
+  SEALWAL_ASSIGN_OR_RETURN(p.file, fs_->NewWritableFile(p.path));
+  SEALWAL_ASSIGN_OR_RETURN(p.lock, fs_->LockFile(p.path));
+  SEALWAL_RETURN_IF_ERROR(PrepareSpace(p.file.get(), 0, size_, mode_));
+  return p;
+}
+
+}  // namespace sealwal::wal
