@@ -53,7 +53,9 @@ absl::StatusOr<bool> Wal::Repair(const std::string& dir, const WalOptions& optio
   // Keep a copy of what we cut, then truncate at the last good record.
   SEALWAL_ASSIGN_OR_RETURN(std::string content, env::ReadFileToString(fs, last));
   {
-    SEALWAL_ASSIGN_OR_RETURN(auto broken, fs->NewWritableFile(last + ".broken"));
+    // A fresh file: an older .broken copy, or a planted symlink, is replaced
+    // rather than written through.
+    SEALWAL_ASSIGN_OR_RETURN(auto broken, env::NewTempFile(fs, last + ".broken", 0600));
     SEALWAL_RETURN_IF_ERROR(broken->Append(content));
     SEALWAL_RETURN_IF_ERROR(broken->Sync());
     SEALWAL_RETURN_IF_ERROR(broken->Close());

@@ -82,7 +82,8 @@ void SegmentPipeline::Run() {
 absl::StatusOr<SegmentPipeline::Prepared> SegmentPipeline::Alloc() {
   Prepared p;
   p.path = env::JoinPath(dir_, absl::StrCat(count_++ % 2, kTmpSuffix));
-  SEALWAL_ASSIGN_OR_RETURN(p.file, fs_->NewWritableFile(p.path));
+  // Fresh, never through what a crash left or someone planted at the name.
+  SEALWAL_ASSIGN_OR_RETURN(p.file, env::NewTempFile(fs_, p.path, 0600));
   SEALWAL_ASSIGN_OR_RETURN(p.lock, fs_->LockFile(p.path));
   SEALWAL_RETURN_IF_ERROR(PrepareSpace(p.file.get(), 0, size_, mode_));
   return p;
