@@ -9,6 +9,6 @@
 sealwal_test(aead_test DEPS sealwal::encryption)
 sealwal_test(encryption_record_test DEPS sealwal::encryption)
 sealwal_test(encryption_nonce_test DEPS sealwal::encryption)
-sealwal_test(encryption_wal_test DEPS sealwal::encryption sealwal::wal sealwal::env
+sealwal_test(encryption_wal_test DEPS sealwal::walcrypt sealwal::encryption sealwal::wal sealwal::env
   sealwal::base sealwal::proto)
 sealwal_test(encryption_cli_test DEPS sealwal::encryption sealwal::base)
