@@ -60,11 +60,15 @@ absl::Status KeyUsage::ConsumeSlow(uint64_t n) {
                                               " began at ", *begin, ", below the bound ", limit));
     }
     const uint64_t end = std::min(kMaxEncryptionsPerKey, *begin + std::min(count, kMaxEncryptionsPerKey));
-    // Messages below `begin` belong to earlier reservations (ours or another
-    // process's): move `used` up to it before the new limit is visible.
-    uint64_t cur = used_.load(std::memory_order_relaxed);
-    while (cur < *begin &&
-           !used_.compare_exchange_weak(cur, *begin, std::memory_order_relaxed)) {
+    // When another process reserved [limit, begin) meanwhile, this one's
+    // counter cannot skip that hole and keep the rest of its own range: it
+    // moves up to `begin` (the rest of its range is given up) before the new
+    // limit is visible. Otherwise it continues where it is.
+    if (*begin > limit) {
+      uint64_t cur = used_.load(std::memory_order_relaxed);
+      while (cur < *begin &&
+             !used_.compare_exchange_weak(cur, *begin, std::memory_order_relaxed)) {
+      }
     }
     limit_.store(end, std::memory_order_release);
   }
