@@ -35,21 +35,14 @@ namespace sealwal {
 namespace {
 
 using testing::CommandResult;
+using testing::ExpectOneErrorLine;
+using testing::LineValue;
 using testing::RunCommand;
 using testing::ShellQuote;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
 const std::string kCli = SEALWAL_CLI_BIN;
-
-std::string LineValue(const std::string& out, absl::string_view name) {
-  for (absl::string_view line : absl::StrSplit(out, '\n')) {
-    if (absl::ConsumePrefix(&line, name) && absl::ConsumePrefix(&line, " ")) {
-      return std::string(line);
-    }
-  }
-  return "";
-}
 
 // The index of the last "synced N" line (0 if none).
 uint64_t LastSynced(const std::string& out) {
@@ -59,11 +52,6 @@ uint64_t LastSynced(const std::string& out) {
     if (absl::ConsumePrefix(&line, "synced ") && absl::SimpleAtoi(line, &n)) last = n;
   }
   return last;
-}
-
-void ExpectOneErrorLine(const CommandResult& r) {
-  EXPECT_THAT(r.err, StartsWith("sealwal: "));
-  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
 }
 
 class KeyringCliTest : public ::testing::Test {
@@ -306,12 +294,16 @@ TEST_F(KeyringCliTest, ADekNearTheLimitRefusesPastItAcrossProcesses) {
   h.current->encryptions = encryption::kMaxEncryptionsPerKey - 25;
   WriteKeyFile(key_, h);
 
+  // Refused: exit 2, one line saying the DEK must be rotated.
+  auto expect_exhausted = [](const CommandResult& r, const std::string& what) {
+    EXPECT_EQ(r.exit_code, 2) << what << ": " << r.err;
+    ExpectOneErrorLine(r);
+    EXPECT_THAT(r.err, HasSubstr("DEK exhausted, rotate")) << what;
+  };
   const std::string wal = tmp_.Sub("wal-v3-encrypted");
   auto first = Run("wal gen " + ShellQuote(wal) + " --entries 30 --size 16 --batch 1 --seed 3" +
                    KeyFlag(key_));
-  EXPECT_EQ(first.exit_code, 2) << first.err;
-  ExpectOneErrorLine(first);
-  EXPECT_THAT(first.err, HasSubstr("DEK exhausted, rotate"));
+  expect_exhausted(first, "first wal gen");
   EXPECT_EQ(LastSynced(first.out), 24u);
   EXPECT_EQ(StoredCount(), encryption::kMaxEncryptionsPerKey);
   auto inspect = Run("key inspect" + KeyFlag(key_));
@@ -321,17 +313,13 @@ TEST_F(KeyringCliTest, ADekNearTheLimitRefusesPastItAcrossProcesses) {
   const std::string wal2 = tmp_.Sub("second-wal-v3-encrypted");
   auto second = Run("wal gen " + ShellQuote(wal2) + " --entries 1 --size 16 --batch 1 --seed 3" +
                     KeyFlag(key_));
-  EXPECT_EQ(second.exit_code, 2) << second.err;
-  ExpectOneErrorLine(second);
-  EXPECT_THAT(second.err, HasSubstr("DEK exhausted, rotate"));
+  expect_exhausted(second, "second wal gen");
   EXPECT_FALSE(env::DefaultFileSystem()->FileExists(wal2).ok());
   const std::string snap = tmp_.Sub("snap-v3-encrypted");
   for (const std::string& extra : {"", " --stream"}) {
     auto s = Run("snap save " + ShellQuote(snap) + " --index 5 --term 1 --size 30 --seed 4" +
                  extra + KeyFlag(key_));
-    EXPECT_EQ(s.exit_code, 2) << extra << ": " << s.err;
-    ExpectOneErrorLine(s);
-    EXPECT_THAT(s.err, HasSubstr("DEK exhausted")) << extra;
+    expect_exhausted(s, "snap save" + extra);
   }
   auto ls = env::DefaultFileSystem()->ListDir(snap);
   EXPECT_TRUE(!ls.ok() || ls->empty()) << "a refused save left files";

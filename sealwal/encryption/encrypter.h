@@ -125,8 +125,9 @@ class Encrypter {
 
   virtual KeyId key_id() const = 0;
   virtual Algorithm algorithm() const = 0;
-  // Messages sealed under this DEK, including those it had sealed before
-  // this object existed (EncrypterOptions::initial_encryptions).
+  // Messages counted on this DEK's counter: those this object sealed,
+  // those other sealers sharing its KeyUsage sealed, and what the DEK had
+  // sealed before (the stored count, or EncrypterOptions::initial_encryptions).
   virtual uint64_t encryptions() const = 0;
   // True once the key rotator should replace this DEK.
   virtual bool rotation_required() const = 0;
