@@ -27,13 +27,16 @@
 #include "sealwal/encryption/decrypter.h"
 #include "sealwal/encryption/dek.h"
 #include "sealwal/encryption/encrypter.h"
-#include "sealwal/encryption/wal_codec.h"
+#include "sealwal/walcrypt/wal_codec.h"
 #include "sealwal/wal/wal.h"
 
 namespace sealwal::encryption {
 namespace {
 
 using bench::EntriesForBatch;
+using walcrypt::kEncryptedWalDirName;
+using walcrypt::kPlaintextWalDirName;
+using walcrypt::WalCodec;
 using bench::kEntrySize;
 using bench::RandomBytes;
 using bench::RemoveTree;

@@ -42,7 +42,7 @@ std::unique_ptr<Snapshotter> Open(const std::string& dir, bool encrypted) {
     auto key = encryption::SecretKey::FromBytes(std::string(32, '\x33'));
     auto dek = encryption::Dek::FromParts(encryption::KeyId(0x0badf00d),
                                           encryption::Algorithm::kAes256Gcm, std::move(*key));
-    o.keys = *Keyring::ForDek(*dek);
+    o.keys = *encryption::Keyring::ForDek(*dek);
   }
   return std::move(*Snapshotter::Open(dir, o));
 }

@@ -23,7 +23,7 @@ namespace {
 
 using namespace sealwal;
 
-void LoadOnce(const std::string& bytes, std::shared_ptr<snap::Keyring> keys) {
+void LoadOnce(const std::string& bytes, std::shared_ptr<encryption::Keyring> keys) {
   auto fs = env::NewMemFileSystem();
   if (!fs->CreateDir("/s").ok()) std::abort();
   const std::string name = snap::SnapFileName(1, 1);

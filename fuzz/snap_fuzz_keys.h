@@ -10,15 +10,15 @@
 #include <utility>
 
 #include "sealwal/encryption/dek.h"
-#include "sealwal/snap/keyring.h"
+#include "sealwal/encryption/keyring.h"
 
 namespace sealwal::fuzz {
 
-inline std::shared_ptr<snap::Keyring> SeedKeyring(uint32_t id) {
+inline std::shared_ptr<encryption::Keyring> SeedKeyring(uint32_t id) {
   auto key = encryption::SecretKey::FromBytes(std::string(32, '\x07'));
   auto dek = encryption::Dek::FromParts(encryption::KeyId(id == 0 ? 1 : id),
                                         encryption::Algorithm::kAes256Gcm, std::move(*key));
-  return *snap::Keyring::ForDek(*dek);
+  return *encryption::Keyring::ForDek(*dek);
 }
 
 }  // namespace sealwal::fuzz

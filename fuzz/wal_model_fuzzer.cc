@@ -23,7 +23,7 @@
 #include "sealwal/encryption/decrypter.h"
 #include "sealwal/encryption/dek.h"
 #include "sealwal/encryption/encrypter.h"
-#include "sealwal/encryption/wal_codec.h"
+#include "sealwal/walcrypt/wal_codec.h"
 #include "testing/fault_injection_file_system.h"
 #include "sealwal/env/mem_file_system.h"
 #include "sealwal/wal/wal.h"
@@ -101,10 +101,10 @@ class Harness {
     Check(decrypter_->AddKey(dek->id, dek->algorithm, dek->key.Clone()).ok());
     auto enc = encryption::AeadEncrypter::Create(*dek);
     Check(enc.ok());
-    encryption::WalCodecOptions co;
+    walcrypt::WalCodecOptions co;
     co.encrypter = std::move(*enc);
     co.decrypter = decrypter_;
-    auto codec = encryption::WalCodec::Create(std::move(co));
+    auto codec = walcrypt::WalCodec::Create(std::move(co));
     Check(codec.ok());
     // The WAL borrows the codec: close it before the old codec goes.
     if (wal_ != nullptr) (void)wal_->Close();
@@ -261,7 +261,7 @@ class Harness {
   env::FaultInjectionFileSystem fault_;
   const bool encrypted_;
   std::shared_ptr<encryption::MultiDecrypter> decrypter_;
-  std::unique_ptr<encryption::WalCodec> codec_;
+  std::unique_ptr<walcrypt::WalCodec> codec_;
   std::unique_ptr<wal::Wal> wal_;
   std::vector<ModelEntry> log_;
   std::optional<Pending> pending_;

@@ -13,8 +13,13 @@
 sealwal_test(aead_test DEPS sealwal::encryption)
 sealwal_test(encryption_record_test DEPS sealwal::encryption)
 sealwal_test(encryption_nonce_test DEPS sealwal::encryption)
-sealwal_test(encryption_wal_test DEPS sealwal::encryption sealwal::wal sealwal::env
+sealwal_test(encryption_wal_test DEPS sealwal::walcrypt sealwal::encryption sealwal::wal sealwal::env
   sealwal::base sealwal::proto)
 sealwal_test(encryption_cli_test DEPS sealwal::encryption sealwal::base)
-sealwal_test(wal_rotation_test DEPS sealwal::encryption sealwal::wal sealwal::env
+sealwal_test(wal_rotation_test DEPS sealwal::walcrypt sealwal::encryption sealwal::wal sealwal::env
   sealwal::base sealwal::proto)
+#   encryption_keyring_test     Keyring (write/read keys, SetWriteKey followed by
+#                               the WAL codec, missing keys), KeyUsage
+#                               reservations, pem::LoadKeyring persisting counts
+sealwal_test(encryption_keyring_test DEPS sealwal::walcrypt sealwal::pem sealwal::encryption
+  sealwal::wal sealwal::env)

@@ -19,6 +19,7 @@
 namespace sealwal {
 namespace {
 
+using testing::ExpectOneErrorLine;
 using testing::RunCommand;
 using testing::ShellQuote;
 using ::testing::HasSubstr;
@@ -27,12 +28,6 @@ using ::testing::StartsWith;
 const std::string kCli = SEALWAL_CLI_BIN;
 
 std::string Cli(const std::string& args) { return ShellQuote(kCli) + " " + args; }
-
-// Exactly one line on stderr, starting "sealwal: ".
-void ExpectOneErrorLine(const testing::CommandResult& r) {
-  EXPECT_THAT(r.err, StartsWith("sealwal: "));
-  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-}
 
 std::map<std::string, std::string> Files(const std::string& dir) {
   std::map<std::string, std::string> m;

@@ -1,4 +1,4 @@
-// The encrypted WAL: wal::Wal with encryption::WalCodec. Round trips,
+// The encrypted WAL: wal::Wal with walcrypt::WalCodec. Round trips,
 // tampering with a recomputed CRC chain (swapped entries, altered term,
 // type, nonce, key id, truncated records, metadata), wrong and missing keys
 // (reported, nothing on disk modified), key rotation inside one WAL, and
@@ -21,7 +21,7 @@
 #include "sealwal/encryption/decrypter.h"
 #include "sealwal/encryption/dek.h"
 #include "sealwal/encryption/encrypter.h"
-#include "sealwal/encryption/wal_codec.h"
+#include "sealwal/walcrypt/wal_codec.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "sealwal/proto/encryption.pb.h"
@@ -36,6 +36,11 @@ namespace sealwal::encryption {
 namespace {
 
 using ::sealwal::testing::IsOk;
+using ::sealwal::walcrypt::IsEncryptedWalDir;
+using ::sealwal::walcrypt::kEncryptedWalDirName;
+using ::sealwal::walcrypt::kPlaintextWalDirName;
+using ::sealwal::walcrypt::WalCodec;
+using ::sealwal::walcrypt::WalCodecOptions;
 using ::sealwal::testing::StatusIs;
 using ::testing::AllOf;
 using ::testing::HasSubstr;

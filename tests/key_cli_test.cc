@@ -19,6 +19,8 @@ namespace sealwal {
 namespace {
 
 using testing::CommandResult;
+using testing::ExpectOneErrorLine;
+using testing::LineValue;
 using testing::RunCommand;
 using testing::ShellQuote;
 using ::testing::HasSubstr;
@@ -30,21 +32,6 @@ const std::string kCli = SEALWAL_CLI_BIN;
 std::string Cli(const std::string& args) { return ShellQuote(kCli) + " " + args; }
 std::string WithKey(const std::string& unlock_key, const std::string& cmd) {
   return "SEALWAL_UNLOCK_KEY=" + ShellQuote(unlock_key) + " " + cmd;
-}
-
-void ExpectOneErrorLine(const CommandResult& r) {
-  EXPECT_THAT(r.err, StartsWith("sealwal: "));
-  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-}
-
-// The value of the "name value" line in a command's output ("" if none).
-std::string LineValue(const std::string& out, absl::string_view name) {
-  for (absl::string_view line : absl::StrSplit(out, '\n')) {
-    if (absl::ConsumePrefix(&line, name) && absl::ConsumePrefix(&line, " ")) {
-      return std::string(line);
-    }
-  }
-  return "";
 }
 
 class KeyCliTest : public ::testing::Test {

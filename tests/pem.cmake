@@ -20,3 +20,9 @@ add_dependencies(pem_crash_test pem_crash_harness)
 #   key_cli_test             `sealwal key ...` and `wal --key-file` against the
 #                            openssl command line (pkey -passin, genpkey imports)
 sealwal_test(key_cli_test)
+#   keyring_cli_test         one --key-file for `wal` and `snap` (raft-dek and
+#                            raft-dek-pending), missing key exit 2 / tampering
+#                            exit 1 alike, the persisted encryption counter
+#                            (SIGKILL mid-run, 2^32 across processes)
+sealwal_test(keyring_cli_test DEPS sealwal::pem sealwal::snap sealwal::env sealwal::encryption
+  TIMEOUT 600)

@@ -9,7 +9,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "sealwal/proto/snappb.pb.h"
-#include "sealwal/snap/keyring.h"
+#include "sealwal/encryption/keyring.h"
 #include "testing/status_matchers.h"
 
 namespace sealwal::snap {
@@ -160,14 +160,14 @@ TEST(SnapFormatTest, ChunkNonceIsPrefixCounterBigEndianAndLastFlag) {
 TEST(SnapFormatTest, HkdfSha256MatchesRfc5869) {
   ASSERT_OK_AND_ASSIGN(auto ikm, encryption::SecretKey::FromBytes(std::string(22, '\x0b')));
   ASSERT_OK_AND_ASSIGN(
-      auto okm, HkdfSha256(ikm, absl::HexStringToBytes("000102030405060708090a0b0c"),
+      auto okm, encryption::HkdfSha256(ikm, absl::HexStringToBytes("000102030405060708090a0b0c"),
                            absl::HexStringToBytes("f0f1f2f3f4f5f6f7f8f9"), 42));
   EXPECT_EQ(absl::BytesToHexString(okm.bytes()),
             "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865");
-  ASSERT_OK_AND_ASSIGN(auto okm3, HkdfSha256(ikm, "", "", 42));
+  ASSERT_OK_AND_ASSIGN(auto okm3, encryption::HkdfSha256(ikm, "", "", 42));
   EXPECT_EQ(absl::BytesToHexString(okm3.bytes()),
             "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a96c8");
-  EXPECT_THAT(HkdfSha256(ikm, "", "", 0), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(encryption::HkdfSha256(ikm, "", "", 0), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 }  // namespace

@@ -23,7 +23,7 @@
 
 namespace {
 
-using sealwal::snap::Keyring;
+using sealwal::encryption::Keyring;
 
 int Die(const std::string& msg) {
   std::fprintf(stderr, "snap_rss_harness: %s\n", msg.c_str());

@@ -28,11 +28,11 @@ using ::sealwal::testing::StatusIs;
 using ::testing::HasSubstr;
 using encryption::Algorithm;
 
-std::shared_ptr<Keyring> MakeKeys(uint32_t id = 0x51, char fill = 'k') {
+std::shared_ptr<encryption::Keyring> MakeKeys(uint32_t id = 0x51, char fill = 'k') {
   auto key = encryption::SecretKey::FromBytes(std::string(32, fill));
   auto dek = encryption::Dek::FromParts(encryption::KeyId(id), Algorithm::kAes256Gcm,
                                         std::move(*key));
-  return *Keyring::ForDek(*dek);
+  return *encryption::Keyring::ForDek(*dek);
 }
 
 raftpb::SnapshotMetadata Md(uint64_t index, uint64_t term, std::vector<uint64_t> voters = {1, 2, 3}) {
@@ -60,7 +60,7 @@ absl::StatusOr<std::string> AllData(LoadedSnapshot& l) {
 class SnapshotterBase : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_OK(fs_->CreateDir("/snap")); }
-  std::unique_ptr<Snapshotter> Open(std::shared_ptr<const Keyring> keys,
+  std::unique_ptr<Snapshotter> Open(std::shared_ptr<const encryption::Keyring> keys,
                                     StreamCheck check = StreamCheck::kEnds) {
     SnapshotterOptions o;
     o.fs = fs_.get();
@@ -87,7 +87,7 @@ class SnapshotterBase : public ::testing::Test {
   }
 
   std::unique_ptr<env::FileSystem> fs_ = env::NewMemFileSystem();
-  std::shared_ptr<Keyring> keys_;
+  std::shared_ptr<encryption::Keyring> keys_;
 };
 
 class SnapshotterTest : public SnapshotterBase, public ::testing::WithParamInterface<bool> {
@@ -226,17 +226,27 @@ TEST_F(EncryptedSnapshotterTest, KeyProblemsAreReportedAndNothingIsRenamed) {
   ASSERT_OK(s->Save(Md(10, 1), Data(10, 1, 1000)));
   SaveStream(s.get(), 20, 1, 9000);
   const auto before = Files();
-  // No DEK with the snapshot's key id.
+  // No DEK with the snapshot's key id: kNotFound naming it, as in the WAL.
   auto other = Open(MakeKeys(0x52, 'k'));
-  EXPECT_THAT(other->Load(), StatusIs(absl::StatusCode::kPermissionDenied,
-                                      HasSubstr("key problem")));
-  // The wrong key under the right id.
-  EXPECT_THAT(Open(MakeKeys(0x51, 'x'))->Load(),
-              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("does not decrypt")));
+  absl::Status missing = other->Load().status();
+  EXPECT_THAT(missing, StatusIs(absl::StatusCode::kNotFound,
+                                HasSubstr("no DEK with key id 0x00000051")));
+  EXPECT_TRUE(encryption::IsMissingKeyError(missing)) << missing;
+  EXPECT_THAT(missing, StatusIs(absl::StatusCode::kNotFound, HasSubstr("nothing was renamed")));
+  // The wrong key under the right id: authentication fails, kDataLoss.
+  absl::Status wrong = Open(MakeKeys(0x51, 'x'))->Load().status();
+  EXPECT_THAT(wrong, StatusIs(absl::StatusCode::kDataLoss, HasSubstr("does not decrypt")));
+  EXPECT_FALSE(encryption::IsMissingKeyError(wrong));
   EXPECT_EQ(Files(), before);
+  // Inspect keeps the same classification.
+  ASSERT_OK_AND_ASSIGN(SnapFileInfo missing_info, other->Inspect(SnapFileName(1, 10)));
+  EXPECT_TRUE(encryption::IsMissingKeyError(missing_info.decrypt_status));
+  ASSERT_OK_AND_ASSIGN(SnapFileInfo wrong_info,
+                       Open(MakeKeys(0x51, 'x'))->Inspect(SnapFileName(1, 10)));
+  EXPECT_THAT(wrong_info.decrypt_status, StatusIs(absl::StatusCode::kDataLoss));
   // A plaintext snapshot in an encrypted directory: a downgrade, refused.
   ASSERT_OK(Open(nullptr)->Save(Md(30, 1), "plaintext"));
-  EXPECT_THAT(s->Load(), StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_THAT(s->Load(), StatusIs(absl::StatusCode::kDataLoss));
   EXPECT_THAT(Files(), ::testing::Contains(SnapFileName(1, 30)));
   ASSERT_OK(fs_->RemoveFile("/snap/" + SnapFileName(1, 30)));
   // Plaintext reader of an encrypted dir gets sealed bytes, never plaintext.
@@ -266,7 +276,7 @@ TEST_F(EncryptedSnapshotterTest, AssociatedDataBindsIndexTermAndConfState) {
     ASSERT_OK(fs_->RemoveFile("/snap/" + *s->List()->begin()));
     SnapFilePieces p = EncodeSnapFilePieces(sealed, md);
     Write(SnapFileName(md.term(), md.index()), p.prefix + sealed + p.suffix);
-    EXPECT_THAT(s->Load(), StatusIs(absl::StatusCode::kPermissionDenied));
+    EXPECT_THAT(s->Load(), StatusIs(absl::StatusCode::kDataLoss));
   }
 }
 

@@ -26,15 +26,15 @@ using encryption::Algorithm;
 
 constexpr uint32_t kChunk = 4096;
 
-std::shared_ptr<Keyring> MakeKeys(Algorithm alg, uint32_t id = 0x11223344, char fill = 'k') {
+std::shared_ptr<encryption::Keyring> MakeKeys(Algorithm alg, uint32_t id = 0x11223344, char fill = 'k') {
   auto key = encryption::SecretKey::FromBytes(std::string(32, fill));
   auto dek = encryption::Dek::FromParts(encryption::KeyId(id), alg, std::move(*key));
-  return *Keyring::ForDek(*dek);
+  return *encryption::Keyring::ForDek(*dek);
 }
 
 class SnapStreamTest : public ::testing::TestWithParam<Algorithm> {
  protected:
-  std::shared_ptr<Keyring> keys() {
+  std::shared_ptr<encryption::Keyring> keys() {
     if (GetParam() == Algorithm::kNotEncrypted) return nullptr;
     if (keys_ == nullptr) keys_ = MakeKeys(GetParam());
     return keys_;
@@ -80,7 +80,7 @@ class SnapStreamTest : public ::testing::TestWithParam<Algorithm> {
   }
 
   std::unique_ptr<env::FileSystem> fs_ = env::NewMemFileSystem();
-  std::shared_ptr<Keyring> keys_;
+  std::shared_ptr<encryption::Keyring> keys_;
 };
 
 TEST_P(SnapStreamTest, RoundTripAtEverySizeEdgeAndThreadCount) {

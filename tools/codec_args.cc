@@ -5,17 +5,21 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <utility>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "sealwal/encryption/dek.h"
 #include "sealwal/encryption/secret_key.h"
-#include "sealwal/encryption/wal_codec.h"
 #include "sealwal/env/file_system.h"
-#include "absl/strings/match.h"
 #include "sealwal/pem/key_read_writer.h"
+#include "sealwal/pem/keyring_loader.h"
 #include "sealwal/pem/unlock_key.h"
+#include "sealwal/wal/wal.h"
+#include "sealwal/walcrypt/wal_codec.h"
 
 namespace sealwal::cli {
 namespace {
@@ -50,129 +54,15 @@ absl::StatusOr<encryption::SecretKey> ReadDekFile(const std::string& path) {
   return key;
 }
 
-}  // namespace
-
-absl::StatusOr<KeyFileDeks> DeksFromKeyFileArgs(const Args& args) {
-  const std::string path = args.Get("key-file").value_or("");
-  if (path.empty()) return absl::InvalidArgumentError("--key-file needs a path");
-  env::FileSystem* fs = env::DefaultFileSystem();
-  absl::StatusOr<std::optional<pem::UnlockKey>> unlock =
-      UnlockKeyFromArgs(args);
-  if (!unlock.ok()) return unlock.status();
-  pem::KeyReadWriterOptions o;
-  o.fs = fs;
-  o.path = path;
-  const bool have_unlock_key = unlock->has_value();
-  o.unlock_key = std::move(*unlock);
-  absl::StatusOr<std::unique_ptr<pem::KeyReadWriter>> krw =
-      pem::KeyReadWriter::Create(std::move(o));
-  if (!krw.ok()) return krw.status();
-  absl::StatusOr<pem::KeyFile> file = (*krw)->Read();
-  if (!file.ok()) {
-    std::string msg(file.status().message());
-    if (absl::IsPermissionDenied(file.status()) && absl::StrContains(msg, "is needed")) {
-      absl::StrAppend(&msg, " (give it with --unlock-key-file U or $", pem::kUnlockKeyEnvVar,
-                      ")");
-    }
-    return absl::Status(file.status().code(), absl::StrCat("--key-file ", msg));
-  }
-  // Someone who can write the key file could swap a locked file for an
-  // unlocked one holding DEKs they chose; a caller who brings an unlock key
-  // expects a locked file, so refuse rather than seal under those DEKs.
-  if (have_unlock_key && !file->locked) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "--key-file ", path, " is not locked, but an unlock key was given: refusing to use it "
-        "(the file may have been replaced; unset $", pem::kUnlockKeyEnvVar,
-        " to use an unlocked key file deliberately)"));
-  }
-  if (!file->locked) {
-    std::fprintf(stderr, "sealwal: warning: %s is not locked: its DEKs are stored unencrypted\n",
-                 path.c_str());
-  }
-  if (!file->headers.current.has_value()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "--key-file ", path, " holds no raft-dek (run `sealwal key rotate-dek --key-file ", path,
-        "`)"));
-  }
-  KeyFileDeks out;
-  out.current = std::move(file->headers.current->dek);
-  out.current_encryptions = file->headers.current->encryptions;
-  if (file->headers.pending.has_value()) out.pending = std::move(file->headers.pending->dek);
-  return out;
-}
-
-absl::StatusOr<std::unique_ptr<wal::PayloadCodec>> CodecFromKeyFileArgs(const Args& args) {
-  absl::StatusOr<KeyFileDeks> deks = DeksFromKeyFileArgs(args);
-  if (!deks.ok()) return deks.status();
-  // Write under raft-dek; read records sealed under raft-dek or, during a
-  // rotation, raft-dek-pending.
-  std::shared_ptr<encryption::MultiDecrypter> dec = encryption::MultiDecrypter::Create();
-  if (auto s = dec->AddKey(deks->current.id, deks->current.algorithm, deks->current.key.Clone());
-      !s.ok()) {
-    return s;
-  }
-  if (deks->pending.has_value()) {
-    if (auto s = dec->AddKey(deks->pending->id, deks->pending->algorithm,
-                             deks->pending->key.Clone());
-        !s.ok()) {
-      return s;
-    }
-  }
-  encryption::EncrypterOptions eo;
-  eo.initial_encryptions = deks->current_encryptions;
-  absl::StatusOr<std::unique_ptr<encryption::AeadEncrypter>> enc =
-      encryption::AeadEncrypter::Create(deks->current, eo);
-  if (!enc.ok()) return enc.status();
-  encryption::WalCodecOptions wo;
-  wo.encrypter = std::move(*enc);
-  wo.decrypter = std::move(dec);
-  auto codec = encryption::WalCodec::Create(std::move(wo));
-  if (!codec.ok()) return codec.status();
-  return std::unique_ptr<wal::PayloadCodec>(std::move(*codec));
-}
-
-uint32_t DekFileKeyId(absl::string_view key) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(key.data()), key.size(), digest);
-  const uint32_t id = static_cast<uint32_t>(digest[0]) | static_cast<uint32_t>(digest[1]) << 8 |
-                      static_cast<uint32_t>(digest[2]) << 16 |
-                      static_cast<uint32_t>(digest[3]) << 24;
-  OPENSSL_cleanse(digest, sizeof(digest));
-  return id == 0 ? 1 : id;
-}
-
-absl::StatusOr<std::unique_ptr<wal::PayloadCodec>> CodecFromArgs(const Args& args,
-                                                                 const std::string& dir) {
-  if (args.Has("key-file")) {
-    if (args.Has("dek-file")) {
-      return absl::InvalidArgumentError("give either --key-file or --dek-file, not both");
-    }
-    return CodecFromKeyFileArgs(args);  // raft-dek, and raft-dek-pending for reading
-  }
-  absl::StatusOr<std::optional<encryption::Dek>> dek = DekFromArgs(args, dir);
-  if (!dek.ok()) return dek.status();
-  if (!dek->has_value()) return std::unique_ptr<wal::PayloadCodec>();  // plaintext
-  auto codec = encryption::WalCodec::ForDek(**dek);
-  if (!codec.ok()) return codec.status();
-  return std::unique_ptr<wal::PayloadCodec>(std::move(*codec));
-}
-
+// The --dek-file DEK: nullopt for plaintext (no key flag and a plain
+// directory name).
 absl::StatusOr<std::optional<encryption::Dek>> DekFromArgs(const Args& args,
                                                            const std::string& dir) {
-  if (args.Has("key-file")) {
-    // The node key file's raft-dek (see DeksFromKeyFileArgs).
-    if (args.Has("dek-file")) {
-      return absl::InvalidArgumentError("give either --key-file or --dek-file, not both");
-    }
-    absl::StatusOr<KeyFileDeks> deks = DeksFromKeyFileArgs(args);
-    if (!deks.ok()) return deks.status();
-    return std::optional<encryption::Dek>(std::move(deks->current));
-  }
   if (!args.Has("dek-file")) {
-    if (encryption::IsEncryptedWalDir(dir)) {
+    if (walcrypt::IsEncryptedWalDir(dir)) {
       return absl::InvalidArgumentError(
           absl::StrCat(dir, " is an encrypted directory (its name ends in \"",
-                       encryption::kEncryptedDirSuffix, "\"): give --key-file (or --dek-file)"));
+                       walcrypt::kEncryptedDirSuffix, "\"): give --key-file (or --dek-file)"));
     }
     return std::optional<encryption::Dek>();
   }
@@ -185,6 +75,105 @@ absl::StatusOr<std::optional<encryption::Dek>> DekFromArgs(const Args& args,
       encryption::Dek::FromParts(id, encryption::Algorithm::kAes256Gcm, std::move(*key));
   if (!dek.ok()) return dek.status();
   return std::optional<encryption::Dek>(std::move(*dek));
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<encryption::Keyring>> KeyringFromKeyFileArgs(const Args& args) {
+  const std::string path = args.Get("key-file").value_or("");
+  if (path.empty()) return absl::InvalidArgumentError("--key-file needs a path");
+  absl::StatusOr<std::optional<pem::UnlockKey>> unlock = UnlockKeyFromArgs(args);
+  if (!unlock.ok()) return unlock.status();
+  pem::KeyReadWriterOptions o;
+  o.fs = env::DefaultFileSystem();
+  o.path = path;
+  // Someone who can write the key file could swap a locked file for an
+  // unlocked one holding DEKs they chose; a caller who brings an unlock key
+  // expects a locked file, so LoadKeyring refuses rather than seal under
+  // those DEKs.
+  pem::LoadKeyringOptions lo;
+  lo.require_locked = unlock->has_value();
+  o.unlock_key = std::move(*unlock);
+  if (const char* b = std::getenv("SEALWAL_RESERVATION_BLOCK"); b != nullptr && *b != '\0') {
+    uint64_t block = 0;
+    if (!absl::SimpleAtoi(b, &block) || block == 0 || block > lo.reservation_block) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "$SEALWAL_RESERVATION_BLOCK must be 1..", lo.reservation_block));
+    }
+    lo.reservation_block = block;
+  }
+  absl::StatusOr<std::unique_ptr<pem::KeyReadWriter>> krw =
+      pem::KeyReadWriter::Create(std::move(o));
+  if (!krw.ok()) return krw.status();
+  absl::StatusOr<pem::LoadedKeyring> loaded =
+      pem::LoadKeyring(std::shared_ptr<pem::KeyReadWriter>(std::move(*krw)), lo);
+  if (!loaded.ok()) {
+    std::string msg(loaded.status().message());
+    if (absl::IsPermissionDenied(loaded.status()) && absl::StrContains(msg, "is needed")) {
+      absl::StrAppend(&msg, " (give it with --unlock-key-file U or $", pem::kUnlockKeyEnvVar,
+                      ")");
+    } else if (absl::StrContains(msg, "holds no raft-dek")) {
+      absl::StrAppend(&msg, " (run `sealwal key rotate-dek --key-file ", path, "`)");
+    } else if (absl::StrContains(msg, "is not locked, but an unlock key was given")) {
+      absl::StrAppend(&msg, "; unset $", pem::kUnlockKeyEnvVar,
+                      " to use an unlocked key file deliberately");
+    }
+    return absl::Status(loaded.status().code(), absl::StrCat("--key-file ", msg));
+  }
+  if (!loaded->locked) {
+    std::fprintf(stderr, "sealwal: warning: %s is not locked: its DEKs are stored unencrypted\n",
+                 path.c_str());
+  }
+  return std::move(loaded->keyring);
+}
+
+bool IsKeyError(const absl::Status& s) {
+  if (encryption::IsMissingKeyError(s)) return true;
+  // The WAL rewraps decode errors but keeps kNotFound for a missing key.
+  if (absl::IsNotFound(s) && wal::GetWalErrorClass(s) == wal::WalErrorClass::kDecryptFailed) {
+    return true;
+  }
+  return absl::IsResourceExhausted(s);  // the DEK is used up: rotate it
+}
+
+int KeyAwareExitCode(const absl::Status& s) {
+  if (IsKeyError(s)) return kExitUsage;
+  if (absl::IsDataLoss(s)) return kExitDataError;
+  return ExitCodeFor(s);
+}
+
+uint32_t DekFileKeyId(absl::string_view key) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(key.data()), key.size(), digest);
+  const uint32_t id = static_cast<uint32_t>(digest[0]) | static_cast<uint32_t>(digest[1]) << 8 |
+                      static_cast<uint32_t>(digest[2]) << 16 |
+                      static_cast<uint32_t>(digest[3]) << 24;
+  OPENSSL_cleanse(digest, sizeof(digest));
+  return id == 0 ? 1 : id;
+}
+
+absl::StatusOr<std::shared_ptr<encryption::Keyring>> KeyringFromArgs(const Args& args,
+                                                                     const std::string& dir) {
+  if (args.Has("key-file")) {
+    if (args.Has("dek-file")) {
+      return absl::InvalidArgumentError("give either --key-file or --dek-file, not both");
+    }
+    return KeyringFromKeyFileArgs(args);  // raft-dek, and raft-dek-pending for reading
+  }
+  absl::StatusOr<std::optional<encryption::Dek>> dek = DekFromArgs(args, dir);
+  if (!dek.ok()) return dek.status();
+  if (!dek->has_value()) return std::shared_ptr<encryption::Keyring>();  // plaintext
+  return encryption::Keyring::ForDek(**dek);  // a raw test key: counts in memory only
+}
+
+absl::StatusOr<std::unique_ptr<wal::PayloadCodec>> CodecFromArgs(const Args& args,
+                                                                 const std::string& dir) {
+  absl::StatusOr<std::shared_ptr<encryption::Keyring>> keys = KeyringFromArgs(args, dir);
+  if (!keys.ok()) return keys.status();
+  if (*keys == nullptr) return std::unique_ptr<wal::PayloadCodec>();  // plaintext
+  auto codec = walcrypt::WalCodec::ForKeyring(std::move(*keys));
+  if (!codec.ok()) return codec.status();
+  return std::unique_ptr<wal::PayloadCodec>(std::move(*codec));
 }
 
 }  // namespace sealwal::cli

@@ -7,18 +7,27 @@
 //   no key, "...-encrypted" directory -> error (exit 2): refuse to read an
 //                                        encrypted WAL as plaintext or to
 //                                        write plaintext into it
-//   --dek-file PATH                   -> encryption::WalCodec, AES-256-GCM
-//   --key-file PATH                   -> encryption::WalCodec over the node
-//                                        key file (sealwal/pem/key_read_writer.h):
+//   --dek-file PATH                   -> walcrypt::WalCodec, AES-256-GCM
+//   --key-file PATH                   -> walcrypt::WalCodec over the node
+//                                        key file's keyring
+//                                        (pem::LoadKeyring,
+//                                        sealwal/pem/keyring_loader.h):
 //                                        seals under raft-dek, opens records
 //                                        under raft-dek or raft-dek-pending
+//
+// `snap` commands take the same flags and the same keyring
+// (KeyringFromArgs), so a WAL and its snapshots are read and written with
+// the same keys, and a missing key (exit 2) and tampering (exit 1) are
+// classified alike (KeyAwareExitCode).
 //
 // --key-file: the unlock key of a locked key file comes from
 // --unlock-key-file U or $SEALWAL_UNLOCK_KEY (docs/cli.md). No
 // unlock key, a wrong one, a damaged key file or one without a raft-dek is
-// a key error (exit 2). The file is only read: `wal gen` does not yet
-// persist raft-dek's encryption counter back into it (the key rotator's
-// job); the codec starts from the count stored there.
+// a key error (exit 2). Sealing raises raft-dek's stored encryption count
+// in the key file, a block at a time, before the DEK seals past it
+// (sealwal/pem/keyring_loader.h); commands that only read never write the
+// key file. $SEALWAL_RESERVATION_BLOCK (tests only) makes the block
+// smaller than the default 2^20, never larger.
 //
 // --dek-file (for tests and scripts): PATH holds exactly 32 raw key bytes
 // and nothing else. A raw key carries no key id, so one is derived from the
@@ -44,6 +53,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "sealwal/encryption/dek.h"
+#include "sealwal/encryption/keyring.h"
 #include "tools/cli.h"
 #include "sealwal/wal/payload_codec.h"
 
@@ -55,22 +65,22 @@ namespace sealwal::cli {
 absl::StatusOr<std::unique_ptr<wal::PayloadCodec>> CodecFromArgs(const Args& args,
                                                                  const std::string& dir);
 
-// The DEK itself, for commands that need more than a WAL codec (`snap`
-// derives per-stream keys from it): nullopt for plaintext (no key flag and
-// a plain directory name); the same key errors as CodecFromArgs (exit 2).
-absl::StatusOr<std::optional<encryption::Dek>> DekFromArgs(const Args& args,
-                                                           const std::string& dir);
+// The keyring the key flags name: null for plaintext (no key flag and a
+// plain directory name); the same key errors as CodecFromArgs (exit 2).
+absl::StatusOr<std::shared_ptr<encryption::Keyring>> KeyringFromArgs(const Args& args,
+                                                                     const std::string& dir);
 
-// The DEKs of the node key file named by --key-file (unlock key as above).
-struct KeyFileDeks {
-  encryption::Dek current;            // raft-dek
-  uint64_t current_encryptions = 0;   // its stored encryption counter
-  std::optional<encryption::Dek> pending;  // raft-dek-pending, during a rotation
-};
-absl::StatusOr<KeyFileDeks> DeksFromKeyFileArgs(const Args& args);
+// The keyring of the node key file named by --key-file (unlock key as
+// above): raft-dek writes, raft-dek-pending reads, counts persisted.
+absl::StatusOr<std::shared_ptr<encryption::Keyring>> KeyringFromKeyFileArgs(const Args& args);
 
-// The WAL codec for --key-file (see above).
-absl::StatusOr<std::unique_ptr<wal::PayloadCodec>> CodecFromKeyFileArgs(const Args& args);
+// The exit status for an error of a command that used keys: a missing key
+// (encryption::IsMissingKeyError, or a WAL decrypt failure that is
+// kNotFound) and an exhausted DEK are key errors (2); kDataLoss (tampering,
+// authentication failure under a held key) is 1; otherwise ExitCodeFor.
+int KeyAwareExitCode(const absl::Status& s);
+// True for the key errors above (missing key, exhausted DEK).
+bool IsKeyError(const absl::Status& s);
 
 // The key id a --dek-file key gets (see above); exposed for tests.
 uint32_t DekFileKeyId(absl::string_view key);

@@ -15,6 +15,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "sealwal/encryption/dek.h"
+#include "sealwal/encryption/key_usage.h"
 #include "sealwal/env/file_system.h"
 #include "sealwal/pem/key_file.h"
 #include "sealwal/pem/key_read_writer.h"
@@ -222,6 +223,21 @@ int KeyInspect(const Args& a) {
     std::printf("raft-dek-pending %s\n", parsed->pending.has_value() ? "wrapped" : "none");
   }
   std::printf("raft-dek-needs-rotation %s\n", parsed->needs_rotation ? "true" : "false");
+  // The current DEK's stored count (an upper bound of what it has sealed,
+  // raised in blocks before use) and whether it should be rotated: the
+  // count reached the rotation threshold (2^30) or the file asks for it.
+  if (file.has_value() && file->headers.current.has_value()) {
+    const uint64_t n = file->headers.current->encryptions;
+    std::printf("encryptions %llu\n", static_cast<unsigned long long>(n));
+    std::printf("needs-rotation %s\n",
+                n >= encryption::kDefaultRotationThreshold || parsed->needs_rotation ? "true"
+                                                                                     : "false");
+  } else if (file.has_value()) {
+    std::printf("encryptions none\nneeds-rotation %s\n", parsed->needs_rotation ? "true" : "false");
+  } else {
+    std::printf("encryptions locked\nneeds-rotation %s\n",
+                parsed->needs_rotation ? "true" : "unknown");
+  }
   std::fflush(stdout);
   if (!parsed->locked) WarnUnlocked(c->path);
   return kExitOk;

@@ -17,11 +17,11 @@
 #include "absl/strings/str_split.h"
 #include "sealwal/base/data_gen.h"
 #include "sealwal/encryption/aead.h"
-#include "sealwal/encryption/wal_codec.h"
+#include "sealwal/encryption/keyring.h"
 #include "sealwal/env/file_system.h"
 #include "sealwal/snap/format.h"
-#include "sealwal/snap/keyring.h"
 #include "sealwal/snap/snapshotter.h"
+#include "sealwal/walcrypt/wal_codec.h"
 #include "tools/cli.h"
 #include "tools/codec_args.h"
 
@@ -42,27 +42,22 @@ std::string Trimmed(std::string dir) {
   return dir;
 }
 
-// The keyring the key flags name (null for a plaintext directory), or a
-// usage/key error already printed (exit 2).
+// The keyring the key flags name (null for a plaintext directory): the
+// same as `wal` commands use (KeyringFromArgs: --key-file gives raft-dek
+// and raft-dek-pending, counts persisted), or a usage/key error already
+// printed (exit 2).
 struct KeySetup {
-  std::shared_ptr<snap::Keyring> keys;
+  std::shared_ptr<encryption::Keyring> keys;
   int exit_code = kExitOk;
 };
 KeySetup KeysFromArgs(const Args& a, const std::string& dir) {
   KeySetup k;
-  auto dek = DekFromArgs(a, dir);
-  if (!dek.ok()) {
-    k.exit_code = Fail(kExitUsage, dek.status().message());
+  auto keys = KeyringFromArgs(a, dir);
+  if (!keys.ok()) {
+    k.exit_code = Fail(kExitUsage, keys.status().message());
     return k;
   }
-  if (dek->has_value()) {
-    auto keys = snap::Keyring::ForDek(**dek);
-    if (!keys.ok()) {
-      k.exit_code = Fail(kExitUsage, keys.status().message());
-      return k;
-    }
-    k.keys = std::move(*keys);
-  }
+  k.keys = std::move(*keys);
   return k;
 }
 
@@ -146,7 +141,7 @@ int SnapSave(const Args& a) {
   ContentDigest digest;
   if (stream) {
     auto saver = (*snapper)->SaveStream(md);
-    if (!saver.ok()) return Fail(ExitCodeFor(saver.status()), saver.status().message());
+    if (!saver.ok()) return Fail(KeyAwareExitCode(saver.status()), saver.status().message());
     DataGenStream gen(*seed, *index, *term);
     std::string buf(kPiece, '\0');
     for (uint64_t left = *size; left > 0;) {
@@ -157,7 +152,7 @@ int SnapSave(const Args& a) {
       if (auto s = (*saver)->Append(piece); !s.ok()) return Fail(ExitCodeFor(s), s.message());
       left -= n;
     }
-    if (auto s = (*saver)->Commit(); !s.ok()) return Fail(ExitCodeFor(s), s.message());
+    if (auto s = (*saver)->Commit(); !s.ok()) return Fail(KeyAwareExitCode(s), s.message());
     std::printf("saved %s\nsaved %s\n", snap::StreamFileName(*term, *index).c_str(),
                 snap::SnapFileName(*term, *index).c_str());
   } else {
@@ -166,7 +161,7 @@ int SnapSave(const Args& a) {
       return Fail(kExitUsage, "this seed's data starts with the stream magic; use --stream");
     }
     digest.AddBytes(data);
-    if (auto s = (*snapper)->Save(md, data); !s.ok()) return Fail(ExitCodeFor(s), s.message());
+    if (auto s = (*snapper)->Save(md, data); !s.ok()) return Fail(KeyAwareExitCode(s), s.message());
     std::printf("saved %s\n", snap::SnapFileName(*term, *index).c_str());
   }
   std::printf("snapshot %llu %llu\nbytes %llu\ndigest %s\n",
@@ -209,7 +204,9 @@ int SnapLoad(const Args& a) {
                                    : "");
   }
   if (!loaded.ok()) {
-    return Fail(absl::IsPermissionDenied(loaded.status()) ? kExitUsage : kExitDataError,
+    // A missing key is a key error (2); tampering, a wrong key under the
+    // right id and "no available snapshot" are data errors (1).
+    return Fail(encryption::IsMissingKeyError(loaded.status()) ? kExitUsage : kExitDataError,
                 loaded.status().message());
   }
   snap::LoadedSnapshot& l = *loaded;
@@ -265,7 +262,7 @@ int SnapInspect(const Args& a, bool ls) {
   KeySetup k;
   if (a.Has("key-file") || a.Has("dek-file")) k = KeysFromArgs(a, dir);
   if (k.exit_code != kExitOk) return k.exit_code;
-  const bool encrypted_dir = encryption::IsEncryptedWalDir(dir) || k.keys != nullptr;
+  const bool encrypted_dir = walcrypt::IsEncryptedWalDir(dir) || k.keys != nullptr;
   snap::SnapshotterOptions opts;
   opts.keys = k.keys;
   auto snapper = snap::Snapshotter::Open(dir, opts);
@@ -304,7 +301,10 @@ int SnapInspect(const Args& a, bool ls) {
       if (!s.ok()) {
         stream_line = absl::StrCat("stream ", snap::StreamFileName(md.term(), md.index()),
                                    " INVALID: ", s.message());
-        if (rc == kExitOk) rc = absl::IsFailedPrecondition(s) ? kExitUsage : kExitDataError;
+        if (rc == kExitOk) {
+          rc = absl::IsFailedPrecondition(s) || encryption::IsMissingKeyError(s) ? kExitUsage
+                                                                                : kExitDataError;
+        }
       } else {
         stream_line = absl::StrCat("stream ", snap::StreamFileName(md.term(), md.index()), " ",
                                    (*r)->chunk_count(), " chunks of ", (*r)->header().chunk_size,
@@ -332,10 +332,15 @@ int SnapInspect(const Args& a, bool ls) {
                 std::string(encryption::AlgorithmName(alg)).c_str(), KeyIdText(key).c_str());
     if (!stream_line.empty()) std::printf("  %s\n", stream_line.c_str());
     if (!f.decrypt_status.ok()) {
-      std::printf("  DOES NOT DECRYPT (key problem): %.*s\n",
+      const bool missing = encryption::IsMissingKeyError(f.decrypt_status);
+      std::printf("  DOES NOT DECRYPT (%s): %.*s\n", missing ? "missing key" : "does not authenticate",
                   static_cast<int>(f.decrypt_status.message().size()),
                   f.decrypt_status.message().data());
-      rc = kExitUsage;
+      if (missing) {
+        rc = kExitUsage;
+      } else if (rc == kExitOk) {
+        rc = kExitDataError;
+      }
     }
     if (alg == encryption::Algorithm::kNotEncrypted) {
       std::printf("  warning: snapshot data is stored UNENCRYPTED%s\n",

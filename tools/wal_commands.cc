@@ -66,23 +66,23 @@ int WalGen(const Args& a) {
     // a refused gen leaves every byte as it was.
     {
       auto r = wal::Wal::OpenForRead(dir, {}, opts);
-      if (!r.ok()) return Fail(ExitCodeFor(r.status()), r.status().message());
+      if (!r.ok()) return Fail(KeyAwareExitCode(r.status()), r.status().message());
       auto c = (*r)->ReadAll();
-      if (!c.ok()) return Fail(ExitCodeFor(c.status()), c.status().message());
+      if (!c.ok()) return Fail(KeyAwareExitCode(c.status()), c.status().message());
       if (c->metadata != metadata) {
         return Fail(kExitUsage, absl::StrCat(dir, " already holds a WAL not written by `wal gen --seed ",
                                              *seed, "`; refusing to append to it"));
       }
     }
     auto opened = wal::Wal::Open(dir, {}, opts);
-    if (!opened.ok()) return Fail(ExitCodeFor(opened.status()), opened.status().message());
+    if (!opened.ok()) return Fail(KeyAwareExitCode(opened.status()), opened.status().message());
     w = std::move(*opened);
     auto c = w->ReadAll();
-    if (!c.ok()) return Fail(ExitCodeFor(c.status()), c.status().message());
+    if (!c.ok()) return Fail(KeyAwareExitCode(c.status()), c.status().message());
     next = w->last_index() + 1;
   } else {
     auto created = wal::Wal::Create(dir, metadata, opts);
-    if (!created.ok()) return Fail(ExitCodeFor(created.status()), created.status().message());
+    if (!created.ok()) return Fail(KeyAwareExitCode(created.status()), created.status().message());
     w = std::move(*created);
   }
   const uint64_t last = next + *entries - 1;
@@ -102,11 +102,11 @@ int WalGen(const Args& a) {
     hs.set_term(1);
     hs.set_vote(1);
     hs.set_commit(ents.back().index());
-    if (auto s = w->Save(hs, ents); !s.ok()) return Fail(ExitCodeFor(s), s.message());
+    if (auto s = w->Save(hs, ents); !s.ok()) return Fail(KeyAwareExitCode(s), s.message());
     std::printf("synced %llu\n", static_cast<unsigned long long>(ents.back().index()));
     std::fflush(stdout);
   }
-  if (auto s = w->Close(); !s.ok()) return Fail(ExitCodeFor(s), s.message());
+  if (auto s = w->Close(); !s.ok()) return Fail(KeyAwareExitCode(s), s.message());
   return kExitOk;
 }
 
@@ -199,7 +199,7 @@ int WalDump(const Args& a) {
   }
   if (!s.ok()) {
     std::fprintf(stderr, "sealwal: %s\n", std::string(s.message()).c_str());
-    return kExitDataError;
+    return IsKeyError(s) ? kExitUsage : kExitDataError;
   }
   return kExitOk;
 }
@@ -245,7 +245,7 @@ int WalVerify(const Args& a) {
   if (!w.ok()) return Fail(kExitDataError, w.status().message());
   wal::WalContents c;
   if (auto s = (*w)->ReadAll(&c); !s.ok()) {
-    return Fail(kExitDataError, absl::StrCat(wal::WalErrorClassName(wal::GetWalErrorClass(s)),
+    return Fail(IsKeyError(s) ? kExitUsage : kExitDataError, absl::StrCat(wal::WalErrorClassName(wal::GetWalErrorClass(s)),
                                              ": ", s.message()));
   }
   if (c.torn_tail) {

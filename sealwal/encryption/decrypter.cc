@@ -6,6 +6,7 @@
 #include <shared_mutex>
 #include <utility>
 
+#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "sealwal/base/status_macros.h"
 
@@ -246,9 +247,7 @@ absl::Status MultiDecrypter::DecryptView(const RecordView& record, const AadCont
                     borrowed->entry->id == key_id && borrowed->slot != nullptr;
   std::shared_ptr<KeyEntry> entry = held ? borrowed->entry : Find(key_id);
   if (entry == nullptr) {
-    return absl::NotFoundError(absl::StrCat("no DEK with key id ", FormatKeyId(key_id),
-                                            " (is the key file the right one?); record: ",
-                                            DescribeAadContext(ctx)));
+    return MissingKeyError(key_id, absl::StrCat("record: ", DescribeAadContext(ctx)));
   }
   if (entry->algorithm != *algorithm) {
     return absl::DataLossError(absl::StrCat(
@@ -364,6 +363,18 @@ absl::StatusOr<KeyId> MultiDecrypter::KeyIdOf(absl::string_view serialized_recor
     return absl::DataLossError("not an EncryptedRecord");
   }
   return KeyId(record.key_id());
+}
+
+absl::Status MissingKeyError(KeyId id, absl::string_view context) {
+  absl::Status s = absl::NotFoundError(
+      absl::StrCat("no DEK with key id ", FormatKeyId(id), " (is the key file the right one?)",
+                   context.empty() ? "" : "; ", context));
+  s.SetPayload(kMissingKeyPayload, absl::Cord(FormatKeyId(id)));
+  return s;
+}
+
+bool IsMissingKeyError(const absl::Status& status) {
+  return absl::IsNotFound(status) && status.GetPayload(kMissingKeyPayload).has_value();
 }
 
 }  // namespace sealwal::encryption

@@ -73,6 +73,16 @@ namespace internal {
 struct EncryptedRecordView;  // the fields of a record, viewed in place
 }  // namespace internal
 
+// kNotFound "no DEK with key id 0x1a2b3c4d (is the key file the right one?)"
+// followed by `context` when it is not empty, carrying a payload that
+// IsMissingKeyError recognises (wrappers that keep the payload keep the
+// classification).
+absl::Status MissingKeyError(KeyId id, absl::string_view context = "");
+// True for a kNotFound status made by MissingKeyError.
+bool IsMissingKeyError(const absl::Status& status);
+// The status payload's type URL (copy it when re-wrapping a status).
+inline constexpr absl::string_view kMissingKeyPayload = "sealwal.dev/missing-key";
+
 // The opening side, as an interface: the WAL codec and the snapshot reader
 // take a `const Decrypter&` and do not care how keys are found.
 // Implementations must be thread-safe for all const methods.

@@ -40,7 +40,9 @@ AeadEncrypter::AeadEncrypter(KeyId key_id, std::unique_ptr<Aead> aead, const Enc
     : key_id_(key_id),
       aead_(std::move(aead)),
       rotation_threshold_(options.rotation_threshold),
-      encryptions_(options.initial_encryptions) {
+      usage_(options.usage != nullptr
+                 ? options.usage
+                 : std::make_shared<KeyUsage>(key_id, options.initial_encryptions)) {
   aad_.reserve(kMaxAadSizeWithoutExtra);
 }
 
@@ -146,6 +148,11 @@ absl::StatusOr<std::unique_ptr<AeadEncrypter>> AeadEncrypter::Create(
                                                    options.rotation_threshold,
                                                    " is outside 1 .. 2^32"));
   }
+  if (options.usage != nullptr && options.usage->id() != key_id) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the usage counter of key id ", FormatKeyId(options.usage->id()),
+        " cannot count an Encrypter for key id ", FormatKeyId(key_id)));
+  }
   SEALWAL_ASSIGN_OR_RETURN(std::unique_ptr<Aead> aead, Aead::Create(options.algorithm, key));
   std::unique_ptr<AeadEncrypter> e(new AeadEncrypter(key_id, std::move(aead), options));
   if (options.seal_threads < 0 || options.seal_threads > kMaxSealThreads) {
@@ -176,17 +183,12 @@ absl::StatusOr<std::unique_ptr<AeadEncrypter>> AeadEncrypter::Create(
 }
 
 absl::StatusOr<uint64_t> AeadEncrypter::Reserve(uint64_t n) {
-  const uint64_t used = encryptions_.load(std::memory_order_relaxed);
-  if (used >= kMaxEncryptionsPerKey || n > kMaxEncryptionsPerKey - used) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("DEK exhausted, rotate: key id ", FormatKeyId(key_id_), " has sealed ",
-                     used, " messages and may seal at most 2^32"));
-  }
+  // Counted (and, for a persistent counter, reserved in the key file)
+  // before sealing: a nonce handed to OpenSSL is spent even if the seal
+  // then fails, and the limit is about nonces.
+  SEALWAL_RETURN_IF_ERROR(usage_->Consume(n));
   const uint64_t first = nonce_counter_;
   nonce_counter_ += n;  // wraps mod 2^64 by design
-  // Counted before sealing: a nonce handed to OpenSSL is spent even if the
-  // seal then fails, and the limit is about nonces.
-  encryptions_.store(used + n, std::memory_order_relaxed);
   return first;
 }
 

@@ -20,9 +20,13 @@
 //   probability below 2^-63 per pair. Do not fork() a process that holds
 //   an Encrypter and use it on both sides: both copies would repeat nonces.
 //
-// Usage limit (docs/format.md §9): each Encrypter counts the messages
-// it seals, starting from the count the DEK already had (the key rotator
-// persists it, rounding up, so a crash never undercounts).
+// Usage limit (docs/format.md §9): every message sealed is counted on the
+// DEK's KeyUsage (sealwal/encryption/key_usage.h), one counter per DEK shared
+// by every sealer in the process (EncrypterOptions::usage; an Encrypter
+// made without one gets a private counter starting at
+// initial_encryptions). A KeyUsage from a Keyring loaded from a key file
+// raises the stored count before the DEK seals past it, so the limits
+// below hold across processes.
 //   - rotation_required() turns true once the count reaches the rotation
 //     threshold (default 2^30), as Vault's barrier does; sealing goes on,
 //     the key rotator is expected to rotate soon.
@@ -62,15 +66,12 @@
 #include "sealwal/encryption/aead.h"
 #include "sealwal/encryption/associated_data.h"
 #include "sealwal/encryption/dek.h"
+#include "sealwal/encryption/key_usage.h"
 #include "sealwal/encryption/secret_key.h"
 #include "sealwal/proto/encryption.pb.h"
 
 namespace sealwal::encryption {
 
-// Default count at which a DEK should be rotated (docs/format.md §9).
-inline constexpr uint64_t kDefaultRotationThreshold = uint64_t{1} << 30;
-// Hard limit: a DEK never seals more than this many messages.
-inline constexpr uint64_t kMaxEncryptionsPerKey = uint64_t{1} << 32;
 
 // The sealing side, as an interface so that callers (the WAL codec, the
 // snapshot writer, key wrapping) do not care whether records are really
@@ -124,8 +125,9 @@ class Encrypter {
 
   virtual KeyId key_id() const = 0;
   virtual Algorithm algorithm() const = 0;
-  // Messages sealed under this DEK, including those it had sealed before
-  // this object existed (EncrypterOptions::initial_encryptions).
+  // Messages counted on this DEK's counter: those this object sealed,
+  // those other sealers sharing its KeyUsage sealed, and what the DEK had
+  // sealed before (the stored count, or EncrypterOptions::initial_encryptions).
   virtual uint64_t encryptions() const = 0;
   // True once the key rotator should replace this DEK.
   virtual bool rotation_required() const = 0;
@@ -139,8 +141,12 @@ struct EncrypterOptions {
   Algorithm algorithm = kDefaultAlgorithm;
   // How many messages this DEK has sealed before (persisted by the key
   // rotator). May exceed the limits: the Encrypter is then created, and
-  // reports rotation_required() or refuses to seal.
+  // reports rotation_required() or refuses to seal. Ignored with `usage`.
   uint64_t initial_encryptions = 0;
+  // The DEK's shared counter (a Keyring's); its id must be the Encrypter's
+  // key id. Null: a private counter starting at initial_encryptions, with
+  // nothing persisted.
+  std::shared_ptr<KeyUsage> usage;
   // rotation_required() once encryptions() >= this; 1 .. 2^32.
   uint64_t rotation_threshold = kDefaultRotationThreshold;
   // Threads that seal a large batch (EncryptBatchTo), the caller's
@@ -189,10 +195,9 @@ class AeadEncrypter final : public Encrypter {
 
   KeyId key_id() const override { return key_id_; }
   Algorithm algorithm() const override { return aead_->algorithm(); }
-  // Every call that consumed a nonce counts, successful or not.
-  uint64_t encryptions() const override {
-    return encryptions_.load(std::memory_order_relaxed);
-  }
+  // Every call that consumed a nonce counts, successful or not; so do
+  // other sealers sharing the DEK's KeyUsage.
+  uint64_t encryptions() const override { return usage_->used(); }
   bool rotation_required() const override { return encryptions() >= rotation_threshold_; }
   uint64_t rotation_threshold() const { return rotation_threshold_; }
 
@@ -216,7 +221,7 @@ class AeadEncrypter final : public Encrypter {
   const KeyId key_id_;
   const std::unique_ptr<Aead> aead_;
   const uint64_t rotation_threshold_;
-  std::atomic<uint64_t> encryptions_;
+  const std::shared_ptr<KeyUsage> usage_;
   std::array<char, kAeadNonceSize> nonce_{};  // prefix || counter of the last message
   uint64_t nonce_counter_ = 0;                // the counter the next message uses
   std::string aad_;                           // reused across messages

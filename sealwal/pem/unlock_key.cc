@@ -1,9 +1,6 @@
 #include "sealwal/pem/unlock_key.h"
 
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
-#include <openssl/kdf.h>
-#include <openssl/params.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -14,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "sealwal/base/status_macros.h"
+#include "sealwal/encryption/keyring.h"
 
 namespace sealwal::pem {
 namespace {
@@ -101,35 +99,15 @@ absl::StatusOr<UnlockKey> UnlockKey::Parse(absl::string_view text) {
 }
 
 absl::StatusOr<Kek> UnlockKey::DeriveKek() const {
-  EVP_KDF* kdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
-  if (kdf == nullptr) return absl::InternalError("OpenSSL has no HKDF");
-  EVP_KDF_CTX* ctx = EVP_KDF_CTX_new(kdf);
-  EVP_KDF_free(kdf);
-  if (ctx == nullptr) return absl::InternalError("EVP_KDF_CTX_new failed");
-  char digest[] = "SHA256";
-  OSSL_PARAM params[] = {
-      OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0),
-      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
-                                        const_cast<char*>(bytes_.bytes().data()),
-                                        bytes_.size()),
-      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO,
-                                        const_cast<char*>(kKekInfo.data()), kKekInfo.size()),
-      OSSL_PARAM_construct_end(),
-  };
-  unsigned char out[36];
-  const int rc = EVP_KDF_derive(ctx, out, sizeof(out), params);
-  EVP_KDF_CTX_free(ctx);
-  if (rc != 1) {
-    OPENSSL_cleanse(out, sizeof(out));
-    return absl::InternalError("HKDF-SHA256 failed");
-  }
+  // No salt: RFC 5869's default (HashLen zero bytes) equals an empty salt.
+  SEALWAL_ASSIGN_OR_RETURN(encryption::SecretKey okm,
+                           encryption::HkdfSha256(bytes_, "", kKekInfo, 36));
+  const auto* out = reinterpret_cast<const unsigned char*>(okm.bytes().data());
   uint32_t id = static_cast<uint32_t>(out[32]) | static_cast<uint32_t>(out[33]) << 8 |
                 static_cast<uint32_t>(out[34]) << 16 | static_cast<uint32_t>(out[35]) << 24;
-  absl::StatusOr<encryption::SecretKey> key =
-      encryption::SecretKey::FromBytes(absl::string_view(reinterpret_cast<char*>(out), 32));
-  OPENSSL_cleanse(out, sizeof(out));
-  if (!key.ok()) return key.status();
-  return Kek{encryption::KeyId(id == 0 ? 1 : id), std::move(*key)};
+  SEALWAL_ASSIGN_OR_RETURN(encryption::SecretKey key,
+                           encryption::SecretKey::FromBytes(okm.bytes().substr(0, 32)));
+  return Kek{encryption::KeyId(id == 0 ? 1 : id), std::move(key)};
 }
 
 absl::StatusOr<UnlockKey> ReadUnlockKeyFile(env::FileSystem* fs, const std::string& path) {

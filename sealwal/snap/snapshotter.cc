@@ -15,6 +15,27 @@
 namespace sealwal::snap {
 namespace {
 
+// A .snap that is intact (its CRC matches) but does not decrypt: a missing
+// key stays kNotFound (IsMissingKeyError, exit 2 in the CLI), anything else
+// (authentication failed under a held key, a plaintext or malformed record)
+// is kDataLoss. Either way Load stops and renames nothing.
+absl::Status DecryptError(const std::string& name, const absl::StatusOr<encryption::KeyId>& id,
+                          const absl::Status& s) {
+  const bool missing = encryption::IsMissingKeyError(s);
+  const std::string msg = absl::StrCat(
+      "snap: ", name, " is intact (its CRC matches) but does not decrypt",
+      id.ok() ? absl::StrCat(" (key id ", encryption::FormatKeyId(*id), ")") : "", ": ",
+      s.message(),
+      missing ? "; a key problem, not corruption: nothing was renamed"
+              : "; tampered with or sealed under another key with this id: nothing was renamed");
+  if (missing) {
+    absl::Status out(absl::StatusCode::kNotFound, msg);
+    s.ForEachPayload([&](absl::string_view url, const absl::Cord& p) { out.SetPayload(url, p); });
+    return out;
+  }
+  return absl::DataLossError(msg);
+}
+
 // Reads a whole file into one presized string (no doubling copies: a .snap
 // may be hundreds of MiB), on huge pages when it is large.
 absl::StatusOr<std::string> ReadWhole(env::FileSystem* fs, const std::string& path) {
@@ -236,12 +257,7 @@ absl::StatusOr<LoadedSnapshot> Snapshotter::LoadMatching(
           data.empty() ? buf->data() : buf->data() + (data.data() - buf->data());
       absl::Status s = options_.keys->decrypter().DecryptSerializedInPlace(
           absl::MakeSpan(record, data.size()), SnapAad(view->metadata, conf), &plain, &data);
-      if (!s.ok()) {
-        return absl::PermissionDeniedError(absl::StrCat(
-            "snap: ", name, " is intact (its CRC matches) but does not decrypt",
-            id.ok() ? absl::StrCat(" (key id ", encryption::FormatKeyId(*id), ")") : "", ": ",
-            s.message(), "; a key problem, not corruption: nothing was renamed"));
-      }
+      if (!s.ok()) return DecryptError(name, id, s);
       out.key_id = *id;
       // The decrypter accepted it, so the record's algorithm is its key's.
       auto alg = options_.keys->AlgorithmOf(*id);
@@ -269,10 +285,9 @@ absl::StatusOr<LoadedSnapshot> Snapshotter::LoadMatching(
     }
     if (ref->algorithm != encryption::Algorithm::kNotEncrypted &&
         (options_.keys == nullptr || !options_.keys->HasKey(ref->key_id))) {
-      return absl::PermissionDeniedError(
-          absl::StrCat("snap: ", name, " names a stream encrypted under key id ",
-                       encryption::FormatKeyId(ref->key_id),
-                       ", which is not available; a key problem: nothing was renamed"));
+      return encryption::MissingKeyError(
+          ref->key_id, absl::StrCat("snap: ", name, " names a stream encrypted under it: "
+                                    "a key problem, nothing was renamed"));
     }
     const std::string stream_path =
         env::JoinPath(dir_, StreamFileName(view->metadata.term(), view->metadata.index()));
@@ -396,7 +411,7 @@ absl::StatusOr<SnapFileInfo> Snapshotter::Inspect(const std::string& file) const
     absl::Status s = options_.keys->decrypter().DecryptSerialized(
         v->data, SnapAad(v->metadata, conf), &plain);
     if (!s.ok()) {
-      info.decrypt_status = absl::PermissionDeniedError(s.message());
+      info.decrypt_status = s;  // kNotFound: a missing key; kDataLoss: tampered
     } else {
       info.data_size = plain.size();
       if (IsStreamRef(plain)) {

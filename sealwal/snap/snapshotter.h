@@ -13,7 +13,11 @@
 //   <name>.broken             a .snap that failed to decode, renamed by Load
 //
 // Kinds of directory: plaintext (`snap-v3`, etcd's `member/snap`) when no
-// keyring is given; encrypted (`snap-v3-encrypted`) with one. Encrypted,
+// keyring (sealwal/encryption/keyring.h, the same one the WAL codec uses)
+// is given; encrypted (`snap-v3-encrypted`) with one. Each .snap is sealed
+// by a new Encrypter on the keyring's write key, counting one message on
+// that DEK's shared usage counter (a streamed one counts two: its .snap
+// record and the stream's key derivation). Encrypted,
 // raftpb.Snapshot.data is an EncryptedRecord sealing the data (or the
 // StreamRef) with associated data binding purpose "snapshot", index, term,
 // key id and the ConfState, so data cannot be moved to another snapshot.
@@ -34,10 +38,16 @@
 //     to <name>.broken, the next one is tried (etcd's behaviour);
 //   - it does not match (LoadNewestAvailable: not one of the WAL's
 //     snapshot positions): skipped;
-//   - it decodes but does not decrypt (no DEK with its key id, wrong key,
-//     or a plaintext record in an encrypted directory): a KEY problem, not
-//     corruption. Load stops and returns kPermissionDenied naming the file
-//     and key id; nothing is renamed or modified;
+//   - it decodes (its CRC matches) but does not decrypt. Load stops,
+//     names the file and key id, and renames or modifies nothing:
+//       no DEK with its key id (also: it names a stream under a key not
+//       held)              kNotFound, encryption::IsMissingKeyError true
+//                          (a key problem: exit 2 in the CLI)
+//       authentication fails under a held key, or a plaintext record in an
+//       encrypted directory
+//                          kDataLoss (tampering or a wrong key under the
+//                          right id: exit 1 in the CLI), as the WAL reports
+//                          the same failures;
 //   - it names a stream that is missing, of another snapshot, or broken
 //     (header, size, or its first or last chunk fails to authenticate; all
 //     chunks with StreamCheck::kFull): the snapshot is invalid and the next
@@ -69,7 +79,7 @@
 #include "sealwal/env/file_system.h"
 #include "sealwal/proto/raftpb.pb.h"
 #include "sealwal/snap/format.h"
-#include "sealwal/snap/keyring.h"
+#include "sealwal/encryption/keyring.h"
 #include "sealwal/snap/stream.h"
 #include "sealwal/wal/snapshot_position.h"
 
@@ -88,7 +98,7 @@ struct SnapshotterOptions {
   env::FileSystem* fs = env::DefaultFileSystem();
   // Null: a plaintext directory. Otherwise every snapshot is sealed under
   // the write key, and only encrypted snapshots are accepted on load.
-  std::shared_ptr<const Keyring> keys;
+  std::shared_ptr<const encryption::Keyring> keys;
   StreamOptions stream;          // streamed saves
   StreamReadOptions stream_read; // streamed loads (require_encrypted is set
                                  // automatically with a keyring)
@@ -137,7 +147,8 @@ struct SnapFileInfo {
   uint64_t data_size = 0;         // plaintext bytes of raftpb.Snapshot.data
   std::optional<StreamRef> stream_ref;  // plaintext refs (or decrypted ones)
   // With a keyring and an encrypted record: the result of decrypting it
-  // (kPermissionDenied for a key problem); OK otherwise.
+  // (kNotFound/IsMissingKeyError for a missing key, kDataLoss when it does
+  // not authenticate); OK otherwise.
   absl::Status decrypt_status;
 };
 
@@ -216,7 +227,7 @@ class Snapshotter {
   // Writes the .snap holding `data` (sealed when encrypted), atomically.
   absl::Status WriteSnapFile(const raftpb::SnapshotMetadata& metadata, absl::string_view data);
   // Reads one .snap: decode errors are kDataLoss with a SnapError class;
-  // key problems kPermissionDenied; stream problems kDataLoss/kNotFound
+  // decrypt failures kNotFound (missing key) or kDataLoss; stream problems kDataLoss/kNotFound
   // with stream_problem set.
   absl::StatusOr<LoadedSnapshot> ReadOne(const std::string& name, bool* stream_problem);
 

@@ -100,7 +100,7 @@ StreamWriter::StreamWriter(env::FileSystem* fs, std::string path, StreamOptions 
 
 absl::StatusOr<std::unique_ptr<StreamWriter>> StreamWriter::Create(
     env::FileSystem* fs, std::string path, uint64_t index, uint64_t term,
-    std::shared_ptr<const Keyring> keys, const StreamOptions& options) {
+    std::shared_ptr<const encryption::Keyring> keys, const StreamOptions& options) {
   if (options.chunk_size < kMinChunkSize || options.chunk_size > kMaxChunkSize) {
     return absl::InvalidArgumentError(absl::StrCat("stream chunk size ", options.chunk_size,
                                                    " outside ", kMinChunkSize, "..",
@@ -116,7 +116,7 @@ absl::StatusOr<std::unique_ptr<StreamWriter>> StreamWriter::Create(
 }
 
 absl::Status StreamWriter::Init(uint64_t index, uint64_t term,
-                                std::shared_ptr<const Keyring> keys) {
+                                std::shared_ptr<const encryption::Keyring> keys) {
   header_.index = index;
   header_.term = term;
   header_.chunk_size = options_.chunk_size;
@@ -134,7 +134,10 @@ absl::Status StreamWriter::Init(uint64_t index, uint64_t term,
     SEALWAL_ASSIGN_OR_RETURN(std::string info, StreamKeyInfo(header_bytes_, header_));
     const absl::string_view salt(reinterpret_cast<const char*>(header_.salt.data()),
                                  header_.salt.size());
-    SEALWAL_ASSIGN_OR_RETURN(file_key, keys->DeriveStreamKey(header_.key_id, salt, info));
+    // The DEK's one use for this stream (counted on its usage, reserved in
+    // the key file when needed); the chunks are sealed under file_key.
+    SEALWAL_ASSIGN_OR_RETURN(file_key,
+                             keys->DeriveStreamKeyForWriting(header_.key_id, salt, info));
   }
   const int window = WindowOf(options_.threads, options_.window);
   for (int i = 0; i < window; ++i) {
@@ -328,14 +331,14 @@ StreamReader::~StreamReader() {
 }
 
 absl::StatusOr<std::unique_ptr<StreamReader>> StreamReader::Open(
-    env::FileSystem* fs, const std::string& path, std::shared_ptr<const Keyring> keys,
+    env::FileSystem* fs, const std::string& path, std::shared_ptr<const encryption::Keyring> keys,
     const std::optional<StreamExpectation>& expect, const StreamReadOptions& options) {
   std::unique_ptr<StreamReader> r(new StreamReader(fs, path, options));
   SEALWAL_RETURN_IF_ERROR(r->Init(std::move(keys), expect));
   return r;
 }
 
-absl::Status StreamReader::Init(std::shared_ptr<const Keyring> keys,
+absl::Status StreamReader::Init(std::shared_ptr<const encryption::Keyring> keys,
                                 const std::optional<StreamExpectation>& expect) {
   SEALWAL_ASSIGN_OR_RETURN(file_size_, fs_->GetFileSize(path_));
   SEALWAL_ASSIGN_OR_RETURN(file_, fs_->NewRandomAccessFile(path_));

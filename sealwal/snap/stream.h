@@ -22,6 +22,12 @@
 // Nonces never repeat under a key: each file has its own key (a random
 // 32-byte salt), and within a file each counter value is sealed once.
 //
+// Key usage: a writer uses the DEK once, to derive the file key; that use
+// counts one message on the DEK's usage counter
+// (Keyring::DeriveStreamKeyForWriting, reserved in the key file when the
+// keyring persists counts). Chunks are sealed under the file key, so they
+// do not count against the DEK.
+//
 // Memory: a writer or reader holds `window` chunks in flight (default
 // threads + 2), each at most two chunk buffers, so with the default 1 MiB
 // chunks and 2 threads about 8 MiB, independent of the stream's size.
@@ -66,7 +72,7 @@
 #include "sealwal/encryption/aead.h"
 #include "sealwal/env/file_system.h"
 #include "sealwal/snap/format.h"
-#include "sealwal/snap/keyring.h"
+#include "sealwal/encryption/keyring.h"
 
 namespace sealwal::snap {
 
@@ -91,10 +97,11 @@ class StreamWriter {
   // stream is sealed under its write key's derived key; without one it is
   // plaintext. `fs` must outlive the writer; the keyring is shared.
   // Errors: kInvalidArgument for a bad chunk size; kFailedPrecondition for
-  // an empty keyring; I/O errors.
+  // an empty keyring; the usage counter's error (kResourceExhausted at
+  // 2^32, a failed reservation) before anything is written; I/O errors.
   static absl::StatusOr<std::unique_ptr<StreamWriter>> Create(
       env::FileSystem* fs, std::string path, uint64_t index, uint64_t term,
-      std::shared_ptr<const Keyring> keys, const StreamOptions& options = {});
+      std::shared_ptr<const encryption::Keyring> keys, const StreamOptions& options = {});
   ~StreamWriter();
   StreamWriter(const StreamWriter&) = delete;
   StreamWriter& operator=(const StreamWriter&) = delete;
@@ -114,7 +121,7 @@ class StreamWriter {
  private:
   struct Slot;
   StreamWriter(env::FileSystem* fs, std::string path, StreamOptions options);
-  absl::Status Init(uint64_t index, uint64_t term, std::shared_ptr<const Keyring> keys);
+  absl::Status Init(uint64_t index, uint64_t term, std::shared_ptr<const encryption::Keyring> keys);
   absl::Status Fail(absl::Status s);
   // Hands the filled current chunk to the workers (last: the final one).
   absl::Status Dispatch(bool last);
@@ -171,7 +178,7 @@ class StreamReader {
   // `keys` (kFailedPrecondition without, kNotFound when its key id is not
   // held). Reads no chunk: see VerifyEnds.
   static absl::StatusOr<std::unique_ptr<StreamReader>> Open(
-      env::FileSystem* fs, const std::string& path, std::shared_ptr<const Keyring> keys,
+      env::FileSystem* fs, const std::string& path, std::shared_ptr<const encryption::Keyring> keys,
       const std::optional<StreamExpectation>& expect, const StreamReadOptions& options = {});
   ~StreamReader();
   StreamReader(const StreamReader&) = delete;
@@ -198,7 +205,7 @@ class StreamReader {
  private:
   struct Slot;
   StreamReader(env::FileSystem* fs, std::string path, StreamReadOptions options);
-  absl::Status Init(std::shared_ptr<const Keyring> keys,
+  absl::Status Init(std::shared_ptr<const encryption::Keyring> keys,
                     const std::optional<StreamExpectation>& expect);
   // Reads and opens chunk i with `aead` (null for plaintext) into *buf /
   // *out; *view is the plaintext.

@@ -12,7 +12,10 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/strings/str_replace.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
@@ -168,6 +171,20 @@ std::string PeerBinary() {
 bool PeerRequired() {
   const char* env = std::getenv("SEALWAL_REQUIRE_PEER");
   return env != nullptr && std::string(env) == "1";
+}
+
+void ExpectOneErrorLine(const CommandResult& r) {
+  EXPECT_TRUE(absl::StartsWith(r.err, "sealwal: ")) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
+
+std::string LineValue(const std::string& out, absl::string_view name) {
+  for (absl::string_view line : absl::StrSplit(out, '\n')) {
+    if (absl::ConsumePrefix(&line, name) && absl::ConsumePrefix(&line, " ")) {
+      return std::string(line);
+    }
+  }
+  return "";
 }
 
 }  // namespace sealwal::testing

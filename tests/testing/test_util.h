@@ -55,6 +55,10 @@ struct CommandResult {
 CommandResult RunCommand(const std::string& cmd);
 // Single-quotes s for a shell.
 std::string ShellQuote(absl::string_view s);
+// The CLI's error contract: exactly one line on stderr, starting "sealwal: ".
+void ExpectOneErrorLine(const CommandResult& r);
+// The value of the "name value" line in a command's output ("" if none).
+std::string LineValue(const std::string& out, absl::string_view name);
 
 // The fixtures root and the etcd peer binary (empty when not built).
 std::string FixturesDir();

@@ -1,4 +1,4 @@
-#include "sealwal/encryption/wal_codec.h"
+#include "sealwal/walcrypt/wal_codec.h"
 
 #include <utility>
 
@@ -6,7 +6,13 @@
 #include "absl/strings/str_cat.h"
 #include "sealwal/base/status_macros.h"
 
-namespace sealwal::encryption {
+namespace sealwal::walcrypt {
+
+using encryption::AeadEncrypter;
+using encryption::Algorithm;
+using encryption::FormatKeyId;
+using encryption::MultiDecrypter;
+using encryption::Purpose;
 
 bool IsEncryptedWalDir(absl::string_view dir) {
   while (dir.size() > 1 && dir.back() == '/') dir.remove_suffix(1);
@@ -67,8 +73,33 @@ absl::StatusOr<std::unique_ptr<WalCodec>> WalCodec::ForDek(const Dek& dek,
   return Create(std::move(o));
 }
 
+absl::StatusOr<std::unique_ptr<WalCodec>> WalCodec::ForKeyring(std::shared_ptr<Keyring> keys,
+                                                               const EncrypterOptions& options) {
+  if (keys == nullptr) return absl::InvalidArgumentError("a WAL codec needs a keyring");
+  const uint64_t generation = keys->write_generation();
+  SEALWAL_ASSIGN_OR_RETURN(std::unique_ptr<Encrypter> enc, keys->NewEncrypter(options));
+  std::unique_ptr<WalCodec> codec(new WalCodec(std::move(enc), keys->shared_decrypter()));
+  codec->keys_ = std::move(keys);
+  codec->generation_ = generation;
+  codec->keyring_options_ = options;
+  return codec;
+}
+
+absl::Status WalCodec::RefreshEncrypter() {
+  if (keys_ == nullptr) return absl::OkStatus();
+  const uint64_t generation = keys_->write_generation();
+  if (generation == generation_) return absl::OkStatus();  // the common case
+  SEALWAL_ASSIGN_OR_RETURN(encrypter_, keys_->NewEncrypter(keyring_options_));
+  generation_ = generation;
+  return absl::OkStatus();
+}
+
 absl::Status WalCodec::Encode(const wal::PayloadContext& ctx, absl::string_view plain,
                               std::string* out) {
+  if (absl::Status s = RefreshEncrypter(); !s.ok()) {
+    out->clear();
+    return s;
+  }
   if (encrypter_ == nullptr) {
     out->clear();
     return absl::FailedPreconditionError(
@@ -80,6 +111,7 @@ absl::Status WalCodec::Encode(const wal::PayloadContext& ctx, absl::string_view 
 absl::Status WalCodec::EncodeBatch(absl::Span<const wal::PayloadContext> ctxs,
                                    absl::Span<const absl::string_view> plains,
                                    std::string* outs, BatchReady ready) {
+  SEALWAL_RETURN_IF_ERROR(RefreshEncrypter());
   if (encrypter_ == nullptr) {
     return absl::FailedPreconditionError(
         "this WAL codec is read-only (made without an encrypter)");
@@ -129,4 +161,4 @@ std::unique_ptr<wal::PayloadCodec::DecodeSession> WalCodec::NewDecodeSession() c
   return std::make_unique<Session>(decrypter_->NewSession());
 }
 
-}  // namespace sealwal::encryption
+}  // namespace sealwal::walcrypt

@@ -1,4 +1,4 @@
-// sealwal/encryption/wal_codec.h: the payload codec that makes a WAL encrypted
+// sealwal/walcrypt/wal_codec.h: the payload codec that makes a WAL encrypted
 // (docs/format.md §9, docs/format.md "Encrypted WAL").
 //
 // An encrypted WAL is an etcd v3 WAL with the same framing, record types
@@ -33,9 +33,19 @@
 // must not guess from the payloads: an attacker could otherwise downgrade a
 // WAL to plaintext. IsEncryptedWalDir() is the one check.
 //
+// Keys: a codec made by ForKeyring shares an encryption::Keyring
+// (sealwal/encryption/keyring.h) with snapshots and the key rotator. It
+// seals under the keyring's write key and opens under any key it holds; at
+// each Encode/EncodeBatch it compares the keyring's write_generation() with
+// the one its Encrypter was made for (one atomic load) and, after a
+// SetWriteKey, makes a new Encrypter on the new write key. Every record
+// counts on the DEK's shared usage counter (sealwal/encryption/key_usage.h),
+// which a keyring loaded from a key file persists in blocks.
+//
 // Ownership: a WalCodec owns its Encrypter; it shares its Decrypter (the
-// key rotator adds pending keys to the same MultiDecrypter). The WAL
-// borrows the codec (WalOptions::codec), which must outlive the Wal.
+// key rotator adds pending keys to the same MultiDecrypter) and keyring.
+// The WAL borrows the codec (WalOptions::codec), which must outlive the
+// Wal.
 //
 // Thread-safety: Encode is called from the WAL's writing thread only (it
 // advances the encrypter's nonce and counter). Decode is const and
@@ -53,11 +63,13 @@
 // Errors from Encode:
 //   kFailedPrecondition  the codec was made without an encrypter (read-only)
 //   kResourceExhausted   the DEK has sealed 2^32 records; rotate it
+//   the key file's error a reservation of the DEK's count failed (nothing
+//                        was sealed)
 //   kInternal            OpenSSL failed
 // Neither ever touches a file: a wrong or missing key is reported, never
 // "repaired".
-#ifndef SEALWAL_ENCRYPTION_WAL_CODEC_H_
-#define SEALWAL_ENCRYPTION_WAL_CODEC_H_
+#ifndef SEALWAL_WALCRYPT_WAL_CODEC_H_
+#define SEALWAL_WALCRYPT_WAL_CODEC_H_
 
 #include <memory>
 #include <vector>
@@ -69,9 +81,17 @@
 #include "sealwal/encryption/decrypter.h"
 #include "sealwal/encryption/dek.h"
 #include "sealwal/encryption/encrypter.h"
+#include "sealwal/encryption/keyring.h"
 #include "sealwal/wal/payload_codec.h"
 
-namespace sealwal::encryption {
+namespace sealwal::walcrypt {
+
+using encryption::AadContext;
+using encryption::Decrypter;
+using encryption::Dek;
+using encryption::Encrypter;
+using encryption::EncrypterOptions;
+using encryption::Keyring;
 
 // Directory names of the two kinds of WAL under a data directory.
 inline constexpr absl::string_view kPlaintextWalDirName = "wal-v3";
@@ -105,6 +125,13 @@ class WalCodec final : public wal::PayloadCodec {
   static absl::StatusOr<std::unique_ptr<WalCodec>> ForDek(const Dek& dek,
                                                           const EncrypterOptions& options = {});
 
+  // A codec on `keys`: seals under its write key as it is at each Encode
+  // (see the top of this file), opens under every key it holds. `options`
+  // as for Keyring::NewEncrypter (e.g. seal_threads). kInvalidArgument for
+  // a null keyring, kFailedPrecondition for an empty one.
+  static absl::StatusOr<std::unique_ptr<WalCodec>> ForKeyring(std::shared_ptr<Keyring> keys,
+                                                              const EncrypterOptions& options = {});
+
   // wal::PayloadCodec.
   absl::Status Encode(const wal::PayloadContext& ctx, absl::string_view plain,
                       std::string* out) override;
@@ -122,16 +149,25 @@ class WalCodec final : public wal::PayloadCodec {
   // The encrypter (null for a read-only codec) and decrypter in use.
   const Encrypter* encrypter() const { return encrypter_.get(); }
   const Decrypter& decrypter() const { return *decrypter_; }
-  // True once the DEK should be rotated (false for a read-only codec).
+  // The keyring of a ForKeyring codec; null otherwise.
+  const std::shared_ptr<Keyring>& keyring() const { return keys_; }
+  // True once the DEK should be rotated (false for a read-only codec). For
+  // a keyring codec: the keyring's current write key.
   bool rotation_required() const {
+    if (keys_ != nullptr) return keys_->rotation_required();
     return encrypter_ != nullptr && encrypter_->rotation_required();
   }
 
  private:
   WalCodec(std::unique_ptr<Encrypter> encrypter, std::shared_ptr<const Decrypter> decrypter);
+  // For a keyring codec: a new Encrypter when the write key changed.
+  absl::Status RefreshEncrypter();
 
-  const std::unique_ptr<Encrypter> encrypter_;
+  std::unique_ptr<Encrypter> encrypter_;
   const std::shared_ptr<const Decrypter> decrypter_;
+  std::shared_ptr<Keyring> keys_;  // ForKeyring codecs only
+  uint64_t generation_ = 0;        // keys_->write_generation() of encrypter_
+  EncrypterOptions keyring_options_;
   std::vector<AadContext> batch_aad_;  // EncodeBatch's contexts, reused
 };
 
@@ -139,6 +175,6 @@ class WalCodec final : public wal::PayloadCodec {
 // wal-metadata, and the entry's index, term and type).
 AadContext WalAadContext(const wal::PayloadContext& ctx);
 
-}  // namespace sealwal::encryption
+}  // namespace sealwal::walcrypt
 
-#endif  // SEALWAL_ENCRYPTION_WAL_CODEC_H_
+#endif  // SEALWAL_WALCRYPT_WAL_CODEC_H_
