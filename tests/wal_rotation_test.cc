@@ -19,7 +19,7 @@
 #include "sealwal/encryption/decrypter.h"
 #include "sealwal/encryption/dek.h"
 #include "sealwal/encryption/encrypter.h"
-#include "sealwal/encryption/wal_codec.h"
+#include "sealwal/walcrypt/wal_codec.h"
 #include "sealwal/proto/raftpb.pb.h"
 #include "sealwal/wal/record_reader.h"
 #include "sealwal/wal/wal.h"
@@ -31,6 +31,9 @@ namespace {
 
 using ::sealwal::testing::StatusIs;
 using ::testing::HasSubstr;
+using walcrypt::WalCodec;
+using walcrypt::WalCodecOptions;
+using walcrypt::kEncryptedWalDirName;
 
 constexpr char kMetadata[] = "node=1 cluster=rotation";
 constexpr uint64_t kSeed = 91;

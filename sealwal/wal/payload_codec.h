@@ -1,6 +1,6 @@
 // sealwal/wal/payload_codec.h: the hook through which entry data and metadata pass
 // on their way to and from disk. The WAL's framing never looks inside a
-// payload, so encryption (sealwal/encryption/wal_codec.h) plugs in here without
+// payload, so encryption (sealwal/walcrypt/wal_codec.h) plugs in here without
 // touching the framing code. Without a codec the WAL stores payloads as is
 // (a plaintext etcd WAL).
 //
