@@ -19,6 +19,7 @@
 #include "sealwal/encryption/decrypter.h"
 #include "sealwal/encryption/dek.h"
 #include "sealwal/encryption/encrypter.h"
+#include "sealwal/encryption/keyring.h"
 #include "sealwal/walcrypt/wal_codec.h"
 #include "sealwal/proto/raftpb.pb.h"
 #include "sealwal/wal/record_reader.h"
@@ -362,6 +363,53 @@ TEST_F(WalRotationTest, SwitchNeedsAWritableOpenWal) {
     EXPECT_THAT(w->SwitchWriteKey(), StatusIs(absl::StatusCode::kFailedPrecondition));
   }
   EXPECT_TRUE(testing::DirContents(dir_) == before);
+}
+
+// The path the storage facade takes: one Keyring shared by the WAL codec
+// (and snapshots). A rotation adds the new DEK, makes it the write key and
+// calls SwitchWriteKey() with the same codec object; twice while the WAL
+// stays open. The union keyring reads everything; after the segments before
+// the last switch are collected, a keyring holding only the newest DEK reads
+// from the snapshot on.
+TEST_F(WalRotationTest, OneKeyringRotatedTwiceWhileOpen) {
+  ASSERT_OK_AND_ASSIGN(std::shared_ptr<Keyring> keys, Keyring::ForDek(dek1_));
+  ASSERT_OK_AND_ASSIGN(auto codec, WalCodec::ForKeyring(keys));
+  {
+    ASSERT_OK_AND_ASSIGN(auto w, wal::Wal::Create(dir_, kMetadata, Options(codec.get())));
+    SaveEntries(w.get(), 1, 30);
+    ASSERT_OK(keys->AddKey(dek2_));
+    ASSERT_OK(keys->SetWriteKey(dek2_.id));
+    ASSERT_OK(w->SwitchWriteKey());
+    SaveEntries(w.get(), 31, 60);
+    ASSERT_OK(keys->AddKey(dek3_));
+    ASSERT_OK(keys->SetWriteKey(dek3_.id));
+    ASSERT_OK(w->SwitchWriteKey());
+    SaveEntries(w.get(), 61, 80);
+    ASSERT_OK(w->SaveSnapshot({80, 1}));
+    SaveEntries(w.get(), 81, 90);
+    ASSERT_OK(w->ReleaseLockTo(80));
+    ASSERT_OK(w->Close());
+  }
+  const std::vector<std::string> stored = StoredMetadata(dir_);
+  ASSERT_EQ(stored.size(), 3u);
+  EXPECT_EQ(KeyIdOf(stored[0]), dek1_.id);
+  EXPECT_EQ(KeyIdOf(stored[1]), dek2_.id);
+  EXPECT_EQ(KeyIdOf(stored[2]), dek3_.id);
+  {
+    ASSERT_OK_AND_ASSIGN(auto w, wal::Wal::OpenForRead(dir_, {}, Options(codec.get())));
+    ASSERT_OK_AND_ASSIGN(wal::WalContents c, w->ReadAll());
+    EXPECT_EQ(c.metadata, kMetadata);
+    ExpectEntries(c, 1, 90);
+  }
+  for (const auto& n : {wal::SegmentFileName(0, 0), wal::SegmentFileName(1, 31)}) {
+    ASSERT_EQ(::unlink((dir_ + "/" + n).c_str()), 0);
+  }
+  ASSERT_OK_AND_ASSIGN(std::shared_ptr<Keyring> newest, Keyring::ForDek(dek3_));
+  ASSERT_OK_AND_ASSIGN(auto newest_codec, WalCodec::ForKeyring(newest));
+  ASSERT_OK_AND_ASSIGN(auto w, wal::Wal::OpenForRead(dir_, {80, 1}, Options(newest_codec.get())));
+  ASSERT_OK_AND_ASSIGN(wal::WalContents c, w->ReadAll());
+  EXPECT_EQ(c.metadata, kMetadata);
+  ExpectEntries(c, 81, 90);
 }
 
 }  // namespace
