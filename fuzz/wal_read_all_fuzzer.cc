@@ -69,13 +69,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   if (repair) {
     absl::StatusOr<bool> r = wal::Wal::Repair(dir, opts);
-    if (r.ok() && *r) {
-      // The tail is no longer torn: reading it again never says so.
+    if (r.ok()) {
+      // Repaired (or nothing to repair): the tail is not torn, and reading
+      // it again never says so.
       auto w = wal::Wal::OpenForRead(dir, snap, opts);
       if (w.ok()) {
         wal::WalContents c;
         absl::Status s = (*w)->ReadAll(&c);
-        if (s.ok()) CheckContents(c, snap.index);
+        if (s.ok()) {
+          CheckContents(c, snap.index);
+          Check(!c.torn_tail);
+        }
+        Check(wal::GetWalErrorClass(s) != wal::WalErrorClass::kUnexpectedEof);
       }
     }
   }

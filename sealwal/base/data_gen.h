@@ -1,5 +1,5 @@
-// data_gen: the deterministic entry payloads shared with etcd's fixtures
-// (the `data_gen` field of ../shared/fixtures/etcd-3.4.23/*/manifest.json):
+// data_gen: the deterministic entry payloads that the etcd-written test
+// fixtures also use (the `data_gen` field of their manifest.json):
 //
 //   state = seed ^ (index * 0x9E3779B97F4A7C15) ^ (term * 0xC2B2AE3D27D4EB4F)
 //   repeat { state += 0x9E3779B97F4A7C15; z = splitmix64-mix(state);
