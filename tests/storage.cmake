@@ -1,0 +1,12 @@
+# The storage facade's tests (included by tests/CMakeLists.txt).
+#   storage_test      RaftStorage: round trips (plaintext/encrypted, inline/
+#                     streamed snapshots), snapshot fall back, a missing key,
+#                     DEK rotation driven by the snapshot callback, a crash at
+#                     every write step of a rotation, GC and keys, swarmkit
+#                     PR #1766 at the facade level
+sealwal_test(storage_test DEPS sealwal::storage sealwal::env sealwal_fault_injection TIMEOUT 900)
+#   store_cli_test    `sealwal store init|gen|verify|inspect|rotate` (SIGKILL
+#                     mid-gen, rotate while gen runs, --help)
+if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/store_cli_test.cc)
+  sealwal_test(store_cli_test DEPS sealwal::base TIMEOUT 600)
+endif()
