@@ -7,6 +7,4 @@
 sealwal_test(storage_test DEPS sealwal::storage sealwal::env sealwal_fault_injection TIMEOUT 900)
 #   store_cli_test    `sealwal store init|gen|verify|inspect|rotate` (SIGKILL
 #                     mid-gen, rotate while gen runs, --help)
-if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/store_cli_test.cc)
-  sealwal_test(store_cli_test DEPS sealwal::base TIMEOUT 600)
-endif()
+sealwal_test(store_cli_test TIMEOUT 600)
