@@ -6,6 +6,7 @@
 // (fault-injection file system), GC never dropping a key still needed, and
 // swarmkit PR #1766 (old-key entries above the snapshot index).
 #include <algorithm>
+#include <iostream>
 #include <memory>
 #include <optional>
 #include <string>
@@ -19,6 +20,7 @@
 #include "sealwal/encryption/decrypter.h"
 #include "sealwal/env/mem_file_system.h"
 #include "sealwal/pem/key_read_writer.h"
+#include "sealwal/snap/format.h"
 #include "sealwal/storage/raft_storage.h"
 #include "testing/fault_injection_file_system.h"
 #include "testing/status_matchers.h"
@@ -134,20 +136,31 @@ void ExpectLog(const BootstrapState& b, uint64_t first, uint64_t last) {
 
 std::string SnapshotBytes(BootstrapState& b) {
   if (!b.snapshot.has_value()) return "";
-  if (!b.snapshot->streamed()) return b.snapshot->data;
-  std::string out(b.snapshot->stream->size(), '\0');
-  size_t got = 0;
-  while (got < out.size()) {
-    absl::StatusOr<size_t> n = b.snapshot->stream->Read(absl::MakeSpan(out).subspan(got));
-    EXPECT_OK(n.status());
-    if (!n.ok() || *n == 0) break;
-    got += *n;
-  }
-  return out.substr(0, got);
+  absl::StatusOr<std::string> data = ReadSnapshotData(*b.snapshot);
+  EXPECT_OK(data.status());
+  return data.ok() ? *data : "";
 }
 
 class StorageTest : public ::testing::Test {
  protected:
+  // An encrypted store with entries 1..40 and snapshots at 10 and 30.
+  void TwoSnapshots() {
+    ASSERT_OK_AND_ASSIGN(auto s, RaftStorage::Open(Options(mem_.get(), dir_, nullptr)));
+    ASSERT_OK(s->Bootstrap().status());
+    ASSERT_OK(Drive(s.get(), nullptr, 1, 40, nullptr));
+    ASSERT_OK(s->SaveSnapshot(Meta(10), SnapData(10)));
+    ASSERT_OK(s->SaveSnapshot(Meta(30), SnapData(30)));
+    ASSERT_OK(s->Close());
+  }
+  // Bootstrap skipped the snapshot at 30 and recovered from the one at 10.
+  void ExpectFellBackTo10(BootstrapState& b) {
+    ASSERT_TRUE(b.snapshot.has_value());
+    EXPECT_EQ(b.snapshot->metadata.index(), 10u);
+    EXPECT_EQ(SnapshotBytes(b), SnapData(10));
+    ExpectLog(b, 11, 40);
+    ASSERT_EQ(b.skipped.size(), 1u);
+  }
+
   std::unique_ptr<env::FileSystem> mem_ = env::NewMemFileSystem();
   const std::string dir_ = "/data/node";
 };
@@ -227,27 +240,38 @@ TEST_F(StorageTest, WrongUnlockKeyModifiesNothing) {
 }
 
 TEST_F(StorageTest, SnapshotFallbackPastCorruptedNewest) {
-  {
-    ASSERT_OK_AND_ASSIGN(auto s, RaftStorage::Open(Options(mem_.get(), dir_, nullptr)));
-    ASSERT_OK(s->Bootstrap().status());
-    ASSERT_OK(Drive(s.get(), nullptr, 1, 40, nullptr));
-    ASSERT_OK(s->SaveSnapshot(Meta(10), SnapData(10)));
-    ASSERT_OK(s->SaveSnapshot(Meta(30), SnapData(30)));
-    ASSERT_OK(s->Close());
-  }
+  TwoSnapshots();
   const std::string newest = dir_ + "/snap-v3-encrypted/" + snap::SnapFileName(1, 30);
   ASSERT_OK_AND_ASSIGN(std::string bytes, env::ReadFileToString(mem_.get(), newest));
   bytes[bytes.size() / 2] ^= 0x01;
   ASSERT_OK(env::WriteFileAtomically(mem_.get(), newest, bytes));
   ASSERT_OK_AND_ASSIGN(auto s, RaftStorage::Open(Options(mem_.get(), dir_, nullptr)));
   ASSERT_OK_AND_ASSIGN(BootstrapState b, s->Bootstrap());
-  ASSERT_TRUE(b.snapshot.has_value());
-  EXPECT_EQ(b.snapshot->metadata.index(), 10u);
-  EXPECT_EQ(SnapshotBytes(b), SnapData(10));
-  ExpectLog(b, 11, 40);
-  ASSERT_FALSE(b.skipped.empty());
+  ExpectFellBackTo10(b);
   EXPECT_TRUE(b.skipped[0].renamed_broken);
   EXPECT_OK(mem_->FileExists(newest + ".broken"));
+}
+
+TEST_F(StorageTest, SnapshotFallbackPastATamperedNewestLeavesItInPlace) {
+  TwoSnapshots();
+  // Flip a ciphertext byte and recompute the CRC: it decodes, but does not
+  // authenticate.
+  const std::string newest = dir_ + "/snap-v3-encrypted/" + snap::SnapFileName(1, 30);
+  ASSERT_OK_AND_ASSIGN(std::string file, env::ReadFileToString(mem_.get(), newest));
+  ASSERT_OK_AND_ASSIGN(snap::SnapFileView fv, snap::DecodeSnapFile(file));
+  ASSERT_OK_AND_ASSIGN(snap::RaftSnapshotView rv, snap::DecodeRaftSnapshot(fv.raft_snapshot));
+  std::string sealed(rv.data);
+  sealed[sealed.size() / 2] ^= 0x01;
+  snap::SnapFilePieces p = snap::EncodeSnapFilePieces(sealed, Meta(30));
+  const std::string tampered = p.prefix + sealed + p.suffix;
+  ASSERT_OK(env::WriteFileAtomically(mem_.get(), newest, tampered));
+  ASSERT_OK_AND_ASSIGN(auto s, RaftStorage::Open(Options(mem_.get(), dir_, nullptr)));
+  ASSERT_OK_AND_ASSIGN(BootstrapState b, s->Bootstrap());
+  ExpectFellBackTo10(b);
+  EXPECT_FALSE(b.skipped[0].renamed_broken);
+  EXPECT_THAT(b.skipped[0].reason, StatusIs(absl::StatusCode::kDataLoss));
+  ASSERT_OK_AND_ASSIGN(std::string after, env::ReadFileToString(mem_.get(), newest));
+  EXPECT_EQ(after, tampered);
 }
 
 TEST_F(StorageTest, SnapshotUnderMissingKeyIsAnErrorAndRenamesNothing) {
@@ -430,7 +454,12 @@ absl::Status RotationWorkload(env::FileSystem* fs, StateMachine* sm, uint64_t* s
   return s->Close();
 }
 
-TEST(StorageCrashTest, CrashAtEveryRotationStepKeepsSyncedEntriesAndFinishesTheRotation) {
+// Param: true = power loss at the crash (unsynced data dropped), false = the
+// process dies (the page cache survives).
+class StorageCrashTest : public ::testing::TestWithParam<bool> {};
+
+TEST_P(StorageCrashTest, CrashAtEveryRotationStepKeepsSyncedEntriesAndFinishesTheRotation) {
+  const bool power_loss = GetParam();
   int64_t n = 0;
   int crashes = 0;
   for (;; ++n) {
@@ -456,9 +485,12 @@ TEST(StorageCrashTest, CrashAtEveryRotationStepKeepsSyncedEntriesAndFinishesTheR
     if (!crashed) {
       ASSERT_OK(st);
     }
-    ASSERT_OK(e.fault->DropUnsyncedData());
+    if (power_loss) {
+      ASSERT_OK(e.fault->DropUnsyncedData());
+    }
     e.fault->Reactivate();
-    const std::string where = absl::StrCat("crash after ", n, " ops");
+    const std::string where =
+        absl::StrCat("crash after ", n, " ops", power_loss ? " (power loss)" : " (process crash)");
     // Restart: every acknowledged entry is there, and the rotation finishes.
     StateMachine sm2;
     absl::StatusOr<std::unique_ptr<RaftStorage>> opened =
@@ -491,6 +523,11 @@ TEST(StorageCrashTest, CrashAtEveryRotationStepKeepsSyncedEntriesAndFinishesTheR
   std::cout << "crash points: " << n << "\n";
   EXPECT_GT(crashes, 30);
 }
+
+INSTANTIATE_TEST_SUITE_P(PowerLossOrProcessCrash, StorageCrashTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& i) {
+                           return i.param ? "PowerLoss" : "ProcessCrash";
+                         });
 
 }  // namespace
 }  // namespace sealwal::storage

@@ -30,15 +30,6 @@ using ::testing::StartsWith;
 
 const std::string kCli = SEALWAL_CLI_BIN;
 
-uint64_t LastLineNumber(const std::string& out, absl::string_view prefix) {
-  uint64_t last = 0;
-  for (absl::string_view line : absl::StrSplit(out, '\n')) {
-    uint64_t n;
-    if (absl::ConsumePrefix(&line, prefix) && absl::SimpleAtoi(line, &n)) last = n;
-  }
-  return last;
-}
-
 std::vector<std::string> Lines(const std::string& out, absl::string_view prefix) {
   std::vector<std::string> v;
   for (absl::string_view line : absl::StrSplit(out, '\n')) {
@@ -87,7 +78,7 @@ TEST_F(StoreCliTest, InitGenVerifyRoundTripAndContinue) {
                  " --entries 250 --size 100 --batch 10 --seed 3 --snapshot-every 100 "
                  "--segment-size 8192");
   ASSERT_EQ(gen.exit_code, 0) << gen.err;
-  EXPECT_EQ(LastLineNumber(gen.out, "synced "), 250u);
+  EXPECT_EQ(testing::LastNumberAfter(gen.out, "synced "), 250u);
   EXPECT_EQ(Lines(gen.out, "snapshot ").size(), 2u);
   auto v = Run("store verify " + Dir() + " --expect-seed 3");
   ASSERT_EQ(v.exit_code, 0) << v.err;
@@ -107,7 +98,7 @@ TEST_F(StoreCliTest, InitGenVerifyRoundTripAndContinue) {
   auto more = Run("store gen " + Dir() + " --entries 30 --size 100 --batch 7 --seed 3");
   ASSERT_EQ(more.exit_code, 0) << more.err;
   EXPECT_EQ(Lines(more.out, "synced ").front(), "synced 257");
-  EXPECT_EQ(LastLineNumber(more.out, "synced "), 280u);
+  EXPECT_EQ(testing::LastNumberAfter(more.out, "synced "), 280u);
   v = Run("store verify " + Dir() + " --expect-seed 3");
   ASSERT_EQ(v.exit_code, 0) << v.err;
   EXPECT_EQ(LineValue(v.out, "entries"), "201..280");
@@ -158,7 +149,7 @@ TEST_F(StoreCliTest, GenKilledWithSigkillKeepsEverySyncedEntry) {
         "kill -9 $pid; wait $pid; exit 0");
     auto r = RunCommand("env -u SEALWAL_UNLOCK_KEY bash -c " + ShellQuote(script));
     ASSERT_EQ(r.exit_code, 0) << r.err;
-    const uint64_t synced = LastLineNumber(testing::ReadFileOrDie(out), "synced ");
+    const uint64_t synced = testing::LastNumberAfter(testing::ReadFileOrDie(out), "synced ");
     ASSERT_GT(synced, 0u);
     auto v = Run("store verify " + Dir() + " --expect-seed 21");
     ASSERT_EQ(v.exit_code, 0) << "round " << round << ": " << v.err;

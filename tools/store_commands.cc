@@ -86,6 +86,12 @@ absl::StatusOr<storage::StorageOptions> CommonOptions(const Args& a) {
   return o;
 }
 
+// Opens DATADIR read-only (verify, inspect): no repair, no locks, no writes.
+absl::StatusOr<std::unique_ptr<storage::RaftStorage>> OpenReadOnly(storage::StorageOptions o) {
+  o.read_only = true;
+  return storage::RaftStorage::Open(std::move(o));
+}
+
 std::string KeyIdText(encryption::KeyId id) { return absl::StrFormat("0x%08x", id.value()); }
 
 int StoreInit(const Args& a) {
@@ -252,9 +258,7 @@ int StoreVerify(const Args& a) {
     if (!v.ok()) return Fail(kExitUsage, v.status().message());
     seed = *v;
   }
-  o->read_only = true;
-  absl::StatusOr<std::unique_ptr<storage::RaftStorage>> st =
-      storage::RaftStorage::Open(std::move(*o));
+  absl::StatusOr<std::unique_ptr<storage::RaftStorage>> st = OpenReadOnly(std::move(*o));
   if (!st.ok()) return StoreFail(st.status());
   absl::StatusOr<storage::BootstrapState> boot = (*st)->Bootstrap();
   if (!boot.ok()) return StoreFail(boot.status());
@@ -269,20 +273,9 @@ int StoreVerify(const Args& a) {
   std::string snap_line = "snapshot none";
   if (boot->snapshot.has_value()) {
     snap::LoadedSnapshot& ls = *boot->snapshot;
-    std::string data;
-    if (ls.streamed()) {
-      data.resize(ls.stream->size());
-      size_t got = 0;
-      while (got < data.size()) {
-        absl::StatusOr<size_t> r = ls.stream->Read(absl::MakeSpan(data).subspan(got));
-        if (!r.ok()) return StoreFail(r.status());
-        if (*r == 0) break;
-        got += *r;
-      }
-      if (got != data.size()) return Fail(kExitDataError, "snapshot stream ended early");
-    } else {
-      data = std::move(ls.data);
-    }
+    absl::StatusOr<std::string> read = storage::ReadSnapshotData(ls);
+    if (!read.ok()) return StoreFail(read.status());
+    const std::string data = std::move(*read);
     const uint64_t index = ls.metadata.index();
     if (seed.has_value() && data != DataGen(*seed, index, 0, data.size())) {
       return Fail(kExitDataError, absl::StrCat("snapshot ", index, ": data does not match seed ",
@@ -333,9 +326,7 @@ int StoreInspect(const Args& a) {
   if (auto s = a.CheckAllowed({"unlock-key-file"}); !s.ok()) return Fail(kExitUsage, s.message());
   absl::StatusOr<storage::StorageOptions> o = CommonOptions(a);
   if (!o.ok()) return Fail(kExitUsage, o.status().message());
-  o->read_only = true;
-  absl::StatusOr<std::unique_ptr<storage::RaftStorage>> st =
-      storage::RaftStorage::Open(std::move(*o));
+  absl::StatusOr<std::unique_ptr<storage::RaftStorage>> st = OpenReadOnly(std::move(*o));
   if (!st.ok()) return StoreFail(st.status());
   absl::StatusOr<storage::StoreInventory> inv = (*st)->Inventory();
   if (!inv.ok()) return StoreFail(inv.status());

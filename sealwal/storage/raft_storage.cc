@@ -57,6 +57,21 @@ bool Contains(const std::vector<KeyId>& v, KeyId k) {
 
 }  // namespace
 
+absl::StatusOr<std::string> ReadSnapshotData(snap::LoadedSnapshot& snapshot) {
+  if (!snapshot.streamed()) return std::move(snapshot.data);
+  std::string out(snapshot.stream->size(), '\0');
+  size_t got = 0;
+  while (got < out.size()) {
+    SEALWAL_ASSIGN_OR_RETURN(size_t n, snapshot.stream->Read(absl::MakeSpan(out).subspan(got)));
+    if (n == 0) {
+      return absl::DataLossError(absl::StrCat("snapshot ", snapshot.file, ": stream ended at ",
+                                              got, " of ", out.size(), " bytes"));
+    }
+    got += n;
+  }
+  return out;
+}
+
 RaftStorage::RaftStorage(StorageOptions options)
     : options_(std::move(options)), fs_(options_.fs), rotator_(options_.rotation) {}
 
@@ -158,9 +173,38 @@ absl::StatusOr<BootstrapState> RaftStorage::Bootstrap() {
   }
   SEALWAL_ASSIGN_OR_RETURN(std::vector<wal::SnapshotPosition> positions,
                            wal::Wal::ValidSnapshotEntries(wal_dir_, wo));
-  snap::LoadReport report;
-  absl::StatusOr<snap::LoadedSnapshot> loaded = snapshotter_->LoadNewestAvailable(positions, &report);
-  out.skipped = std::move(report.skipped);
+  // The newest usable snapshot. CRC failures are renamed .broken by the
+  // Snapshotter and skipped; a .snap that decodes but fails to authenticate
+  // under a held key (tampering) stops the Snapshotter's load, so it is
+  // skipped here, left as it is, and the next older one is tried; a .snap
+  // under a key the key file does not hold is an error (above).
+  std::vector<wal::SnapshotPosition> candidates = positions;
+  absl::StatusOr<snap::LoadedSnapshot> loaded = absl::NotFoundError("no snapshot");
+  for (;;) {
+    snap::LoadReport report;
+    loaded = snapshotter_->LoadNewestAvailable(candidates, &report);
+    for (snap::SkippedSnapshot& k : report.skipped) out.skipped.push_back(std::move(k));
+    if (loaded.ok() || loaded.status().code() != absl::StatusCode::kDataLoss ||
+        encryption::IsMissingKeyError(loaded.status())) {
+      break;
+    }
+    // The newest candidate whose .snap still exists is the one that failed.
+    std::sort(candidates.begin(), candidates.end(),
+              [](const wal::SnapshotPosition& a, const wal::SnapshotPosition& b) {
+                return a.term != b.term ? a.term < b.term : a.index < b.index;
+              });
+    bool dropped = false;
+    for (size_t i = candidates.size(); i-- > 0;) {
+      const std::string name = snap::SnapFileName(candidates[i].term, candidates[i].index);
+      if (Exists(fs_, env::JoinPath(snap_dir_, name))) {
+        out.skipped.push_back(snap::SkippedSnapshot{name, loaded.status(), false});
+        candidates.erase(candidates.begin() + i);
+        dropped = true;
+        break;
+      }
+    }
+    if (!dropped) break;  // not a file we can pass over: report it
+  }
   wal::SnapshotPosition pos;
   if (loaded.ok()) {
     pos = {loaded->metadata.index(), loaded->metadata.term()};

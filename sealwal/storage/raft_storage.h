@@ -24,8 +24,11 @@
 //                        WAL snapshot record covered by the commit index
 //                        (Snapshotter::LoadNewestAvailable: a .snap that
 //                        fails its CRC is renamed .broken and the next older
-//                        one is used), opens the WAL at it and reads the
-//                        HardState, metadata and entries after it.
+//                        one is used; one that decodes but fails to
+//                        authenticate under a held key, i.e. was tampered
+//                        with, is left as it is, listed in `skipped`, and the
+//                        next older one is used), opens the WAL at it and
+//                        reads the HardState, metadata and entries after it.
 //                        A snapshot that decodes but names a DEK the key file
 //                        does not hold is an error (kNotFound,
 //                        encryption::IsMissingKeyError), never a silent fall
@@ -67,7 +70,9 @@
 //                    its first index (last index + 1) is the least index the
 //                    rotation's snapshot may have.
 //   kRequestSnapshot options.request_snapshot(min_index), once per rotation
-//                    and process; the answer is a later SaveSnapshot.
+//                    and process; the answer is a later SaveSnapshot. (No
+//                    callback: the rotation waits until some SaveSnapshot
+//                    at min_index or later comes.)
 //   kReleaseOldFiles WAL segments wholly below the newest snapshot, and
 //                    older snapshots that need the old key (or whose WAL
 //                    segments went), are deleted; directories fsynced.
@@ -190,6 +195,10 @@ struct BootstrapState {
   // Wal::Repair truncated a torn tail.
   bool repaired_torn_tail = false;
 };
+
+// The whole data of a loaded snapshot: its inline data, or its stream read
+// to the end (every chunk authenticated). Moves inline data out.
+absl::StatusOr<std::string> ReadSnapshotData(snap::LoadedSnapshot& snapshot);
 
 // A retained file and the DEK it needs (0 for a plaintext file).
 struct RetainedFile {
