@@ -92,6 +92,7 @@ int WalMain(const std::vector<std::string>& args);
 int DemoMain(const std::vector<std::string>& args);
 int SnapMain(const std::vector<std::string>& args);
 int KeyMain(const std::vector<std::string>& args);
+int StoreMain(const std::vector<std::string>& args);
 
 }  // namespace sealwal::cli
 

@@ -14,6 +14,7 @@ constexpr char kUsage[] =
     "  wal gen|dump|verify|repair   an etcd-compatible WAL directory\n"
     "  snap save|load|inspect|ls    etcd-compatible and streamed snapshots\n"
     "  key init|inspect|rotate-dek|rotate-kek|lock|unlock   the node key file\n"
+    "  store init|gen|verify|inspect|rotate   a Raft node's data directory (storage facade)\n"
     "  demo                         write and read back a WAL in a temp dir\n"
     "Run `sealwal <command> --help` for its usage.";
 
@@ -31,6 +32,7 @@ int main(int argc, char** argv) {
   if (cmd == "demo") return sealwal::cli::DemoMain(rest);
   if (cmd == "snap") return sealwal::cli::SnapMain(rest);
   if (cmd == "key") return sealwal::cli::KeyMain(rest);
+  if (cmd == "store") return sealwal::cli::StoreMain(rest);
   return sealwal::cli::Fail(sealwal::cli::kExitUsage,
                             absl::StrCat("unknown command \"", cmd, "\"\n", kUsage));
 }

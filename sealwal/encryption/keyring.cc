@@ -98,6 +98,18 @@ absl::Status Keyring::SetWriteKey(KeyId id) {
   return absl::OkStatus();
 }
 
+absl::Status Keyring::RemoveKey(KeyId id) {
+  std::lock_guard<std::mutex> l(mu_);
+  if (FindLocked(id) == nullptr) return MissingKeyError(id, "cannot remove it");
+  if (write_key_ == id) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("key id ", FormatKeyId(id), " is the write key; it cannot be removed"));
+  }
+  SEALWAL_RETURN_IF_ERROR(decrypter_->RemoveKey(id));
+  keys_.erase(id);
+  return absl::OkStatus();
+}
+
 std::optional<KeyId> Keyring::write_key_id() const {
   std::lock_guard<std::mutex> l(mu_);
   return write_key_;

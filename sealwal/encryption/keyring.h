@@ -99,6 +99,11 @@ class Keyring {
   // Encrypters, WAL codecs at their next Encode, new streams) uses it from
   // now on. kNotFound (MissingKeyError) when not held.
   absl::Status SetWriteKey(KeyId id);
+  // Forgets a held key that is not the write key (a rotation's last step,
+  // once no retained file names it): its DEK is wiped, records naming it no
+  // longer open. kNotFound (MissingKeyError) when not held;
+  // kFailedPrecondition for the write key.
+  absl::Status RemoveKey(KeyId id);
   // The write key's id; nullopt when the keyring is empty.
   std::optional<KeyId> write_key_id() const;
   // Grows by one at every SetWriteKey that changes the write key (and when

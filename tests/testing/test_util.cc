@@ -1,4 +1,5 @@
 #include "testing/test_util.h"
+#include "absl/strings/numbers.h"
 
 #include <dirent.h>
 #include <openssl/evp.h>
@@ -185,6 +186,19 @@ std::string LineValue(const std::string& out, absl::string_view name) {
     }
   }
   return "";
+}
+
+}  // namespace sealwal::testing
+
+namespace sealwal::testing {
+
+uint64_t LastNumberAfter(const std::string& out, absl::string_view prefix) {
+  uint64_t last = 0;
+  for (absl::string_view line : absl::StrSplit(out, '\n')) {
+    uint64_t n;
+    if (absl::ConsumePrefix(&line, prefix) && absl::SimpleAtoi(line, &n)) last = n;
+  }
+  return last;
 }
 
 }  // namespace sealwal::testing

@@ -3,6 +3,7 @@
 #ifndef SEALWAL_TESTS_TESTING_TEST_UTIL_H_
 #define SEALWAL_TESTS_TESTING_TEST_UTIL_H_
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
@@ -59,6 +60,9 @@ std::string ShellQuote(absl::string_view s);
 void ExpectOneErrorLine(const CommandResult& r);
 // The value of the "name value" line in a command's output ("" if none).
 std::string LineValue(const std::string& out, absl::string_view name);
+// The number N of the last "<prefix>N" line in a command's output (0 if none),
+// e.g. LastNumberAfter(out, "synced ") for the last durable index of a gen.
+uint64_t LastNumberAfter(const std::string& out, absl::string_view prefix);
 
 // The fixtures root and the etcd peer binary (empty when not built).
 std::string FixturesDir();

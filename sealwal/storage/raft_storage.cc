@@ -1,0 +1,657 @@
+#include "sealwal/storage/raft_storage.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "sealwal/base/status_macros.h"
+#include "sealwal/encryption/decrypter.h"
+#include "sealwal/encryption/dek.h"
+#include "sealwal/pem/key_file.h"
+#include "sealwal/pem/keyring_loader.h"
+#include "sealwal/pem/private_key.h"
+#include "sealwal/snap/format.h"
+#include "sealwal/wal/record_reader.h"
+#include "sealwal/walcrypt/wal_codec.h"
+
+namespace sealwal::storage {
+namespace {
+
+using encryption::KeyId;
+
+// The log after a snapshot, backed by the entries ReadAll returned.
+class VectorLog final : public LogView {
+ public:
+  VectorLog(uint64_t snap_index, uint64_t snap_term, std::vector<raftpb::Entry> entries)
+      : snap_index_(snap_index), snap_term_(snap_term), entries_(std::move(entries)) {}
+  uint64_t FirstIndex() const override { return snap_index_ + 1; }
+  uint64_t LastIndex() const override { return snap_index_ + entries_.size(); }
+  absl::StatusOr<uint64_t> Term(uint64_t i) const override {
+    if (i == snap_index_) return snap_term_;
+    if (i < FirstIndex() || i > LastIndex()) {
+      return absl::OutOfRangeError(absl::StrCat("index ", i, " outside [", snap_index_, ", ",
+                                                LastIndex(), "]"));
+    }
+    return entries_[i - FirstIndex()].term();
+  }
+  absl::StatusOr<std::vector<raftpb::Entry>> Entries(uint64_t lo, uint64_t hi) const override {
+    if (lo < FirstIndex() || lo > hi || hi > LastIndex() + 1) {
+      return absl::OutOfRangeError(absl::StrCat("entries [", lo, ", ", hi, ") outside [",
+                                                FirstIndex(), ", ", LastIndex() + 1, ")"));
+    }
+    return std::vector<raftpb::Entry>(entries_.begin() + (lo - FirstIndex()),
+                                      entries_.begin() + (hi - FirstIndex()));
+  }
+
+ private:
+  uint64_t snap_index_;
+  uint64_t snap_term_;
+  std::vector<raftpb::Entry> entries_;
+};
+
+bool Exists(env::FileSystem* fs, const std::string& path) { return fs->FileExists(path).ok(); }
+
+bool Contains(const std::vector<KeyId>& v, KeyId k) {
+  return std::find(v.begin(), v.end(), k) != v.end();
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> ReadSnapshotData(snap::LoadedSnapshot& snapshot) {
+  if (!snapshot.streamed()) return std::move(snapshot.data);
+  std::string out(snapshot.stream->size(), '\0');
+  size_t got = 0;
+  while (got < out.size()) {
+    SEALWAL_ASSIGN_OR_RETURN(size_t n, snapshot.stream->Read(absl::MakeSpan(out).subspan(got)));
+    if (n == 0) {
+      return absl::DataLossError(absl::StrCat("snapshot ", snapshot.file, ": stream ended at ",
+                                              got, " of ", out.size(), " bytes"));
+    }
+    got += n;
+  }
+  return out;
+}
+
+RaftStorage::RaftStorage(StorageOptions options)
+    : options_(std::move(options)), fs_(options_.fs), rotator_(options_.rotation) {}
+
+RaftStorage::~RaftStorage() {
+  if (wal_ != nullptr) (void)wal_->Close();
+}
+
+absl::StatusOr<std::unique_ptr<RaftStorage>> RaftStorage::Open(StorageOptions options) {
+  if (options.data_dir.empty()) return absl::InvalidArgumentError("storage: empty data directory");
+  if (options.fs == nullptr) return absl::InvalidArgumentError("storage: null file system");
+  std::unique_ptr<RaftStorage> s(new RaftStorage(std::move(options)));
+  SEALWAL_RETURN_IF_ERROR(s->OpenStore());
+  return s;
+}
+
+absl::Status RaftStorage::OpenStore() {
+  const std::string& dd = options_.data_dir;
+  const std::string enc_wal = env::JoinPath(dd, walcrypt::kEncryptedWalDirName);
+  const std::string plain_wal = env::JoinPath(dd, walcrypt::kPlaintextWalDirName);
+  const bool has_enc = Exists(fs_, enc_wal);
+  const bool has_plain = Exists(fs_, plain_wal);
+  if (has_enc && has_plain) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        dd, " holds both ", walcrypt::kPlaintextWalDirName, " and ",
+        walcrypt::kEncryptedWalDirName, "; refusing to guess which is the store"));
+  }
+  bool create = false;
+  bool encrypted = has_enc;
+  if (!has_enc && !has_plain) {
+    if (!options_.create_if_missing || options_.read_only) {
+      return absl::NotFoundError(absl::StrCat(dd, ": no store (no ", walcrypt::kPlaintextWalDirName,
+                                              " or ", walcrypt::kEncryptedWalDirName, ")"));
+    }
+    create = true;
+    encrypted = options_.encrypted;
+    SEALWAL_RETURN_IF_ERROR(env::CreateDirAll(fs_, dd));
+  }
+  wal_dir_ = encrypted ? enc_wal : plain_wal;
+  snap_dir_ = env::JoinPath(dd, encrypted ? kEncryptedSnapDirName : kPlaintextSnapDirName);
+  key_path_ = env::JoinPath(dd, kKeyFileName);
+
+  if (encrypted) {
+    pem::KeyReadWriterOptions ko;
+    ko.fs = fs_;
+    ko.path = key_path_;
+    if (options_.unlock_key.has_value()) ko.unlock_key = options_.unlock_key->Clone();
+    SEALWAL_ASSIGN_OR_RETURN(std::unique_ptr<pem::KeyReadWriter> krw,
+                             pem::KeyReadWriter::Create(std::move(ko)));
+    krw_ = std::move(krw);
+    if (create && !Exists(fs_, key_path_)) {
+      // A new key file: a TLS key and one DEK, locked when an unlock key
+      // was given. One atomic write; a crash leaves no file or a whole one.
+      SEALWAL_ASSIGN_OR_RETURN(pem::PrivateKey key, pem::PrivateKey::GenerateEcP256());
+      SEALWAL_ASSIGN_OR_RETURN(encryption::Dek dek, encryption::Dek::Generate());
+      pem::DekHeaders headers;
+      headers.current = pem::StoredDek{std::move(dek), 0};
+      SEALWAL_RETURN_IF_ERROR(krw_->Write(key, headers));
+    }
+    pem::LoadKeyringOptions lo;
+    lo.persist_counts = !options_.read_only;
+    lo.reservation_block = options_.reservation_block;
+    SEALWAL_ASSIGN_OR_RETURN(pem::LoadedKeyring loaded, pem::LoadKeyring(krw_, lo));
+    keyring_ = std::move(loaded.keyring);
+    SEALWAL_ASSIGN_OR_RETURN(std::unique_ptr<walcrypt::WalCodec> codec,
+                             walcrypt::WalCodec::ForKeyring(keyring_));
+    codec_ = std::move(codec);
+    // The key file's size, for the cheap "did the operator ask" check.
+    if (absl::StatusOr<uint64_t> sz = fs_->GetFileSize(key_path_); sz.ok()) key_file_size_ = *sz;
+  }
+  snap::SnapshotterOptions so;
+  so.fs = fs_;
+  so.keys = keyring_;
+  so.create_dir = !options_.read_only;
+  SEALWAL_ASSIGN_OR_RETURN(snapshotter_, snap::Snapshotter::Open(snap_dir_, std::move(so)));
+  if (create) {
+    wal::WalOptions wo;
+    wo.fs = fs_;
+    wo.segment_size = options_.segment_size;
+    wo.preallocation = options_.preallocation;
+    wo.codec = codec_.get();
+    SEALWAL_ASSIGN_OR_RETURN(std::unique_ptr<wal::Wal> w,
+                             wal::Wal::Create(wal_dir_, options_.metadata, wo));
+    SEALWAL_RETURN_IF_ERROR(w->Close());
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<BootstrapState> RaftStorage::Bootstrap() {
+  if (bootstrapped_) return absl::FailedPreconditionError("storage: Bootstrap called twice");
+  bootstrapped_ = true;
+  wal::WalOptions wo;
+  wo.fs = fs_;
+  wo.segment_size = options_.segment_size;
+  wo.preallocation = options_.preallocation;
+  wo.codec = codec_.get();
+  BootstrapState out;
+  if (!options_.read_only) {
+    SEALWAL_ASSIGN_OR_RETURN(out.repaired_torn_tail, wal::Wal::Repair(wal_dir_, wo));
+  }
+  SEALWAL_ASSIGN_OR_RETURN(std::vector<wal::SnapshotPosition> positions,
+                           wal::Wal::ValidSnapshotEntries(wal_dir_, wo));
+  // The newest usable snapshot. CRC failures are renamed .broken by the
+  // Snapshotter and skipped; a .snap that decodes but fails to authenticate
+  // under a held key (tampering) stops the Snapshotter's load, so it is
+  // skipped here, left as it is, and the next older one is tried; a .snap
+  // under a key the key file does not hold is an error (above).
+  std::vector<wal::SnapshotPosition> candidates = positions;
+  absl::StatusOr<snap::LoadedSnapshot> loaded = absl::NotFoundError("no snapshot");
+  for (;;) {
+    snap::LoadReport report;
+    loaded = snapshotter_->LoadNewestAvailable(candidates, &report);
+    for (snap::SkippedSnapshot& k : report.skipped) out.skipped.push_back(std::move(k));
+    if (loaded.ok() || loaded.status().code() != absl::StatusCode::kDataLoss ||
+        encryption::IsMissingKeyError(loaded.status())) {
+      break;
+    }
+    // The newest candidate whose .snap still exists is the one that failed.
+    std::sort(candidates.begin(), candidates.end(),
+              [](const wal::SnapshotPosition& a, const wal::SnapshotPosition& b) {
+                return a.term != b.term ? a.term < b.term : a.index < b.index;
+              });
+    bool dropped = false;
+    for (size_t i = candidates.size(); i-- > 0;) {
+      const std::string name = snap::SnapFileName(candidates[i].term, candidates[i].index);
+      if (Exists(fs_, env::JoinPath(snap_dir_, name))) {
+        out.skipped.push_back(snap::SkippedSnapshot{name, loaded.status(), false});
+        candidates.erase(candidates.begin() + i);
+        dropped = true;
+        break;
+      }
+    }
+    if (!dropped) break;  // not a file we can pass over: report it
+  }
+  wal::SnapshotPosition pos;
+  if (loaded.ok()) {
+    pos = {loaded->metadata.index(), loaded->metadata.term()};
+    out.snapshot = std::move(*loaded);
+  } else if (encryption::IsMissingKeyError(loaded.status()) ||
+             loaded.status().code() != absl::StatusCode::kNotFound) {
+    return loaded.status();
+  }
+  // Appending continues under the key the tail segment's metadata is
+  // sealed under (a rotation may have switched the WAL before a crash).
+  if (encrypted()) {
+    SEALWAL_ASSIGN_OR_RETURN(std::vector<std::string> names, wal::Wal::SegmentNames(wal_dir_, fs_));
+    if (!names.empty()) {
+      SEALWAL_ASSIGN_OR_RETURN(KeyId tail_key, SegmentKey(names.back()));
+      if (tail_key != KeyId() && keyring_->HasKey(tail_key) && keyring_->write_key_id() != tail_key) {
+        SEALWAL_RETURN_IF_ERROR(keyring_->SetWriteKey(tail_key));
+      }
+    }
+  }
+  if (options_.read_only) {
+    SEALWAL_ASSIGN_OR_RETURN(wal_, wal::Wal::OpenForRead(wal_dir_, pos, wo));
+  } else {
+    SEALWAL_ASSIGN_OR_RETURN(wal_, wal::Wal::Open(wal_dir_, pos, wo));
+  }
+  wal::WalContents contents;
+  SEALWAL_RETURN_IF_ERROR(wal_->ReadAll(&contents));
+  out.hardstate = contents.hardstate;
+  out.metadata = std::move(contents.metadata);
+  out.log = std::make_unique<VectorLog>(pos.index, pos.term, std::move(contents.entries));
+  snapshot_index_ = pos.index;
+  // The first save looks at the key file and the rotation state.
+  saves_since_check_ = options_.key_file_check_interval;
+  rotation_active_ = true;
+  return out;
+}
+
+absl::Status RaftStorage::CheckWritable() const {
+  if (!bootstrapped_ || wal_ == nullptr) {
+    return absl::FailedPreconditionError("storage: call Bootstrap before saving");
+  }
+  if (options_.read_only) return absl::FailedPreconditionError("storage: opened read-only");
+  return error_;
+}
+
+absl::Status RaftStorage::Fail(absl::Status s) {
+  if (error_.ok()) error_ = s;
+  return s;
+}
+
+absl::Status RaftStorage::SaveEntries(const raftpb::HardState& hardstate,
+                                      absl::Span<const raftpb::Entry> entries) {
+  SEALWAL_RETURN_IF_ERROR(CheckWritable());
+  if (absl::Status s = wal_->Save(hardstate, entries); !s.ok()) return Fail(s);
+  return AdvanceRotation(false);
+}
+
+absl::Status RaftStorage::RecordSnapshot(const raftpb::SnapshotMetadata& metadata) {
+  snapshot_keys_.erase(snap::SnapFileName(metadata.term(), metadata.index()));
+  if (absl::Status s = wal_->SaveSnapshot({metadata.index(), metadata.term()}); !s.ok()) {
+    return Fail(s);
+  }
+  if (absl::Status s = wal_->ReleaseLockTo(metadata.index()); !s.ok()) return Fail(s);
+  snapshot_index_ = std::max(snapshot_index_, metadata.index());
+  return absl::OkStatus();
+}
+
+absl::Status RaftStorage::SaveSnapshot(const raftpb::SnapshotMetadata& metadata,
+                                       absl::string_view data) {
+  SEALWAL_RETURN_IF_ERROR(CheckWritable());
+  if (metadata.index() == 0) return absl::InvalidArgumentError("storage: snapshot index 0");
+  SEALWAL_RETURN_IF_ERROR(snapshotter_->Save(metadata, data));
+  SEALWAL_RETURN_IF_ERROR(RecordSnapshot(metadata));
+  return AdvanceRotation(true);
+}
+
+absl::StatusOr<std::unique_ptr<SnapshotWriter>> RaftStorage::SaveSnapshotStream(
+    const raftpb::SnapshotMetadata& metadata) {
+  SEALWAL_RETURN_IF_ERROR(CheckWritable());
+  SEALWAL_ASSIGN_OR_RETURN(std::unique_ptr<snap::SnapshotStreamSaver> saver,
+                           snapshotter_->SaveStream(metadata));
+  return std::unique_ptr<SnapshotWriter>(new SnapshotWriter(this, metadata, std::move(saver)));
+}
+
+SnapshotWriter::~SnapshotWriter() = default;
+
+absl::Status SnapshotWriter::Append(absl::string_view data) {
+  if (saver_ == nullptr) return absl::FailedPreconditionError("snapshot writer: committed");
+  return saver_->Append(data);
+}
+
+absl::Status SnapshotWriter::Commit() {
+  if (saver_ == nullptr) return absl::FailedPreconditionError("snapshot writer: committed");
+  SEALWAL_RETURN_IF_ERROR(owner_->CheckWritable());
+  SEALWAL_RETURN_IF_ERROR(saver_->Commit());
+  saver_.reset();
+  SEALWAL_RETURN_IF_ERROR(owner_->RecordSnapshot(metadata_));
+  return owner_->AdvanceRotation(true);
+}
+
+absl::Status RaftStorage::RemoveSnapshot(const std::string& name) {
+  uint64_t term = 0, index = 0;
+  SEALWAL_RETURN_IF_ERROR(fs_->RemoveFile(env::JoinPath(snap_dir_, name)));
+  snapshot_keys_.erase(name);
+  if (snap::ParseSnapFileName(name, &term, &index)) {
+    const std::string stream = env::JoinPath(snap_dir_, snap::StreamFileName(term, index));
+    if (Exists(fs_, stream)) SEALWAL_RETURN_IF_ERROR(fs_->RemoveFile(stream));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RaftStorage::RemoveSegmentsBelow(uint64_t index) {
+  if (absl::Status s = wal_->ReleaseLockTo(index); !s.ok()) return Fail(s);
+  SEALWAL_ASSIGN_OR_RETURN(std::vector<std::string> names, wal::Wal::SegmentNames(wal_dir_, fs_));
+  // The segment holding `index`: the last one whose first index <= index.
+  size_t keep_from = 0;
+  for (size_t i = 0; i < names.size(); ++i) {
+    uint64_t seq = 0, first = 0;
+    if (wal::ParseSegmentFileName(names[i], &seq, &first) && first <= index) keep_from = i;
+  }
+  if (keep_from == 0) return absl::OkStatus();
+  for (size_t i = 0; i < keep_from; ++i) {
+    SEALWAL_RETURN_IF_ERROR(fs_->RemoveFile(env::JoinPath(wal_dir_, names[i])));
+    segment_keys_.erase(names[i]);
+  }
+  return fs_->SyncDir(wal_dir_);
+}
+
+absl::Status RaftStorage::GC(size_t keep_old_snapshots) {
+  SEALWAL_RETURN_IF_ERROR(CheckWritable());
+  if (keep_old_snapshots == 0) return absl::InvalidArgumentError("storage: GC keeps at least 1");
+  // A .snap newer than the newest recorded snapshot has no WAL record (a
+  // crash between writing it and recording it): it must not push a
+  // recorded snapshot out of the retained set.
+  SEALWAL_ASSIGN_OR_RETURN(std::vector<std::string> names, snapshotter_->List());
+  bool removed = false;
+  for (const std::string& n : names) {
+    uint64_t term = 0, index = 0;
+    if (snap::ParseSnapFileName(n, &term, &index) && index > snapshot_index_) {
+      SEALWAL_RETURN_IF_ERROR(RemoveSnapshot(n));
+      removed = true;
+    }
+  }
+  if (removed) SEALWAL_RETURN_IF_ERROR(fs_->SyncDir(snap_dir_));
+  SEALWAL_RETURN_IF_ERROR(snapshotter_->Purge(keep_old_snapshots));
+  snapshot_keys_.clear();
+  SEALWAL_ASSIGN_OR_RETURN(names, snapshotter_->List());
+  if (!names.empty()) {
+    uint64_t oldest = snapshot_index_;
+    for (const std::string& n : names) {
+      uint64_t term = 0, index = 0;
+      if (snap::ParseSnapFileName(n, &term, &index)) oldest = std::min(oldest, index);
+    }
+    SEALWAL_RETURN_IF_ERROR(RemoveSegmentsBelow(oldest));
+  }
+  return AdvanceRotation(true);
+}
+
+void RaftStorage::RequestRotation() {
+  if (!encrypted()) return;
+  rotator_.RequestRotation();
+  requested_ = true;
+}
+
+absl::Status RaftStorage::Close() {
+  if (wal_ == nullptr) return absl::OkStatus();
+  return wal_->Close();
+}
+
+uint64_t RaftStorage::last_index() const { return wal_ != nullptr ? wal_->last_index() : 0; }
+
+std::optional<KeyId> RaftStorage::write_key() const {
+  if (keyring_ == nullptr) return std::nullopt;
+  return keyring_->write_key_id();
+}
+
+absl::StatusOr<KeyId> RaftStorage::SegmentKey(const std::string& name) {
+  if (auto it = segment_keys_.find(name); it != segment_keys_.end()) return it->second;
+  KeyId key;
+  if (encrypted()) {
+    // The metadata record follows the segment's crc record; read no more.
+    wal::RecordReader reader(fs_, {env::JoinPath(wal_dir_, name)});
+    wal::Record rec;
+    bool found = false;
+    while (reader.ReadRecord(&rec)) {
+      if (rec.type == static_cast<int64_t>(wal::RecordType::kMetadata)) {
+        SEALWAL_ASSIGN_OR_RETURN(key, encryption::MultiDecrypter::KeyIdOf(rec.data));
+        found = true;
+        break;
+      }
+    }
+    if (!found) {
+      if (!reader.status().ok()) return reader.status();
+      return absl::DataLossError(absl::StrCat(wal_dir_, "/", name, ": no metadata record"));
+    }
+  }
+  segment_keys_[name] = key;
+  return key;
+}
+
+absl::StatusOr<KeyId> RaftStorage::SnapshotKey(const std::string& name) {
+  if (auto it = snapshot_keys_.find(name); it != snapshot_keys_.end()) return it->second;
+  SEALWAL_ASSIGN_OR_RETURN(snap::SnapFileInfo info, snapshotter_->Inspect(name));
+  if (!info.status.ok()) return info.status;
+  const KeyId key = info.encrypted_record ? info.key_id : KeyId();
+  snapshot_keys_[name] = key;
+  return key;
+}
+
+absl::StatusOr<StoreInventory> RaftStorage::Inventory() {
+  StoreInventory inv;
+  inv.encrypted = encrypted();
+  std::vector<KeyId> in_file;
+  if (encrypted()) {
+    SEALWAL_ASSIGN_OR_RETURN(pem::KeyFile file, krw_->Read());
+    if (file.headers.current.has_value()) {
+      inv.current_key = file.headers.current->dek.id;
+      inv.current_encryptions = file.headers.current->encryptions;
+      in_file.push_back(*inv.current_key);
+    }
+    if (file.headers.pending.has_value()) {
+      inv.pending_key = file.headers.pending->dek.id;
+      in_file.push_back(*inv.pending_key);
+    }
+    inv.needs_rotation = file.headers.needs_rotation;
+  }
+  SEALWAL_ASSIGN_OR_RETURN(std::vector<std::string> segs, wal::Wal::SegmentNames(wal_dir_, fs_));
+  const std::string wal_base = env::Basename(wal_dir_);
+  const std::string snap_base = env::Basename(snap_dir_);
+  for (const std::string& n : segs) {
+    RetainedFile f;
+    f.name = absl::StrCat(wal_base, "/", n);
+    uint64_t seq = 0;
+    wal::ParseSegmentFileName(n, &seq, &f.index);
+    SEALWAL_ASSIGN_OR_RETURN(f.key, SegmentKey(n));
+    f.key_in_key_file = f.key == KeyId() ? !encrypted() : Contains(in_file, f.key);
+    inv.all_keys_present = inv.all_keys_present && f.key_in_key_file;
+    inv.segments.push_back(std::move(f));
+  }
+  SEALWAL_ASSIGN_OR_RETURN(std::vector<std::string> snaps, snapshotter_->List());
+  for (const std::string& n : snaps) {
+    absl::StatusOr<KeyId> key = SnapshotKey(n);
+    if (!key.ok()) continue;  // a damaged .snap: Load renames it, it needs no key
+    RetainedFile f;
+    f.name = absl::StrCat(snap_base, "/", n);
+    snap::ParseSnapFileName(n, &f.term, &f.index);
+    f.key = *key;
+    f.key_in_key_file = f.key == KeyId() ? !encrypted() : Contains(in_file, f.key);
+    inv.all_keys_present = inv.all_keys_present && f.key_in_key_file;
+    inv.snapshots.push_back(std::move(f));
+  }
+  return inv;
+}
+
+absl::StatusOr<keyrotator::KeyStoreState> RaftStorage::BuildState(const StoreInventory& inv) {
+  keyrotator::KeyStoreState st;
+  if (inv.current_key.has_value()) st.current = *inv.current_key;
+  st.pending = inv.pending_key;
+  st.rotation_requested = inv.needs_rotation;
+  st.current_encryptions = inv.current_encryptions;
+  if (std::shared_ptr<encryption::KeyUsage> u = keyring_->UsageOf(st.current); u != nullptr) {
+    st.current_encryptions = std::max(st.current_encryptions, u->used());
+  }
+  if (std::optional<KeyId> w = keyring_->write_key_id(); w.has_value()) st.wal_write_key = *w;
+  // The first index of the trailing run of segments sealed under the
+  // write key (0 when the WAL was created under it).
+  st.write_key_first_index = 0;
+  for (size_t i = inv.segments.size(); i-- > 0;) {
+    if (inv.segments[i].key != st.wal_write_key) break;
+    st.write_key_first_index = inv.segments[i].index;
+  }
+  st.snapshot_index = snapshot_index_;
+  for (const RetainedFile& f : inv.segments) {
+    if (f.key != KeyId() && !Contains(st.keys_in_use, f.key)) st.keys_in_use.push_back(f.key);
+  }
+  for (const RetainedFile& f : inv.snapshots) {
+    if (f.key != KeyId() && !Contains(st.keys_in_use, f.key)) st.keys_in_use.push_back(f.key);
+  }
+  st.keys_held = keyring_->KeyIds();
+  st.now = absl::Now();
+  return st;
+}
+
+absl::StatusOr<keyrotator::KeyStoreState> RaftStorage::KeyState() {
+  if (!encrypted()) return absl::FailedPreconditionError("storage: a plaintext store has no keys");
+  SEALWAL_ASSIGN_OR_RETURN(StoreInventory inv, Inventory());
+  return BuildState(inv);
+}
+
+absl::Status RaftStorage::AdvanceRotation(bool force_check) {
+  if (!encrypted() || options_.read_only || in_rotation_) return absl::OkStatus();
+  bool check = force_check || rotation_active_ || requested_ ||
+               ++saves_since_check_ >= options_.key_file_check_interval ||
+               keyring_->encryptions() >= options_.rotation.max_encryptions ||
+               keyring_->KeyIds().size() > 1;
+  if (!check) {
+    absl::StatusOr<uint64_t> sz = fs_->GetFileSize(key_path_);
+    check = !sz.ok() || !key_file_size_.has_value() || *sz != *key_file_size_;
+  }
+  if (!check) return absl::OkStatus();
+  saves_since_check_ = 0;
+  requested_ = false;
+  in_rotation_ = true;
+  absl::Status result;
+  keyrotator::Step last;
+  for (int round = 0; round < 16; ++round) {
+    absl::StatusOr<StoreInventory> inv = Inventory();
+    if (!inv.ok()) { result = inv.status(); break; }
+    absl::StatusOr<keyrotator::KeyStoreState> st = BuildState(*inv);
+    if (!st.ok()) { result = st.status(); break; }
+    rotation_active_ = st->pending.has_value();
+    const keyrotator::Step step = rotator_.Next(*st);
+    if (step.kind == keyrotator::StepKind::kNone) break;
+    if (round > 0 && step.kind == last.kind && step.key == last.key && step.index == last.index &&
+        step.kind != keyrotator::StepKind::kRequestSnapshot) {
+      result = absl::InternalError(absl::StrCat("storage: rotation step repeated without progress: ",
+                                                step.DebugString()));
+      break;
+    }
+    last = step;
+    result = DoStep(step);
+    if (!result.ok()) break;
+    if (options_.on_rotation_step) options_.on_rotation_step(step);
+  }
+  in_rotation_ = false;
+  if (absl::StatusOr<uint64_t> sz = fs_->GetFileSize(key_path_); sz.ok()) key_file_size_ = *sz;
+  return result;
+}
+
+absl::Status RaftStorage::DoStep(const keyrotator::Step& step) {
+  using keyrotator::StepKind;
+  switch (step.kind) {
+    case StepKind::kNone:
+      return absl::OkStatus();
+    case StepKind::kCreatePending: {
+      SEALWAL_RETURN_IF_ERROR(krw_->ViewAndUpdateHeaders(
+          [&](const pem::DekHeaders& h) -> absl::StatusOr<pem::DekHeaders> {
+            pem::DekHeaders out = h.Clone();
+            if (h.pending.has_value()) return out;  // already made (idempotent)
+            encryption::Algorithm alg =
+                h.current.has_value() ? h.current->dek.algorithm : encryption::kDefaultAlgorithm;
+            for (;;) {
+              SEALWAL_ASSIGN_OR_RETURN(encryption::Dek dek, encryption::Dek::Generate(alg));
+              if (h.current.has_value() && dek.id == h.current->dek.id) continue;
+              out.pending = pem::StoredDek{std::move(dek), 0};
+              break;
+            }
+            out.needs_rotation = false;
+            return out;
+          }));
+      SEALWAL_ASSIGN_OR_RETURN(pem::KeyFile file, krw_->Read());
+      if (!file.headers.pending.has_value()) {
+        return absl::InternalError("storage: raft-dek-pending missing after it was written");
+      }
+      return keyring_->AddKey(file.headers.pending->dek, file.headers.pending->encryptions);
+    }
+    case StepKind::kSwitchWriteKey: {
+      if (!keyring_->HasKey(step.key)) {
+        SEALWAL_ASSIGN_OR_RETURN(pem::KeyFile file, krw_->Read());
+        if (!file.headers.pending.has_value() || file.headers.pending->dek.id != step.key) {
+          return encryption::MissingKeyError(step.key, "the pending DEK is not in the key file");
+        }
+        SEALWAL_RETURN_IF_ERROR(
+            keyring_->AddKey(file.headers.pending->dek, file.headers.pending->encryptions));
+      }
+      SEALWAL_RETURN_IF_ERROR(keyring_->SetWriteKey(step.key));
+      if (absl::Status s = wal_->SwitchWriteKey(); !s.ok()) return Fail(s);
+      write_key_first_index_ = wal_->last_index() + 1;
+      return absl::OkStatus();
+    }
+    case StepKind::kRequestSnapshot:
+      if (options_.request_snapshot) options_.request_snapshot(step.index);
+      return absl::OkStatus();
+    case StepKind::kReleaseOldFiles: {
+      const uint64_t s_index = step.index;
+      if (absl::Status s = wal_->ReleaseLockTo(s_index); !s.ok()) return Fail(s);
+      // The first index of the segment that will hold s_index once older
+      // ones are gone: a snapshot below it could not be recovered from.
+      SEALWAL_ASSIGN_OR_RETURN(std::vector<std::string> segs, wal::Wal::SegmentNames(wal_dir_, fs_));
+      uint64_t keep_first = 0;
+      for (const std::string& n : segs) {
+        uint64_t seq = 0, first = 0;
+        if (wal::ParseSegmentFileName(n, &seq, &first) && first <= s_index) keep_first = first;
+      }
+      SEALWAL_ASSIGN_OR_RETURN(std::vector<std::string> snaps, snapshotter_->List());
+      bool removed = false;
+      for (const std::string& n : snaps) {
+        uint64_t term = 0, index = 0;
+        if (!snap::ParseSnapFileName(n, &term, &index) || index >= s_index) continue;
+        absl::StatusOr<KeyId> key = SnapshotKey(n);
+        if (index < keep_first || !key.ok() || *key == step.key) {
+          SEALWAL_RETURN_IF_ERROR(RemoveSnapshot(n));
+          removed = true;
+        }
+      }
+      if (removed) SEALWAL_RETURN_IF_ERROR(fs_->SyncDir(snap_dir_));
+      return RemoveSegmentsBelow(s_index);
+    }
+    case StepKind::kPromotePending: {
+      KeyId old;
+      SEALWAL_RETURN_IF_ERROR(krw_->ViewAndUpdateHeaders(
+          [&](const pem::DekHeaders& h) -> absl::StatusOr<pem::DekHeaders> {
+            pem::DekHeaders out = h.Clone();
+            if (h.pending.has_value() && h.pending->dek.id == step.key) {
+              if (h.current.has_value()) old = h.current->dek.id;
+              out.current = h.pending->Clone();
+              out.pending.reset();
+              return out;
+            }
+            if (h.current.has_value() && h.current->dek.id == step.key) return out;  // done
+            return absl::FailedPreconditionError(absl::StrCat(
+                "storage: cannot promote ", encryption::FormatKeyId(step.key),
+                ": it is not the key file's pending DEK"));
+          }));
+      SEALWAL_RETURN_IF_ERROR(keyring_->SetWriteKey(step.key));
+      if (old != KeyId() && old != step.key && keyring_->HasKey(old)) {
+        SEALWAL_RETURN_IF_ERROR(keyring_->RemoveKey(old));
+      }
+      return absl::OkStatus();
+    }
+    case StepKind::kForgetKey:
+      if (keyring_->HasKey(step.key) && keyring_->write_key_id() != step.key) {
+        return keyring_->RemoveKey(step.key);
+      }
+      return absl::OkStatus();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RaftStorage::RequestRotationInKeyFile(const std::string& data_dir,
+                                                   const std::optional<pem::UnlockKey>& unlock_key,
+                                                   env::FileSystem* fs) {
+  const std::string path = env::JoinPath(data_dir, kKeyFileName);
+  if (!Exists(fs, env::JoinPath(data_dir, walcrypt::kEncryptedWalDirName))) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(data_dir, ": not an encrypted store (no ", walcrypt::kEncryptedWalDirName, ")"));
+  }
+  pem::KeyReadWriterOptions ko;
+  ko.fs = fs;
+  ko.path = path;
+  if (unlock_key.has_value()) ko.unlock_key = unlock_key->Clone();
+  SEALWAL_ASSIGN_OR_RETURN(std::unique_ptr<pem::KeyReadWriter> krw,
+                           pem::KeyReadWriter::Create(std::move(ko)));
+  return krw->ViewAndUpdateHeaders([](const pem::DekHeaders& h) -> absl::StatusOr<pem::DekHeaders> {
+    pem::DekHeaders out = h.Clone();
+    out.needs_rotation = true;
+    return out;
+  });
+}
+
+}  // namespace sealwal::storage

@@ -1,0 +1,10 @@
+# The storage facade's tests (included by tests/CMakeLists.txt).
+#   storage_test      RaftStorage: round trips (plaintext/encrypted, inline/
+#                     streamed snapshots), snapshot fall back, a missing key,
+#                     DEK rotation driven by the snapshot callback, a crash at
+#                     every write step of a rotation, GC and keys, swarmkit
+#                     PR #1766 at the facade level
+sealwal_test(storage_test DEPS sealwal::storage sealwal::env sealwal_fault_injection TIMEOUT 900)
+#   store_cli_test    `sealwal store init|gen|verify|inspect|rotate` (SIGKILL
+#                     mid-gen, rotate while gen runs, --help)
+sealwal_test(store_cli_test TIMEOUT 600)

@@ -1,0 +1,394 @@
+// `sealwal store init|gen|verify|inspect|rotate` (docs/cli-store.md): a Raft
+// node's data directory through the storage facade (sealwal/storage/
+// raft_storage.h) only; no WAL or snapshot logic lives here.
+//
+// Exit status: 0 ok; 1 the data is bad (corruption, a failed check, a
+// needed key missing from the key file in `inspect`); 2 usage or key error.
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "sealwal/base/data_gen.h"
+#include "sealwal/base/status_macros.h"
+#include "sealwal/encryption/decrypter.h"
+#include "sealwal/encryption/key_usage.h"
+#include "sealwal/env/file_system.h"
+#include "sealwal/pem/unlock_key.h"
+#include "sealwal/storage/raft_storage.h"
+#include "tools/cli.h"
+
+namespace sealwal::cli {
+namespace {
+
+constexpr char kStoreUsage[] =
+    "usage: sealwal store init DATADIR [--autolock] [--plaintext]\n"
+    "       sealwal store gen DATADIR --entries N --size S --batch B --seed X\n"
+    "                [--snapshot-every K] [--rotate-every K] [--segment-size BYTES]\n"
+    "       sealwal store verify DATADIR [--expect-seed X]\n"
+    "       sealwal store inspect DATADIR\n"
+    "       sealwal store rotate DATADIR\n"
+    "DATADIR holds wal-v3[-encrypted]/, snap-v3[-encrypted]/ and node.key. The unlock key of\n"
+    "a locked node.key comes from --unlock-key-file U or $SEALWAL_UNLOCK_KEY.";
+
+// The size of a snapshot `store gen` saves; its data is
+// data_gen(seed, index, 0, kSnapshotSize) (term 0: never an entry's).
+constexpr size_t kSnapshotSize = 4096;
+// Snapshots `store gen` keeps when it garbage-collects.
+constexpr size_t kGenKeepSnapshots = 2;
+
+// Data problems 1; keys, locks and usage 2 (a missing DEK is a key error).
+int StoreFail(const absl::Status& s) {
+  std::string msg(s.message());
+  if (absl::IsPermissionDenied(s) && absl::StrContains(msg, "is needed")) {
+    absl::StrAppend(&msg, " (give it with --unlock-key-file U or $", pem::kUnlockKeyEnvVar, ")");
+  }
+  if (encryption::IsMissingKeyError(s)) return Fail(kExitUsage, msg);
+  switch (s.code()) {
+    case absl::StatusCode::kDataLoss:
+    case absl::StatusCode::kNotFound:
+    case absl::StatusCode::kOutOfRange:
+      return Fail(kExitDataError, msg);
+    default:
+      return Fail(kExitUsage, msg);
+  }
+}
+
+absl::StatusOr<std::string> DataDirArg(const Args& a) {
+  if (a.positional().size() != 1) {
+    return absl::InvalidArgumentError("exactly one DATADIR is required");
+  }
+  return a.positional()[0];
+}
+
+// Options common to every command: DATADIR, the unlock key, and (tests
+// only) $SEALWAL_RESERVATION_BLOCK, as for `wal gen`.
+absl::StatusOr<storage::StorageOptions> CommonOptions(const Args& a) {
+  storage::StorageOptions o;
+  SEALWAL_ASSIGN_OR_RETURN(o.data_dir, DataDirArg(a));
+  SEALWAL_ASSIGN_OR_RETURN(o.unlock_key, UnlockKeyFromArgs(a));
+  if (const char* b = std::getenv("SEALWAL_RESERVATION_BLOCK"); b != nullptr && *b != '\0') {
+    uint64_t block = 0;
+    if (!absl::SimpleAtoi(b, &block) || block == 0 ||
+        block > encryption::kDefaultReservationBlock) {
+      return absl::InvalidArgumentError(absl::StrCat("$SEALWAL_RESERVATION_BLOCK must be 1..",
+                                                     encryption::kDefaultReservationBlock));
+    }
+    o.reservation_block = block;
+  }
+  return o;
+}
+
+// Opens DATADIR read-only (verify, inspect): no repair, no locks, no writes.
+absl::StatusOr<std::unique_ptr<storage::RaftStorage>> OpenReadOnly(storage::StorageOptions o) {
+  o.read_only = true;
+  return storage::RaftStorage::Open(std::move(o));
+}
+
+std::string KeyIdText(encryption::KeyId id) { return absl::StrFormat("0x%08x", id.value()); }
+
+int StoreInit(const Args& a) {
+  if (auto s = a.CheckAllowed({"autolock", "plaintext", "unlock-key-file", "metadata"}); !s.ok()) {
+    return Fail(kExitUsage, s.message());
+  }
+  absl::StatusOr<storage::StorageOptions> o = CommonOptions(a);
+  if (!o.ok()) return Fail(kExitUsage, o.status().message());
+  const bool plaintext = a.Has("plaintext");
+  if (plaintext && (a.Has("autolock") || a.Has("unlock-key-file"))) {
+    return Fail(kExitUsage, "--plaintext stores have no key file to lock (drop --autolock and "
+                            "--unlock-key-file)");
+  }
+  if (plaintext) o->unlock_key.reset();  // $SEALWAL_UNLOCK_KEY is not for this store
+  env::FileSystem* fs = env::DefaultFileSystem();
+  for (absl::string_view d : {"wal-v3", "wal-v3-encrypted"}) {
+    if (fs->FileExists(env::JoinPath(o->data_dir, d)).ok()) {
+      return Fail(kExitUsage, absl::StrCat(o->data_dir, " already holds a store (", d, ")"));
+    }
+  }
+  if (!plaintext && fs->FileExists(env::JoinPath(o->data_dir, storage::kKeyFileName)).ok()) {
+    return Fail(kExitUsage, absl::StrCat(env::JoinPath(o->data_dir, storage::kKeyFileName),
+                                         " already exists; refusing to overwrite a key file"));
+  }
+  bool generated = false;
+  if (a.Has("autolock") && !o->unlock_key.has_value()) {
+    absl::StatusOr<pem::UnlockKey> u = pem::UnlockKey::Generate();
+    if (!u.ok()) return StoreFail(u.status());
+    // Printed before the key file exists: if stdout is gone, nothing is made.
+    std::printf("unlock-key %.*s\n", static_cast<int>(u->text().size()), u->text().data());
+    if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
+      return Fail(kExitUsage, "could not print the new unlock key to stdout; nothing was made");
+    }
+    std::fprintf(stderr, "sealwal: note: store the unlock key now; it is not shown again\n");
+    o->unlock_key = std::move(*u);
+    generated = true;
+  }
+  o->create_if_missing = true;
+  o->encrypted = !plaintext;
+  o->metadata = a.Get("metadata").value_or("sealwal store");
+  const bool locked = o->unlock_key.has_value();
+  absl::StatusOr<std::unique_ptr<storage::RaftStorage>> st =
+      storage::RaftStorage::Open(std::move(*o));
+  if (!st.ok()) return StoreFail(st.status());
+  std::printf("store %s\n", a.positional()[0].c_str());
+  std::printf("kind %s\n", plaintext ? "plaintext" : "encrypted");
+  if (!plaintext) {
+    std::printf("autolock %s%s\n", locked ? "on" : "off",
+                locked ? (generated ? " (new unlock key above)" : " (given unlock key)") : "");
+    std::printf("raft-dek %s\n", KeyIdText(*(*st)->write_key()).c_str());
+  }
+  if (!plaintext && !locked) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "sealwal: warning: autolock is off: the DEKs in node.key are stored "
+                         "unencrypted (run `sealwal key lock --key-file DATADIR/node.key`)\n");
+  }
+  return kExitOk;
+}
+
+int StoreGen(const Args& a) {
+  if (auto s = a.CheckAllowed({"entries", "size", "batch", "seed", "snapshot-every",
+                               "rotate-every", "segment-size", "unlock-key-file"});
+      !s.ok()) {
+    return Fail(kExitUsage, s.message());
+  }
+  absl::StatusOr<storage::StorageOptions> o = CommonOptions(a);
+  if (!o.ok()) return Fail(kExitUsage, o.status().message());
+  absl::StatusOr<uint64_t> n = a.GetU64("entries", std::nullopt);
+  absl::StatusOr<uint64_t> size = a.GetU64("size", std::nullopt);
+  absl::StatusOr<uint64_t> batch = a.GetU64("batch", std::nullopt);
+  absl::StatusOr<uint64_t> seed = a.GetU64("seed", std::nullopt);
+  absl::StatusOr<uint64_t> snap_every = a.GetU64("snapshot-every", 0);
+  absl::StatusOr<uint64_t> rotate_every = a.GetU64("rotate-every", 0);
+  absl::StatusOr<uint64_t> seg = a.GetU64("segment-size", wal::kDefaultSegmentSize);
+  for (const auto* v : {&n, &size, &batch, &seed, &snap_every, &rotate_every, &seg}) {
+    if (!v->ok()) return Fail(kExitUsage, v->status().message());
+  }
+  if (*batch == 0) return Fail(kExitUsage, "--batch must be at least 1");
+  o->segment_size = *seg;
+  std::optional<uint64_t> asked;
+  o->request_snapshot = [&asked](uint64_t min_index) { asked = min_index; };
+  // Rotation steps run inside SaveEntries/SaveSnapshot; their lines are
+  // printed after that call's own line (synced/snapshot).
+  std::vector<std::string> rotated;
+  o->on_rotation_step = [&rotated](const keyrotator::Step& step) {
+    if (step.kind == keyrotator::StepKind::kPromotePending) {
+      rotated.push_back(absl::StrCat("rotated ", KeyIdText(step.key)));
+    }
+  };
+  auto flush_rotated = [&rotated]() {
+    for (const std::string& l : rotated) std::printf("%s\n", l.c_str());
+    rotated.clear();
+    std::fflush(stdout);
+  };
+  absl::StatusOr<std::unique_ptr<storage::RaftStorage>> st =
+      storage::RaftStorage::Open(std::move(*o));
+  if (!st.ok()) return StoreFail(st.status());
+  storage::RaftStorage& s = **st;
+  absl::StatusOr<storage::BootstrapState> boot = s.Bootstrap();
+  if (!boot.ok()) return StoreFail(boot.status());
+  const uint64_t start = boot->log->LastIndex();
+  boot->log.reset();
+  const uint64_t end = start + *n;
+  auto snapshot = [&](uint64_t index) -> absl::Status {
+    raftpb::SnapshotMetadata m;
+    m.set_index(index);
+    m.set_term(1);
+    m.mutable_conf_state()->add_voters(1);
+    SEALWAL_RETURN_IF_ERROR(s.SaveSnapshot(m, DataGen(*seed, index, 0, kSnapshotSize)));
+    std::printf("snapshot %llu\n", static_cast<unsigned long long>(index));
+    flush_rotated();
+    absl::Status gc = s.GC(kGenKeepSnapshots);
+    flush_rotated();
+    return gc;
+  };
+  std::vector<raftpb::Entry> ents;
+  for (uint64_t next = start + 1; next <= end;) {
+    const uint64_t hi = std::min(end, next + *batch - 1);
+    ents.resize(hi - next + 1);
+    for (uint64_t i = next; i <= hi; ++i) {
+      raftpb::Entry& e = ents[i - next];
+      e.set_index(i);
+      e.set_term(1);
+      e.set_type(raftpb::EntryNormal);
+      std::string* d = e.mutable_data();
+      d->resize(*size);
+      DataGenFill(*seed, i, 1, d->data(), *size);
+    }
+    raftpb::HardState hs;
+    hs.set_term(1);
+    hs.set_vote(1);
+    hs.set_commit(hi);
+    if (absl::Status r = s.SaveEntries(hs, ents); !r.ok()) return StoreFail(r);
+    std::printf("synced %llu\n", static_cast<unsigned long long>(hi));
+    flush_rotated();
+    const uint64_t prev = next - 1;
+    bool snapped = false;
+    if (*snap_every > 0 && hi / *snap_every > prev / *snap_every) {
+      if (absl::Status r = snapshot(hi); !r.ok()) return StoreFail(r);
+      snapped = true;
+    }
+    if (asked.has_value() && hi >= *asked) {
+      asked.reset();
+      if (!snapped) {
+        if (absl::Status r = snapshot(hi); !r.ok()) return StoreFail(r);
+      }
+    }
+    if (*rotate_every > 0 && hi / *rotate_every > prev / *rotate_every) s.RequestRotation();
+    next = hi + 1;
+  }
+  if (absl::Status r = s.Close(); !r.ok()) return StoreFail(r);
+  return kExitOk;
+}
+
+int StoreVerify(const Args& a) {
+  if (auto s = a.CheckAllowed({"expect-seed", "unlock-key-file"}); !s.ok()) {
+    return Fail(kExitUsage, s.message());
+  }
+  absl::StatusOr<storage::StorageOptions> o = CommonOptions(a);
+  if (!o.ok()) return Fail(kExitUsage, o.status().message());
+  std::optional<uint64_t> seed;
+  if (a.Has("expect-seed")) {
+    absl::StatusOr<uint64_t> v = a.GetU64("expect-seed", std::nullopt);
+    if (!v.ok()) return Fail(kExitUsage, v.status().message());
+    seed = *v;
+  }
+  absl::StatusOr<std::unique_ptr<storage::RaftStorage>> st = OpenReadOnly(std::move(*o));
+  if (!st.ok()) return StoreFail(st.status());
+  absl::StatusOr<storage::BootstrapState> boot = (*st)->Bootstrap();
+  if (!boot.ok()) return StoreFail(boot.status());
+  for (const snap::SkippedSnapshot& k : boot->skipped) {
+    std::fprintf(stderr, "sealwal: warning: snapshot %s skipped%s: %s\n", k.file.c_str(),
+                 k.renamed_broken ? " (renamed .broken)" : "",
+                 std::string(k.reason.message()).c_str());
+  }
+  ContentDigest digest;
+  digest.AddMetadata(boot->metadata);
+  digest.AddHardState(boot->hardstate);
+  std::string snap_line = "snapshot none";
+  if (boot->snapshot.has_value()) {
+    snap::LoadedSnapshot& ls = *boot->snapshot;
+    absl::StatusOr<std::string> read = storage::ReadSnapshotData(ls);
+    if (!read.ok()) return StoreFail(read.status());
+    const std::string data = std::move(*read);
+    const uint64_t index = ls.metadata.index();
+    if (seed.has_value() && data != DataGen(*seed, index, 0, data.size())) {
+      return Fail(kExitDataError, absl::StrCat("snapshot ", index, ": data does not match seed ",
+                                               *seed));
+    }
+    digest.AddBytes(absl::StrCat("snapshot ", index, " ", ls.metadata.term()));
+    digest.AddBytes(data);
+    snap_line = absl::StrCat("snapshot ", index, " ", ls.metadata.term());
+  }
+  const storage::LogView& log = *boot->log;
+  const uint64_t first = log.FirstIndex();
+  const uint64_t last = log.LastIndex();
+  constexpr uint64_t kChunk = 4096;
+  std::string want;
+  for (uint64_t lo = first; lo <= last; lo += kChunk) {
+    absl::StatusOr<std::vector<raftpb::Entry>> es = log.Entries(lo, std::min(last + 1, lo + kChunk));
+    if (!es.ok()) return StoreFail(es.status());
+    for (const raftpb::Entry& e : *es) {
+      if (seed.has_value()) {
+        want.resize(e.data().size());
+        DataGenFill(*seed, e.index(), e.term(), want.data(), want.size());
+        if (want != e.data()) {
+          return Fail(kExitDataError, absl::StrCat("entry ", e.index(),
+                                                   ": data does not match seed ", *seed));
+        }
+      }
+      digest.AddEntry(e);
+    }
+  }
+  std::printf("store %s\n", a.positional()[0].c_str());
+  std::printf("kind %s\n", (*st)->encrypted() ? "encrypted" : "plaintext");
+  std::printf("hardstate term %llu vote %llu commit %llu\n",
+              static_cast<unsigned long long>(boot->hardstate.term()),
+              static_cast<unsigned long long>(boot->hardstate.vote()),
+              static_cast<unsigned long long>(boot->hardstate.commit()));
+  if (last >= first) {
+    std::printf("entries %llu..%llu\n", static_cast<unsigned long long>(first),
+                static_cast<unsigned long long>(last));
+  } else {
+    std::printf("entries none\n");
+  }
+  std::printf("%s\n", snap_line.c_str());
+  std::printf("digest %s\n", digest.Hex().c_str());
+  return kExitOk;
+}
+
+int StoreInspect(const Args& a) {
+  if (auto s = a.CheckAllowed({"unlock-key-file"}); !s.ok()) return Fail(kExitUsage, s.message());
+  absl::StatusOr<storage::StorageOptions> o = CommonOptions(a);
+  if (!o.ok()) return Fail(kExitUsage, o.status().message());
+  absl::StatusOr<std::unique_ptr<storage::RaftStorage>> st = OpenReadOnly(std::move(*o));
+  if (!st.ok()) return StoreFail(st.status());
+  absl::StatusOr<storage::StoreInventory> inv = (*st)->Inventory();
+  if (!inv.ok()) return StoreFail(inv.status());
+  std::printf("store %s\n", a.positional()[0].c_str());
+  std::printf("kind %s\n", inv->encrypted ? "encrypted" : "plaintext");
+  if (inv->encrypted) {
+    std::printf("raft-dek %s encryptions %llu\n",
+                inv->current_key.has_value() ? KeyIdText(*inv->current_key).c_str() : "none",
+                static_cast<unsigned long long>(inv->current_encryptions));
+    std::printf("raft-dek-pending %s\n",
+                inv->pending_key.has_value() ? KeyIdText(*inv->pending_key).c_str() : "none");
+    std::printf("raft-dek-needs-rotation %s\n", inv->needs_rotation ? "true" : "false");
+  }
+  auto key_text = [&](const storage::RetainedFile& f) {
+    if (!inv->encrypted) return std::string("plaintext");
+    return absl::StrCat(KeyIdText(f.key), f.key_in_key_file ? "" : " missing");
+  };
+  for (const storage::RetainedFile& f : inv->segments) {
+    std::printf("segment %s first-index %llu key %s\n", f.name.c_str(),
+                static_cast<unsigned long long>(f.index), key_text(f).c_str());
+  }
+  for (const storage::RetainedFile& f : inv->snapshots) {
+    std::printf("snapshot %s index %llu term %llu key %s\n", f.name.c_str(),
+                static_cast<unsigned long long>(f.index), static_cast<unsigned long long>(f.term),
+                key_text(f).c_str());
+  }
+  std::printf("keys-present %s\n", inv->all_keys_present ? "true" : "false");
+  if (!inv->all_keys_present) {
+    std::fflush(stdout);
+    return Fail(kExitDataError, "a retained file needs a DEK the key file does not hold");
+  }
+  return kExitOk;
+}
+
+int StoreRotate(const Args& a) {
+  if (auto s = a.CheckAllowed({"unlock-key-file"}); !s.ok()) return Fail(kExitUsage, s.message());
+  absl::StatusOr<storage::StorageOptions> o = CommonOptions(a);
+  if (!o.ok()) return Fail(kExitUsage, o.status().message());
+  if (absl::Status s = storage::RaftStorage::RequestRotationInKeyFile(o->data_dir, o->unlock_key);
+      !s.ok()) {
+    return StoreFail(s);
+  }
+  std::printf("raft-dek-needs-rotation true\n");
+  return kExitOk;
+}
+
+}  // namespace
+
+int StoreMain(const std::vector<std::string>& args) {
+  std::signal(SIGPIPE, SIG_IGN);
+  if (HelpRequested(args)) return PrintUsage(kStoreUsage);
+  if (args.empty()) return Fail(kExitUsage, kStoreUsage);
+  const std::string sub = args[0];
+  absl::StatusOr<Args> a = Args::Parse(std::vector<std::string>(args.begin() + 1, args.end()),
+                                       {"autolock", "plaintext"});
+  if (!a.ok()) return Fail(kExitUsage, a.status().message());
+  if (sub == "init") return StoreInit(*a);
+  if (sub == "gen") return StoreGen(*a);
+  if (sub == "verify") return StoreVerify(*a);
+  if (sub == "inspect") return StoreInspect(*a);
+  if (sub == "rotate") return StoreRotate(*a);
+  return Fail(kExitUsage, absl::StrCat("unknown store command \"", sub, "\"\n", kStoreUsage));
+}
+
+}  // namespace sealwal::cli
