@@ -14,6 +14,7 @@
 #include "sealwal/env/file_system.h"
 #include "tools/cli.h"
 #include "tools/codec_args.h"
+#include "sealwal/wal/log_reader.h"
 #include "sealwal/wal/record_reader.h"
 #include "sealwal/wal/wal.h"
 
@@ -243,48 +244,78 @@ int WalVerify(const Args& a) {
   if (!start.ok()) return Fail(kExitDataError, start.status().message());
   auto w = wal::Wal::OpenForRead(dir, *start, opts);
   if (!w.ok()) return Fail(kExitDataError, w.status().message());
-  wal::WalContents c;
-  if (auto s = (*w)->ReadAll(&c); !s.ok()) {
-    return Fail(IsKeyError(s) ? kExitUsage : kExitDataError, absl::StrCat(wal::WalErrorClassName(wal::GetWalErrorClass(s)),
-                                             ": ", s.message()));
-  }
-  if (c.torn_tail) {
+  auto fail_with = [&](const absl::Status& s) {
+    return Fail(IsKeyError(s) ? kExitUsage : kExitDataError,
+                absl::StrCat(wal::WalErrorClassName(wal::GetWalErrorClass(s)), ": ", s.message()));
+  };
+  // Streams: the scan keeps 16 bytes per entry and checks the CRC chain and
+  // metadata; the entries are then read back in chunks, each decoded
+  // (authenticated) once, hashed and dropped. The scan does not decode
+  // payloads itself (verify_payloads off) because every live entry is
+  // decoded right after; the verdicts and their order are ReadAll's: the
+  // first entry that fails to decode, else a metadata that fails, else a
+  // torn tail, else a seed mismatch.
+  wal::LogReaderOptions lopts;
+  lopts.cache_bytes = 0;
+  lopts.verify_payloads = false;
+  std::unique_ptr<wal::LogReader> r;
+  absl::Status scanned = (*w)->ReadAllIndexed(lopts, &r);
+  const bool metadata_failed =
+      !scanned.ok() && wal::GetWalErrorClass(scanned) == wal::WalErrorClass::kDecryptFailed;
+  if (!scanned.ok() && !metadata_failed) return fail_with(scanned);
+  if (r->torn_tail() && codec == nullptr) {
     return Fail(kExitDataError,
-                absl::StrCat("torn tail: ", c.torn_detail, " (run `sealwal wal repair ", dir,
+                absl::StrCat("torn tail: ", r->torn_detail(), " (run `sealwal wal repair ", dir,
                              "` to truncate it)"));
   }
   ContentDigest digest;
-  digest.AddMetadata(c.metadata);
-  digest.AddHardState(c.hardstate);
+  digest.AddMetadata(r->metadata());
+  digest.AddHardState(r->hardstate());
   std::string want;
-  for (const auto& e : c.entries) {
-    digest.AddEntry(e);
-    if (seed.has_value() && e.type() == raftpb::EntryNormal) {
-      want.resize(e.data().size());
-      DataGenFill(*seed, e.index(), e.term(), want.data(), want.size());
-      if (want != e.data()) {
-        return Fail(kExitDataError, absl::StrCat("entry ", e.index(), " (term ", e.term(),
-                                                 ") does not match seed ", *seed));
+  std::string mismatch;
+  const uint64_t first = r->FirstIndex();
+  const uint64_t last = r->LastIndex();
+  constexpr uint64_t kChunk = 4096;
+  for (uint64_t i = first; i <= last;) {
+    auto ents = r->Entries(i, last - i >= kChunk ? i + kChunk : last + 1);
+    if (!ents.ok()) return fail_with(ents.status());
+    for (const auto& e : *ents) {
+      digest.AddEntry(e);
+      if (seed.has_value() && mismatch.empty() && e.type() == raftpb::EntryNormal) {
+        want.resize(e.data().size());
+        DataGenFill(*seed, e.index(), e.term(), want.data(), want.size());
+        if (want != e.data()) {
+          mismatch = absl::StrCat("entry ", e.index(), " (term ", e.term(),
+                                  ") does not match seed ", *seed);
+        }
       }
     }
+    i += ents->size();
   }
+  if (metadata_failed) return fail_with(scanned);
+  if (r->torn_tail()) {
+    return Fail(kExitDataError,
+                absl::StrCat("torn tail: ", r->torn_detail(), " (run `sealwal wal repair ", dir,
+                             "` to truncate it)"));
+  }
+  if (!mismatch.empty()) return Fail(kExitDataError, mismatch);
   auto names = wal::Wal::SegmentNames(dir, opts.fs);
   std::printf("segments %zu\n", names.ok() ? names->size() : size_t{0});
   std::printf("encrypted %s\n", codec != nullptr ? "yes" : "no");
   std::printf("start %llu %llu\n", static_cast<unsigned long long>(start->index),
               static_cast<unsigned long long>(start->term));
   std::printf("hardstate %llu %llu %llu\n",
-              static_cast<unsigned long long>(c.hardstate.term()),
-              static_cast<unsigned long long>(c.hardstate.vote()),
-              static_cast<unsigned long long>(c.hardstate.commit()));
+              static_cast<unsigned long long>(r->hardstate().term()),
+              static_cast<unsigned long long>(r->hardstate().vote()),
+              static_cast<unsigned long long>(r->hardstate().commit()));
   if (seed.has_value()) {
     std::printf("seed %llu ok\n", static_cast<unsigned long long>(*seed));
   }
-  if (c.entries.empty()) {
+  if (last < first) {
     std::printf("entries none\n");
   } else {
-    std::printf("entries %llu..%llu\n", static_cast<unsigned long long>(c.entries.front().index()),
-                static_cast<unsigned long long>(c.entries.back().index()));
+    std::printf("entries %llu..%llu\n", static_cast<unsigned long long>(first),
+                static_cast<unsigned long long>(last));
   }
   std::printf("digest %s\n", digest.Hex().c_str());
   return kExitOk;
