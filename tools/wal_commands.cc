@@ -143,44 +143,60 @@ int WalDump(const Args& a) {
   }
   wal::WalOptions opts;
   opts.codec = codec.get();
-  wal::WalContents c;
-  absl::Status s;
-  auto w = wal::Wal::OpenForRead(dir, *from, opts);
-  s = w.ok() ? (*w)->ReadAll(&c) : w.status();
+  // Streams through a LogReader: the scan authenticates every payload
+  // (verify_payloads, so the verdict is ReadAll's: on kDecryptFailed the
+  // reader holds the entries before the first failure), then entries are
+  // read back and printed chunk by chunk.
+  wal::LogReaderOptions lopts;
+  lopts.cache_bytes = 0;
+  std::unique_ptr<wal::LogReader> r;
+  absl::Status s = wal::LogReader::Open(dir, *from, opts, lopts, &r);
 
   const bool jsonl = format == "jsonl";
-  const bool returned = c.has_metadata || c.hardstate.term() != 0 || c.hardstate.vote() != 0 ||
-                        c.hardstate.commit() != 0 || !c.entries.empty();
+  const bool returned =
+      r != nullptr && (r->has_metadata() || r->hardstate().term() != 0 ||
+                       r->hardstate().vote() != 0 || r->hardstate().commit() != 0 ||
+                       r->LastIndex() >= r->FirstIndex());
   std::string out;
   if (returned) {
+    const std::string& metadata = r->metadata();
+    const raftpb::HardState& hs = r->hardstate();
     if (jsonl) {
       absl::StrAppend(&out, "{\"record\":\"metadata\",\"data_b64\":\"",
-                      absl::Base64Escape(c.metadata), "\"}\n");
+                      absl::Base64Escape(metadata), "\"}\n");
       absl::StrAppend(&out, "{\"record\":\"snapshot\",\"index\":", from->index,
                       ",\"term\":", from->term, "}\n");
-      absl::StrAppend(&out, "{\"record\":\"hardstate\",\"term\":", c.hardstate.term(),
-                      ",\"vote\":", c.hardstate.vote(), ",\"commit\":", c.hardstate.commit(),
-                      "}\n");
+      absl::StrAppend(&out, "{\"record\":\"hardstate\",\"term\":", hs.term(),
+                      ",\"vote\":", hs.vote(), ",\"commit\":", hs.commit(), "}\n");
     } else {
-      absl::StrAppend(&out, "metadata ", c.metadata.size(), " bytes \"",
-                      absl::CHexEscape(c.metadata.substr(0, 64)),
-                      c.metadata.size() > 64 ? "...\"" : "\"", "\n");
+      absl::StrAppend(&out, "metadata ", metadata.size(), " bytes \"",
+                      absl::CHexEscape(metadata.substr(0, 64)),
+                      metadata.size() > 64 ? "...\"" : "\"", "\n");
       absl::StrAppend(&out, "snapshot index ", from->index, " term ", from->term, "\n");
-      absl::StrAppend(&out, "hardstate term ", c.hardstate.term(), " vote ", c.hardstate.vote(),
-                      " commit ", c.hardstate.commit(), "\n");
+      absl::StrAppend(&out, "hardstate term ", hs.term(), " vote ", hs.vote(), " commit ",
+                      hs.commit(), "\n");
     }
-    for (const auto& e : c.entries) {
-      if (jsonl) {
-        absl::StrAppend(&out, "{\"record\":\"entry\",\"index\":", e.index(), ",\"term\":",
-                        e.term(), ",\"type\":", static_cast<int>(e.type()), ",\"data_b64\":\"",
-                        absl::Base64Escape(e.data()), "\"}\n");
-      } else {
-        absl::StrAppend(&out, "entry ", e.index(), " term ", e.term(), " type ",
-                        static_cast<int>(e.type()), " len ", e.data().size(), "\n");
+    const uint64_t last = r->LastIndex();
+    for (uint64_t i = r->FirstIndex(); i <= last;) {
+      auto ents = r->Entries(i, last - i >= 4096 ? i + 4096 : last + 1);
+      if (!ents.ok()) {
+        if (s.ok()) s = ents.status();
+        break;
       }
-      if (out.size() > (1 << 20)) {
-        std::fwrite(out.data(), 1, out.size(), stdout);
-        out.clear();
+      i += ents->size();
+      for (const auto& e : *ents) {
+        if (jsonl) {
+          absl::StrAppend(&out, "{\"record\":\"entry\",\"index\":", e.index(), ",\"term\":",
+                          e.term(), ",\"type\":", static_cast<int>(e.type()),
+                          ",\"data_b64\":\"", absl::Base64Escape(e.data()), "\"}\n");
+        } else {
+          absl::StrAppend(&out, "entry ", e.index(), " term ", e.term(), " type ",
+                          static_cast<int>(e.type()), " len ", e.data().size(), "\n");
+        }
+        if (out.size() > (1 << 20)) {
+          std::fwrite(out.data(), 1, out.size(), stdout);
+          out.clear();
+        }
       }
     }
   }
@@ -195,8 +211,9 @@ int WalDump(const Args& a) {
   }
   std::fwrite(out.data(), 1, out.size(), stdout);
   std::fflush(stdout);
-  if (c.torn_tail) {
-    std::fprintf(stderr, "sealwal: warning: torn tail ends the log: %s\n", c.torn_detail.c_str());
+  if (r != nullptr && r->torn_tail()) {
+    std::fprintf(stderr, "sealwal: warning: torn tail ends the log: %s\n",
+                 r->torn_detail().c_str());
   }
   if (!s.ok()) {
     std::fprintf(stderr, "sealwal: %s\n", std::string(s.message()).c_str());

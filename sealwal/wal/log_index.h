@@ -73,6 +73,17 @@ class SlotArray {
   size_t end_ = 0;
 };
 
+// What the recovery pass found besides the entries (Wal::Recover);
+// `filled` says whether the rest is meaningful after an error.
+struct RecoveredState {
+  bool filled = false;
+  bool has_metadata = false;
+  std::string metadata;  // plaintext
+  raftpb::HardState hardstate;
+  bool torn_tail = false;
+  std::string torn_detail;
+};
+
 // One entry written by Save, for LogState::Publish.
 struct AppendedEntry {
   uint64_t index = 0;
@@ -114,11 +125,7 @@ class LogState {
   mutable absl::Mutex mu;
 
   // Set once by the recovery pass, read-only afterwards.
-  bool has_metadata = false;
-  std::string metadata;
-  raftpb::HardState hardstate;
-  bool torn_tail = false;
-  std::string torn_detail;
+  RecoveredState recovered;
 
  private:
   struct Segment {

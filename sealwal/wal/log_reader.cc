@@ -723,11 +723,11 @@ absl::StatusOr<std::vector<raftpb::Entry>> LogReader::Entries(uint64_t lo, uint6
   return state_->Entries(lo, hi, max_bytes);
 }
 absl::Status LogReader::CompactTo(uint64_t index) { return state_->CompactTo(index); }
-bool LogReader::has_metadata() const { return state_->has_metadata; }
-const std::string& LogReader::metadata() const { return state_->metadata; }
-const raftpb::HardState& LogReader::hardstate() const { return state_->hardstate; }
-bool LogReader::torn_tail() const { return state_->torn_tail; }
-const std::string& LogReader::torn_detail() const { return state_->torn_detail; }
+bool LogReader::has_metadata() const { return state_->recovered.has_metadata; }
+const std::string& LogReader::metadata() const { return state_->recovered.metadata; }
+const raftpb::HardState& LogReader::hardstate() const { return state_->recovered.hardstate; }
+bool LogReader::torn_tail() const { return state_->recovered.torn_tail; }
+const std::string& LogReader::torn_detail() const { return state_->recovered.torn_detail; }
 LogReader::Stats LogReader::stats() const { return state_->stats(); }
 
 }  // namespace sealwal::wal

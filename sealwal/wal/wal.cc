@@ -195,7 +195,7 @@ absl::Status Wal::ReadAll(WalContents* out) {
   std::vector<raftpb::Entry> ents;
   std::unique_ptr<EntrySink> sink =
       NewMaterializingSink(start_, options_.codec, options_.decode_threads, &ents);
-  Recovered found;
+  RecoveredState found;
   absl::Status result = Recover(sink.get(), &found);
   out->torn_tail = found.torn_tail;
   out->torn_detail = found.torn_detail;
@@ -203,8 +203,6 @@ absl::Status Wal::ReadAll(WalContents* out) {
   out->has_metadata = found.has_metadata;
   out->metadata = std::move(found.metadata);
   out->hardstate = found.hardstate;
-  out->torn_tail = found.torn_tail;
-  out->torn_detail = std::move(found.torn_detail);
   out->entries = std::move(ents);
   return result;
 }
@@ -220,8 +218,9 @@ absl::Status Wal::ReadAllIndexed(const LogReaderOptions& options,
                                           options, start_);
   if (fresh) {
     // Fresh from Create: nothing to read; the reader follows the Saves.
-    state->has_metadata = has_metadata_;
-    state->metadata = metadata_;
+    state->recovered.filled = true;
+    state->recovered.has_metadata = has_metadata_;
+    state->recovered.metadata = metadata_;
     index_ = state;
     *out = std::unique_ptr<LogReader>(new LogReader(std::move(state)));
     return absl::OkStatus();
@@ -237,21 +236,15 @@ absl::Status Wal::ReadAllIndexed(const LogReaderOptions& options,
   }
   std::unique_ptr<EntrySink> sink = NewIndexSink(state.get(), options_.codec,
                                                  options_.decode_threads, options.verify_payloads);
-  Recovered found;
-  absl::Status result = Recover(sink.get(), &found);
+  absl::Status result = Recover(sink.get(), &state->recovered);
   sink.reset();
-  if (!found.filled) return result;
-  state->has_metadata = found.has_metadata;
-  state->metadata = std::move(found.metadata);
-  state->hardstate = found.hardstate;
-  state->torn_tail = found.torn_tail;
-  state->torn_detail = std::move(found.torn_detail);
+  if (!state->recovered.filled) return result;
   if (write_mode_ && tail_ != nullptr) index_ = state;
   *out = std::unique_ptr<LogReader>(new LogReader(std::move(state)));
   return result;
 }
 
-absl::Status Wal::Recover(EntrySink* sink, Recovered* found) {
+absl::Status Wal::Recover(EntrySink* sink, RecoveredState* found) {
   // 1. Read the records (RecordReader checks the CRC chain).
   RecordReader reader(options_.fs, read_paths_);
   Record rec;

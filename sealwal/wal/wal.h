@@ -77,6 +77,7 @@ class RecordWriter;     // internal (record_writer.h)
 class SegmentPipeline;  // internal (segment_pipeline.h)
 class EntrySink;        // internal (log_index.h)
 struct AppendedEntry;   // internal (log_index.h)
+struct RecoveredState;  // internal (log_index.h)
 
 // Which etcd error a failed call corresponds to. `sealwal wal dump` prints
 // these names; tests compare them with the classes in etcd's manifests.
@@ -304,15 +305,7 @@ class Wal {
   // checks metadata, prepares the tail in write mode. Fills *found as
   // ReadAll fills its WalContents (entries aside) and returns ReadAll's
   // status; found->filled says whether *found is meaningful on error.
-  struct Recovered {
-    bool filled = false;
-    bool has_metadata = false;
-    std::string metadata;
-    raftpb::HardState hardstate;
-    bool torn_tail = false;
-    std::string torn_detail;
-  };
-  absl::Status Recover(EntrySink* sink, Recovered* found);
+  absl::Status Recover(EntrySink* sink, RecoveredState* found);
   // Opens the tail found by ReadAll for appending at `offset`.
   absl::Status PrepareTail(uint64_t offset, uint32_t crc);
   absl::Status WriteBuffered();
