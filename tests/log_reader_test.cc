@@ -204,8 +204,9 @@ TEST_P(LogReaderTest, IndexIsSixteenBytesPerEntry) {
   auto r = OpenReader({});
   ASSERT_NE(r, nullptr);
   const LogReader::Stats s = r->stats();
-  // One 4096-slot block of 16 bytes holds all 420 entries; two term runs.
-  EXPECT_EQ(s.index_bytes, 4096u * 16 + 2 * 16);
+  // One 4096-slot block of 16 bytes holds all 420 entries (plus its
+  // pointer); two term runs.
+  EXPECT_EQ(s.index_bytes, 4096u * 16 + 8 + 2 * 16);
 }
 
 TEST_P(LogReaderTest, MaxBytesAsRaftLimitSize) {

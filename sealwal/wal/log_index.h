@@ -65,7 +65,8 @@ class SlotArray {
   void push_back(const EntrySlot& s);
   void Truncate(size_t n);  // keeps the first n
   void DropFront(size_t n);
-  size_t bytes() const { return blocks_.size() * kBlock * sizeof(EntrySlot); }
+  // Memory of the live blocks (plus 8 bytes per block for the table).
+  size_t bytes() const;
 
  private:
   std::vector<std::unique_ptr<EntrySlot[]>> blocks_;  // null once dropped

@@ -422,6 +422,12 @@ void SlotArray::Truncate(size_t n) {
   if (blocks_.size() > keep + 1) blocks_.resize(keep + 1);
 }
 
+size_t SlotArray::bytes() const {
+  size_t live = 0;
+  for (const auto& b : blocks_) live += b != nullptr ? 1 : 0;
+  return live * kBlock * sizeof(EntrySlot) + blocks_.capacity() * sizeof(blocks_[0]);
+}
+
 void SlotArray::DropFront(size_t n) {
   n = std::min(n, size());
   const size_t old_block = begin_ / kBlock;
