@@ -146,11 +146,14 @@ class LogState {
 
   uint64_t LastLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu) { return first_ + slots_.size() - 1; }
   uint64_t TermLocked(uint64_t i) const ABSL_SHARED_LOCKS_REQUIRED(mu);
-  // Reads and decodes entries [lo, hi) from disk into *out (appended).
+  // Reads entries [lo, hi) from disk into *out (appended), checked against
+  // the index (length, CRC, index) but not decoded.
   absl::Status ReadRange(uint64_t lo, uint64_t hi, std::vector<raftpb::Entry>* out)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
-  absl::Status DecodeAll(std::vector<raftpb::Entry>* ents, size_t from)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // One attempt of Entries; *restart when the index was truncated while
+  // the mutex was released for decoding.
+  absl::StatusOr<std::vector<raftpb::Entry>> EntriesOnce(uint64_t lo, uint64_t hi,
+                                                         uint64_t max_bytes, bool* restart);
   const raftpb::Entry* CacheFind(uint64_t index) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   void CacheInsert(const raftpb::Entry& e, size_t bytes) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   void CacheEraseIf(bool (*pred)(uint64_t index, uint64_t bound), uint64_t bound)
@@ -171,6 +174,9 @@ class LogState {
   size_t cached_bytes_ ABSL_GUARDED_BY(mu) = 0;
   std::string read_buf_ ABSL_GUARDED_BY(mu);
   LogReader::Stats stats_ ABSL_GUARDED_BY(mu);
+  // Bumped whenever entries leave the index (TruncateFrom, CompactTo, a
+  // restart): an Entries call that decoded without the mutex starts over.
+  uint64_t truncations_ ABSL_GUARDED_BY(mu) = 0;
 };
 
 // Where the recovery pass (Wal::Recover) puts entry records: Parse reads an

@@ -474,6 +474,7 @@ void LogState::Put(uint64_t index, uint64_t term, uint32_t seg, uint64_t offset,
 
 void LogState::TruncateFrom(uint64_t index) {
   if (index > LastLocked()) return;
+  ++truncations_;
   slots_.Truncate(static_cast<size_t>(index - first_));
   while (!runs_.empty() && runs_.back().first_index >= index) runs_.pop_back();
   CacheEraseIf([](uint64_t i, uint64_t bound) { return i >= bound; }, index);
@@ -530,6 +531,7 @@ absl::Status LogState::CompactTo(uint64_t index) {
   }
   if (index < first_) return absl::OkStatus();
   prev_term_ = TermLocked(index);
+  ++truncations_;
   slots_.DropFront(static_cast<size_t>(index + 1 - first_));
   first_ = index + 1;
   // Keep the run that holds first_ and the ones after it.
@@ -585,6 +587,21 @@ void LogState::CacheEraseIf(bool (*pred)(uint64_t, uint64_t), uint64_t bound) {
 
 absl::StatusOr<std::vector<raftpb::Entry>> LogState::Entries(uint64_t lo, uint64_t hi,
                                                              uint64_t max_bytes) {
+  for (;;) {
+    bool restart = false;
+    auto r = EntriesOnce(lo, hi, max_bytes, &restart);
+    if (!restart) return r;
+  }
+}
+
+// Frames are read and checked under the mutex; payloads are decoded with
+// it released, so that one caller's reads overlap another's decoding (a
+// streaming reader keeps two calls in flight). Should entries leave the
+// index meanwhile (a Save overriding them, CompactTo), the call starts
+// over: a result never mixes entries from before and after a truncation.
+absl::StatusOr<std::vector<raftpb::Entry>> LogState::EntriesOnce(uint64_t lo, uint64_t hi,
+                                                                 uint64_t max_bytes,
+                                                                 bool* restart) {
   absl::MutexLock l(&mu);
   if (lo > hi) {
     return absl::InvalidArgumentError(absl::StrCat("wal: Entries(", lo, ", ", hi, "): lo > hi"));
@@ -597,6 +614,7 @@ absl::StatusOr<std::vector<raftpb::Entry>> LogState::Entries(uint64_t lo, uint64
     return absl::OutOfRangeError(absl::StrCat("unavailable: entries up to ", hi - 1,
                                               " requested, the last index is ", LastLocked()));
   }
+  const uint64_t generation = truncations_;
   std::vector<raftpb::Entry> out;
   std::vector<raftpb::Entry> chunk;
   uint64_t total = 0;
@@ -628,6 +646,20 @@ absl::StatusOr<std::vector<raftpb::Entry>> LogState::Entries(uint64_t lo, uint64
     chunk.clear();
     SEALWAL_RETURN_IF_ERROR(ReadRange(i, j, &chunk));
     stats_.cache_misses += j - i;
+    if (codec_ != nullptr) {
+      // Decode without the mutex (the codec is thread-safe through its
+      // sessions; nothing here touches the index), then take it back.
+      mu.Unlock();
+      size_t failed;
+      absl::Status s =
+          DecodeEntryRange(codec_, decode_threads_, chunk.data(), chunk.size(), &failed);
+      mu.Lock();
+      if (truncations_ != generation) {
+        *restart = true;
+        return out;
+      }
+      SEALWAL_RETURN_IF_ERROR(s);
+    }
     bool full = false;
     for (raftpb::Entry& e : chunk) {
       const size_t bytes = e.ByteSizeLong();
@@ -646,8 +678,7 @@ absl::StatusOr<std::vector<raftpb::Entry>> LogState::Entries(uint64_t lo, uint64
 }
 
 absl::Status LogState::ReadRange(uint64_t lo, uint64_t hi, std::vector<raftpb::Entry>* out) {
-  const size_t base = out->size();
-  out->reserve(base + static_cast<size_t>(hi - lo));
+  out->reserve(out->size() + static_cast<size_t>(hi - lo));
   uint64_t i = lo;
   while (i < hi) {
     const EntrySlot& s0 = slots_[i - first_];
@@ -702,10 +733,7 @@ absl::Status LogState::ReadRange(uint64_t lo, uint64_t hi, std::vector<raftpb::E
     }
     i = j;
   }
-  if (codec_ == nullptr) return absl::OkStatus();
-  size_t failed;
-  return DecodeEntryRange(codec_, decode_threads_, out->data() + base, out->size() - base,
-                          &failed);
+  return absl::OkStatus();
 }
 
 // --- LogReader ---

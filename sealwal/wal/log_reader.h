@@ -62,8 +62,11 @@
 // Thread-safety: all methods are safe to call from several threads and
 // concurrently with the Wal's Save (one internal mutex; a Save's entries
 // become visible atomically once it returned OK, after they were written
-// and synced). Entries may decode on helper threads that never outlive the
-// call.
+// and synced). Entries reads and checks frames under the mutex and decodes
+// them without it (on up to WalOptions::decode_threads helper threads that
+// never outlive the call), so concurrent callers overlap; should entries
+// leave the index meanwhile (a Save overriding them, CompactTo) the call
+// starts over, and a result is always one consistent view of the log.
 #ifndef SEALWAL_WAL_LOG_READER_H_
 #define SEALWAL_WAL_LOG_READER_H_
 
