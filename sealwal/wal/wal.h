@@ -16,6 +16,9 @@
 //                            called before Save.
 //   OpenForRead(dir, snap)   reads without locking; tolerates a torn tail.
 //   ReadAll()                metadata, last HardState, entries after snap.
+//   ReadAllIndexed(opts, &r) the same recovery without the entries in
+//                            memory: a LogReader (log_reader.h) indexes them
+//                            (16 bytes each) and follows later Saves.
 //   Save(hs, entries)        appends; fsyncs when entries are present or
 //                            term/vote changed (raft.MustSync); cuts a new
 //                            segment once the tail has grown past the size.
