@@ -475,6 +475,70 @@ TEST_P(LogReaderTest, VerifyPayloadsFindsWhatReadAllFinds) {
   EXPECT_EQ(GetWalErrorClass(r->Entries(1, 2).status()), WalErrorClass::kDecryptFailed);
 }
 
+// A codec that refuses to decode payloads starting with "bad" (stored as
+// they are otherwise): which undecodable entries count is ReadAll's rule,
+// the first *live* one in index order.
+class RefusingCodec final : public PayloadCodec {
+ public:
+  absl::Status Encode(const PayloadContext&, absl::string_view plain, std::string* out) override {
+    out->assign(plain.data(), plain.size());
+    return absl::OkStatus();
+  }
+  absl::Status Decode(const PayloadContext& ctx, absl::string_view stored,
+                      std::string* out) const override {
+    if (stored.substr(0, 3) == "bad") {
+      return absl::DataLossError(absl::StrCat("refused ", ctx.index));
+    }
+    out->assign(stored.data(), stored.size());
+    return absl::OkStatus();
+  }
+};
+
+raftpb::Entry Bad(uint64_t index, uint64_t term) {
+  raftpb::Entry e = E(index, term);
+  e.set_data(absl::StrCat("bad-", index));
+  return e;
+}
+
+TEST(LogReaderScanTest, OnlyLiveUndecodableEntriesCount) {
+  auto fs = env::NewMemFileSystem();
+  RefusingCodec codec;
+  WalOptions o;
+  o.fs = fs.get();
+  o.codec = &codec;
+  // 1..6000 with 1000..5999 undecodable (more failures than the scan
+  // keeps), all of them overridden at term 2 by good entries; then 7000 is
+  // undecodable and live.
+  ASSERT_OK_AND_ASSIGN(auto w, Wal::Create("/wal", kMetadata, o));
+  std::vector<raftpb::Entry> ents;
+  for (uint64_t i = 1; i <= 6000; ++i) ents.push_back(i >= 1000 && i < 6000 ? Bad(i, 1) : E(i, 1));
+  ASSERT_OK(w->Save(HS(1, 1), ents));
+  ASSERT_OK(w->Save(HS(2, 1), Range(1000, 6999, 2)));
+  ASSERT_OK(w->Close());
+  {
+    ASSERT_OK_AND_ASSIGN(auto r0, Wal::OpenForRead("/wal", {}, o));
+    ASSERT_OK_AND_ASSIGN(WalContents c, r0->ReadAll());
+    std::unique_ptr<LogReader> r;
+    ASSERT_OK(LogReader::Open("/wal", {}, o, {}, &r));
+    EXPECT_EQ(r->LastIndex(), c.entries.back().index());
+    ASSERT_OK_AND_ASSIGN(auto got, r->Entries(1, r->LastIndex() + 1));
+    ExpectSame(got, c.entries);
+  }
+  ASSERT_OK_AND_ASSIGN(auto w2, Wal::Open("/wal", {}, o));
+  ASSERT_OK(w2->ReadAll().status());
+  ASSERT_OK(w2->Save(HS(2, 1), {Bad(7000, 2), E(7001, 2)}));
+  ASSERT_OK(w2->Close());
+  ASSERT_OK_AND_ASSIGN(auto r1, Wal::OpenForRead("/wal", {}, o));
+  WalContents c;
+  absl::Status want = r1->ReadAll(&c);
+  EXPECT_THAT(want, StatusIs(absl::StatusCode::kDataLoss, HasSubstr("entry 7000")));
+  std::unique_ptr<LogReader> r;
+  EXPECT_EQ(LogReader::Open("/wal", {}, o, {}, &r), want);
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(r->LastIndex(), 6999u);
+  EXPECT_EQ(c.entries.back().index(), 6999u);
+}
+
 INSTANTIATE_TEST_SUITE_P(PlainAndEncrypted, LogReaderTest, ::testing::Bool(),
                          [](const auto& info) { return info.param ? "Encrypted" : "Plaintext"; });
 
