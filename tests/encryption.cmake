@@ -23,3 +23,10 @@ sealwal_test(wal_rotation_test DEPS sealwal::walcrypt sealwal::encryption sealwa
 #                               reservations, pem::LoadKeyring persisting counts
 sealwal_test(encryption_keyring_test DEPS sealwal::walcrypt sealwal::pem sealwal::encryption
   sealwal::wal sealwal::env)
+#   log_reader_test             wal::LogReader against Wal::ReadAll, plaintext
+#                               and encrypted: overrides, mid-log snapshot,
+#                               torn tail, max_bytes, cache, Term without I/O,
+#                               out of range, bytes changed after the scan,
+#                               write-mode recovery + Save + CompactTo
+sealwal_test(log_reader_test DEPS sealwal::walcrypt sealwal::encryption sealwal::wal sealwal::env
+  sealwal::base sealwal::proto)

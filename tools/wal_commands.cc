@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -14,6 +15,7 @@
 #include "sealwal/env/file_system.h"
 #include "tools/cli.h"
 #include "tools/codec_args.h"
+#include "sealwal/wal/log_reader.h"
 #include "sealwal/wal/record_reader.h"
 #include "sealwal/wal/wal.h"
 
@@ -26,6 +28,24 @@ constexpr char kWalUsage[] =
     "       sealwal wal dump DIR [--from INDEX:TERM] [--format jsonl|text] [--key-file F]\n"
     "       sealwal wal verify DIR [--key-file F] [--expect-seed X]\n"
     "       sealwal wal repair DIR";
+
+// Calls fn on every entry of `r` in index order, reading chunks of 4096
+// entries (a few MiB: memory stays flat in the log's size). Returns the
+// first error; fn has then seen every entry before the chunk that failed.
+// (Two chunks in flight on a second thread measured no faster on two
+// shared cores and cost 30 MB more peak RSS.)
+absl::Status ForEachEntry(const wal::LogReader& r,
+                          absl::FunctionRef<void(const raftpb::Entry&)> fn) {
+  constexpr uint64_t kChunk = 4096;
+  const uint64_t last = r.LastIndex();
+  for (uint64_t i = r.FirstIndex(); i <= last;) {
+    auto ents = r.Entries(i, last - i >= kChunk ? i + kChunk : last + 1);
+    if (!ents.ok()) return ents.status();
+    for (const auto& e : *ents) fn(e);
+    i += ents->size();
+  }
+  return absl::OkStatus();
+}
 
 std::string Trimmed(std::string dir) {
   while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
@@ -142,33 +162,40 @@ int WalDump(const Args& a) {
   }
   wal::WalOptions opts;
   opts.codec = codec.get();
-  wal::WalContents c;
-  absl::Status s;
-  auto w = wal::Wal::OpenForRead(dir, *from, opts);
-  s = w.ok() ? (*w)->ReadAll(&c) : w.status();
+  // Streams through a LogReader: the scan authenticates every payload
+  // (verify_payloads, so the verdict is ReadAll's: on kDecryptFailed the
+  // reader holds the entries before the first failure), then entries are
+  // read back and printed chunk by chunk.
+  wal::LogReaderOptions lopts;
+  lopts.cache_bytes = 0;
+  std::unique_ptr<wal::LogReader> r;
+  absl::Status s = wal::LogReader::Open(dir, *from, opts, lopts, &r);
 
   const bool jsonl = format == "jsonl";
-  const bool returned = c.has_metadata || c.hardstate.term() != 0 || c.hardstate.vote() != 0 ||
-                        c.hardstate.commit() != 0 || !c.entries.empty();
+  const bool returned =
+      r != nullptr && (r->has_metadata() || r->hardstate().term() != 0 ||
+                       r->hardstate().vote() != 0 || r->hardstate().commit() != 0 ||
+                       r->LastIndex() >= r->FirstIndex());
   std::string out;
   if (returned) {
+    const std::string& metadata = r->metadata();
+    const raftpb::HardState& hs = r->hardstate();
     if (jsonl) {
       absl::StrAppend(&out, "{\"record\":\"metadata\",\"data_b64\":\"",
-                      absl::Base64Escape(c.metadata), "\"}\n");
+                      absl::Base64Escape(metadata), "\"}\n");
       absl::StrAppend(&out, "{\"record\":\"snapshot\",\"index\":", from->index,
                       ",\"term\":", from->term, "}\n");
-      absl::StrAppend(&out, "{\"record\":\"hardstate\",\"term\":", c.hardstate.term(),
-                      ",\"vote\":", c.hardstate.vote(), ",\"commit\":", c.hardstate.commit(),
-                      "}\n");
+      absl::StrAppend(&out, "{\"record\":\"hardstate\",\"term\":", hs.term(),
+                      ",\"vote\":", hs.vote(), ",\"commit\":", hs.commit(), "}\n");
     } else {
-      absl::StrAppend(&out, "metadata ", c.metadata.size(), " bytes \"",
-                      absl::CHexEscape(c.metadata.substr(0, 64)),
-                      c.metadata.size() > 64 ? "...\"" : "\"", "\n");
+      absl::StrAppend(&out, "metadata ", metadata.size(), " bytes \"",
+                      absl::CHexEscape(metadata.substr(0, 64)),
+                      metadata.size() > 64 ? "...\"" : "\"", "\n");
       absl::StrAppend(&out, "snapshot index ", from->index, " term ", from->term, "\n");
-      absl::StrAppend(&out, "hardstate term ", c.hardstate.term(), " vote ", c.hardstate.vote(),
-                      " commit ", c.hardstate.commit(), "\n");
+      absl::StrAppend(&out, "hardstate term ", hs.term(), " vote ", hs.vote(), " commit ",
+                      hs.commit(), "\n");
     }
-    for (const auto& e : c.entries) {
+    absl::Status streamed = ForEachEntry(*r, [&](const raftpb::Entry& e) {
       if (jsonl) {
         absl::StrAppend(&out, "{\"record\":\"entry\",\"index\":", e.index(), ",\"term\":",
                         e.term(), ",\"type\":", static_cast<int>(e.type()), ",\"data_b64\":\"",
@@ -181,7 +208,8 @@ int WalDump(const Args& a) {
         std::fwrite(out.data(), 1, out.size(), stdout);
         out.clear();
       }
-    }
+    });
+    if (s.ok()) s = streamed;
   }
   if (!s.ok()) {
     const std::string cls = wal::WalErrorClassName(wal::GetWalErrorClass(s));
@@ -194,8 +222,9 @@ int WalDump(const Args& a) {
   }
   std::fwrite(out.data(), 1, out.size(), stdout);
   std::fflush(stdout);
-  if (c.torn_tail) {
-    std::fprintf(stderr, "sealwal: warning: torn tail ends the log: %s\n", c.torn_detail.c_str());
+  if (r != nullptr && r->torn_tail()) {
+    std::fprintf(stderr, "sealwal: warning: torn tail ends the log: %s\n",
+                 r->torn_detail().c_str());
   }
   if (!s.ok()) {
     std::fprintf(stderr, "sealwal: %s\n", std::string(s.message()).c_str());
@@ -243,48 +272,73 @@ int WalVerify(const Args& a) {
   if (!start.ok()) return Fail(kExitDataError, start.status().message());
   auto w = wal::Wal::OpenForRead(dir, *start, opts);
   if (!w.ok()) return Fail(kExitDataError, w.status().message());
-  wal::WalContents c;
-  if (auto s = (*w)->ReadAll(&c); !s.ok()) {
-    return Fail(IsKeyError(s) ? kExitUsage : kExitDataError, absl::StrCat(wal::WalErrorClassName(wal::GetWalErrorClass(s)),
-                                             ": ", s.message()));
-  }
-  if (c.torn_tail) {
+  auto fail_with = [&](const absl::Status& s) {
+    return Fail(IsKeyError(s) ? kExitUsage : kExitDataError,
+                absl::StrCat(wal::WalErrorClassName(wal::GetWalErrorClass(s)), ": ", s.message()));
+  };
+  // Streams: the scan keeps 16 bytes per entry and checks the CRC chain and
+  // metadata; the entries are then read back in chunks, each decoded
+  // (authenticated) once, hashed and dropped. The scan does not decode
+  // payloads itself (verify_payloads off) because every live entry is
+  // decoded right after; the verdicts and their order are ReadAll's: the
+  // first entry that fails to decode, else a metadata that fails, else a
+  // torn tail, else a seed mismatch.
+  wal::LogReaderOptions lopts;
+  lopts.cache_bytes = 0;
+  lopts.verify_payloads = false;
+  std::unique_ptr<wal::LogReader> r;
+  absl::Status scanned = (*w)->ReadAllIndexed(lopts, &r);
+  const bool metadata_failed =
+      !scanned.ok() && wal::GetWalErrorClass(scanned) == wal::WalErrorClass::kDecryptFailed;
+  if (!scanned.ok() && !metadata_failed) return fail_with(scanned);
+  if (r->torn_tail() && codec == nullptr) {
     return Fail(kExitDataError,
-                absl::StrCat("torn tail: ", c.torn_detail, " (run `sealwal wal repair ", dir,
+                absl::StrCat("torn tail: ", r->torn_detail(), " (run `sealwal wal repair ", dir,
                              "` to truncate it)"));
   }
   ContentDigest digest;
-  digest.AddMetadata(c.metadata);
-  digest.AddHardState(c.hardstate);
+  digest.AddMetadata(r->metadata());
+  digest.AddHardState(r->hardstate());
   std::string want;
-  for (const auto& e : c.entries) {
+  std::string mismatch;
+  const uint64_t first = r->FirstIndex();
+  const uint64_t last = r->LastIndex();
+  absl::Status streamed = ForEachEntry(*r, [&](const raftpb::Entry& e) {
     digest.AddEntry(e);
-    if (seed.has_value() && e.type() == raftpb::EntryNormal) {
+    if (seed.has_value() && mismatch.empty() && e.type() == raftpb::EntryNormal) {
       want.resize(e.data().size());
       DataGenFill(*seed, e.index(), e.term(), want.data(), want.size());
       if (want != e.data()) {
-        return Fail(kExitDataError, absl::StrCat("entry ", e.index(), " (term ", e.term(),
-                                                 ") does not match seed ", *seed));
+        mismatch = absl::StrCat("entry ", e.index(), " (term ", e.term(),
+                                ") does not match seed ", *seed);
       }
     }
+  });
+  if (!streamed.ok()) return fail_with(streamed);
+  if (metadata_failed) return fail_with(scanned);
+  if (r->torn_tail()) {
+    return Fail(kExitDataError,
+                absl::StrCat("torn tail: ", r->torn_detail(), " (run `sealwal wal repair ", dir,
+                             "` to truncate it)"));
   }
+  if (!mismatch.empty()) return Fail(kExitDataError, mismatch);
   auto names = wal::Wal::SegmentNames(dir, opts.fs);
   std::printf("segments %zu\n", names.ok() ? names->size() : size_t{0});
   std::printf("encrypted %s\n", codec != nullptr ? "yes" : "no");
   std::printf("start %llu %llu\n", static_cast<unsigned long long>(start->index),
               static_cast<unsigned long long>(start->term));
   std::printf("hardstate %llu %llu %llu\n",
-              static_cast<unsigned long long>(c.hardstate.term()),
-              static_cast<unsigned long long>(c.hardstate.vote()),
-              static_cast<unsigned long long>(c.hardstate.commit()));
+              static_cast<unsigned long long>(r->hardstate().term()),
+              static_cast<unsigned long long>(r->hardstate().vote()),
+              static_cast<unsigned long long>(r->hardstate().commit()));
   if (seed.has_value()) {
     std::printf("seed %llu ok\n", static_cast<unsigned long long>(*seed));
   }
-  if (c.entries.empty()) {
+  if (last < first) {
     std::printf("entries none\n");
   } else {
-    std::printf("entries %llu..%llu\n", static_cast<unsigned long long>(c.entries.front().index()),
-                static_cast<unsigned long long>(c.entries.back().index()));
+    std::printf("entries %llu..%llu\n", static_cast<unsigned long long>(first),
+                static_cast<unsigned long long>(last));
   }
   std::printf("digest %s\n", digest.Hex().c_str());
   return kExitOk;

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "sealwal/base/status_macros.h"
 #include "sealwal/wal/decoder.h"
+#include "sealwal/wal/log_index.h"
 #include "sealwal/wal/metadata_check.h"
 #include "sealwal/wal/record_reader.h"
 #include "sealwal/wal/record_writer.h"
@@ -191,33 +192,83 @@ absl::Status Wal::ReadAll(WalContents* out) {
   *out = WalContents();
   if (read_done_) return absl::FailedPreconditionError("wal: ReadAll already called");
   read_done_ = true;
+  std::vector<raftpb::Entry> ents;
+  std::unique_ptr<EntrySink> sink =
+      NewMaterializingSink(start_, options_.codec, options_.decode_threads, &ents);
+  RecoveredState found;
+  absl::Status result = Recover(sink.get(), &found);
+  out->torn_tail = found.torn_tail;
+  out->torn_detail = found.torn_detail;
+  if (!found.filled) return result;
+  out->has_metadata = found.has_metadata;
+  out->metadata = std::move(found.metadata);
+  out->hardstate = found.hardstate;
+  out->entries = std::move(ents);
+  return result;
+}
 
+absl::Status Wal::ReadAllIndexed(const LogReaderOptions& options,
+                                 std::unique_ptr<LogReader>* out) {
+  out->reset();
+  const bool fresh = read_done_ && read_paths_.empty() && write_mode_;  // from Create
+  if (index_ != nullptr || (read_done_ && !fresh)) {
+    return absl::FailedPreconditionError("wal: ReadAll already called");
+  }
+  auto state = std::make_shared<LogState>(options_.fs, options_.codec, options_.decode_threads,
+                                          options, start_);
+  if (fresh) {
+    // Fresh from Create: nothing to read; the reader follows the Saves.
+    state->recovered.filled = true;
+    state->recovered.has_metadata = has_metadata_;
+    state->recovered.metadata = metadata_;
+    index_ = state;
+    *out = std::unique_ptr<LogReader>(new LogReader(std::move(state)));
+    return absl::OkStatus();
+  }
+  read_done_ = true;
+  {
+    absl::MutexLock l(&state->mu);
+    for (size_t i = 0; i < read_paths_.size(); ++i) {
+      uint64_t seq, index;
+      if (!ParseSegmentFileName(env::Basename(read_paths_[i]), &seq, &index)) seq = i;
+      state->SegmentSlot(seq, read_paths_[i]);
+    }
+  }
+  std::unique_ptr<EntrySink> sink = NewIndexSink(state.get(), options_.codec,
+                                                 options_.decode_threads, options.verify_payloads);
+  absl::Status result = Recover(sink.get(), &state->recovered);
+  sink.reset();
+  if (!state->recovered.filled) return result;
+  if (write_mode_ && tail_ != nullptr) index_ = state;
+  *out = std::unique_ptr<LogReader>(new LogReader(std::move(state)));
+  return result;
+}
+
+absl::Status Wal::Recover(EntrySink* sink, RecoveredState* found) {
   // 1. Read the records (RecordReader checks the CRC chain).
   RecordReader reader(options_.fs, read_paths_);
   Record rec;
   bool match = false;
   MetadataCheck metadata(options_.codec);
   raftpb::HardState state;
-  std::vector<raftpb::Entry> ents;
+  uint64_t next = start_.index + 1;  // the index the next live entry may have, at most
   uint64_t last_index = 0;
-  while (reader.ReadRecord(&rec)) {
+  uint32_t prev_crc = reader.crc();
+  for (; reader.ReadRecord(&rec); prev_crc = reader.crc()) {
     switch (static_cast<RecordType>(rec.type)) {
       case RecordType::kEntry: {
-        raftpb::Entry e;
-        if (!e.ParseFromArray(rec.data.data(), static_cast<int>(rec.data.size()))) {
-          return WalError(absl::StatusCode::kDataLoss, WalErrorClass::kOther,
-                          "wal: entry record does not parse as raftpb.Entry");
-        }
-        const uint64_t index = e.index();
+        uint64_t index, term;
+        SEALWAL_RETURN_IF_ERROR(sink->Parse(rec, &index, &term));
         if (index > start_.index) {
-          const uint64_t up = e.index() - start_.index - 1;
-          if (up > ents.size()) {
+          if (index > next) {
             return WalError(absl::StatusCode::kDataLoss, WalErrorClass::kSliceOutOfRange,
-                            absl::StrCat("wal: slice bounds out of range (entry ", e.index(),
-                                         " follows ", start_.index + ents.size(), ")"));
+                            absl::StrCat("wal: slice bounds out of range (entry ", index,
+                                         " follows ", next - 1, ")"));
           }
-          ents.resize(static_cast<size_t>(up));
-          ents.push_back(std::move(e));
+          const uint64_t frame_bytes = reader.last_valid_offset() - rec.position.offset;
+          SEALWAL_RETURN_IF_ERROR(
+              sink->Add(rec, index, static_cast<uint32_t>(frame_bytes), prev_crc));
+          next = index + 1;
         }
         last_index = index;
         break;
@@ -261,8 +312,8 @@ absl::Status Wal::ReadAll(WalContents* out) {
   }
   if (reader.end() == RecordReader::End::kTornTail && !write_mode_) {
     // Read mode need not read everything: a torn tail ends the log.
-    out->torn_tail = true;
-    out->torn_detail = std::string(reader.status().message());
+    found->torn_tail = true;
+    found->torn_detail = std::string(reader.status().message());
   } else if (!reader.status().ok()) {
     return reader.status();  // write mode must see a whole log (Repair first)
   }
@@ -273,7 +324,7 @@ absl::Status Wal::ReadAll(WalContents* out) {
   absl::Status decode_err;
   std::string plain_metadata;
   if (options_.codec != nullptr) {
-    decode_err = DecodeEntries(&ents);
+    decode_err = sink->Decode();
     if (decode_err.ok()) {
       decode_err = metadata.Finish(&plain_metadata);
       if (GetWalErrorClass(decode_err) == WalErrorClass::kMetadataConflict) return decode_err;
@@ -309,58 +360,11 @@ absl::Status Wal::ReadAll(WalContents* out) {
       GetWalErrorClass(result) != WalErrorClass::kDecryptFailed) {
     return result;
   }
-  out->has_metadata = metadata.has_metadata();
-  out->metadata = std::move(plain_metadata);
-  out->hardstate = state;
-  out->entries = std::move(ents);
+  found->filled = true;
+  found->has_metadata = metadata.has_metadata();
+  found->metadata = std::move(plain_metadata);
+  found->hardstate = state;
   return result;
-}
-
-absl::Status Wal::DecodeEntries(std::vector<raftpb::Entry>* entries) const {
-  std::vector<raftpb::Entry>& ents = *entries;
-  const PayloadCodec* codec = options_.codec;
-  auto decode_range = [&](size_t begin, size_t end, size_t* failed, absl::Status* st) {
-    std::string plain;
-    // One session per thread: no shared cipher-context pool per entry.
-    std::unique_ptr<PayloadCodec::DecodeSession> session = codec->NewDecodeSession();
-    for (size_t i = begin; i < end; ++i) {
-      raftpb::Entry& e = ents[i];
-      // With a codec every entry carries a payload, empty ones too (see
-      // RecordWriter::AppendEntry): a missing one was stripped and must not
-      // read as "".
-      PayloadContext ctx{PayloadContext::Kind::kEntry, e.index(), e.term(),
-                         static_cast<int32_t>(e.type())};
-      absl::Status s = session->Decode(ctx, e.data(), &plain);
-      if (!s.ok()) {
-        *failed = i;
-        *st = s;
-        return;
-      }
-      e.mutable_data()->swap(plain);
-    }
-  };
-  const size_t n = ents.size();
-  const size_t threads =
-      std::clamp<size_t>(static_cast<size_t>(std::max(1, options_.decode_threads)), 1,
-                         std::max<size_t>(1, n / 256));
-  std::vector<size_t> failed(threads, SIZE_MAX);
-  std::vector<absl::Status> st(threads);
-  std::vector<std::thread> workers;
-  for (size_t t = 1; t < threads; ++t) {
-    workers.emplace_back(decode_range, n * t / threads, n * (t + 1) / threads, &failed[t],
-                         &st[t]);
-  }
-  decode_range(0, n / threads, &failed[0], &st[0]);
-  for (auto& th : workers) th.join();
-  for (size_t t = 0; t < threads; ++t) {
-    if (failed[t] != SIZE_MAX) {
-      absl::Status err =
-          PayloadDecodeError(st[t], absl::StrCat("entry ", ents[failed[t]].index()));
-      ents.resize(failed[t]);
-      return err;
-    }
-  }
-  return absl::OkStatus();
 }
 
 absl::Status Wal::PrepareTail(uint64_t off, uint32_t crc) {
@@ -566,6 +570,22 @@ absl::Status Wal::Save(const raftpb::HardState& hs, absl::Span<const raftpb::Ent
   // Encoding only touches memory; undo it all if any entry is refused.
   const RecordWriter::Mark mark = writer_->mark();
   const uint64_t li = last_index_;
+  // Where each entry goes, for the LogReader (published once the Save is
+  // durable; Cut below may change the tail, so the segment is taken now).
+  const uint64_t seg_seq = segments_.back()->seq;
+  const std::string seg_path = segments_.back()->path;
+  appended_.clear();
+  auto append_entry = [&](const raftpb::Entry& e, const std::string* encoded) {
+    const uint64_t off = writer_->offset();
+    const uint32_t prev_crc = writer_->crc();
+    SEALWAL_RETURN_IF_ERROR(writer_->AppendEntry(e, encoded));
+    if (index_ != nullptr) {
+      appended_.push_back(AppendedEntry{e.index(), e.term(), off,
+                                        static_cast<uint32_t>(writer_->offset() - off), prev_crc});
+    }
+    last_index_ = e.index();
+    return absl::OkStatus();
+  };
   const raftpb::HardState st_mark = state_;
   absl::Status s;
   const bool coded = options_.codec != nullptr && !entries.empty();
@@ -586,15 +606,13 @@ absl::Status Wal::Save(const raftpb::HardState& hs, absl::Span<const raftpb::Ent
     s = options_.codec->EncodeBatch(
         batch_ctx_, batch_plain_, batch_encoded_.data(), [&](size_t begin, size_t end) {
           for (size_t i = begin; i < end; ++i) {
-            SEALWAL_RETURN_IF_ERROR(writer_->AppendEntry(entries[i], &batch_encoded_[i]));
-            last_index_ = entries[i].index();
+            SEALWAL_RETURN_IF_ERROR(append_entry(entries[i], &batch_encoded_[i]));
           }
           return absl::OkStatus();
         });
   }
   for (size_t i = 0; !coded && s.ok() && i < entries.size(); ++i) {
-    s = writer_->AppendEntry(entries[i], nullptr);
-    if (s.ok()) last_index_ = entries[i].index();
+    s = append_entry(entries[i], nullptr);
   }
   if (s.ok()) s = EncodeHardState(hs);
   if (!s.ok()) {
@@ -606,11 +624,19 @@ absl::Status Wal::Save(const raftpb::HardState& hs, absl::Span<const raftpb::Ent
 
   MaybeRequestNextSegment();
   if (writer_->etcd_flushed() < options_.segment_size) {
-    if (must_sync) return SyncTail();
-    if (writer_->buffer().size() >= kMaxBufferedBytes) return WriteBuffered();
-    return absl::OkStatus();
+    if (must_sync) {
+      s = SyncTail();
+    } else if (writer_->buffer().size() >= kMaxBufferedBytes) {
+      s = WriteBuffered();
+    }
+  } else {
+    s = Cut();
   }
-  return Cut();
+  // Entries always sync, so published entries are written and durable.
+  if (s.ok() && index_ != nullptr && !appended_.empty()) {
+    index_->Publish(seg_seq, seg_path, appended_);
+  }
+  return s;
 }
 
 absl::Status Wal::SaveSnapshot(SnapshotPosition snap) {

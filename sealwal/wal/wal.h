@@ -16,6 +16,9 @@
 //                            called before Save.
 //   OpenForRead(dir, snap)   reads without locking; tolerates a torn tail.
 //   ReadAll()                metadata, last HardState, entries after snap.
+//   ReadAllIndexed(opts, &r) the same recovery without the entries in
+//                            memory: a LogReader (log_reader.h) indexes them
+//                            (16 bytes each) and follows later Saves.
 //   Save(hs, entries)        appends; fsyncs when entries are present or
 //                            term/vote changed (raft.MustSync); cuts a new
 //                            segment once the tail has grown past the size.
@@ -67,6 +70,7 @@
 #include "sealwal/env/file_system.h"
 #include "sealwal/proto/raftpb.pb.h"
 #include "sealwal/wal/format.h"
+#include "sealwal/wal/log_reader.h"
 #include "sealwal/wal/payload_codec.h"
 #include "sealwal/wal/snapshot_position.h"
 
@@ -74,6 +78,9 @@ namespace sealwal::wal {
 
 class RecordWriter;     // internal (record_writer.h)
 class SegmentPipeline;  // internal (segment_pipeline.h)
+class EntrySink;        // internal (log_index.h)
+struct AppendedEntry;   // internal (log_index.h)
+struct RecoveredState;  // internal (log_index.h)
 
 // Which etcd error a failed call corresponds to. `sealwal wal dump` prints
 // these names; tests compare them with the classes in etcd's manifests.
@@ -188,6 +195,26 @@ class Wal {
   // Convenience: ReadAll into a new value; any error is returned as is.
   absl::StatusOr<WalContents> ReadAll();
 
+  // ReadAll without the entries in memory: the same single pass over the
+  // files, with the same checks, errors and tail preparation (write mode:
+  // a torn tail is an error, the space after the last good record is
+  // zeroed, the tail and directory are synced), but the live entries are
+  // indexed (16 bytes each, sealwal/wal/log_reader.h) instead of returned;
+  // metadata, HardState and the torn tail are on the reader. Use it instead
+  // of ReadAll, not after it (either one may be called once; a second is
+  // kFailedPrecondition). On a Wal fresh from Create it returns an empty
+  // reader (FirstIndex 1) without reading anything.
+  //
+  // On success *out is a LogReader over the log; in write mode every later
+  // successful Save publishes its entries (index, term, position) to that
+  // reader before it returns, so the reader always serves what was saved
+  // (an entry whose index was saved before replaces it and everything after
+  // it, as on disk). A failed Save publishes nothing. After Close or the
+  // Wal's destruction the reader keeps serving what it has. On error: as
+  // ReadAll, for kSnapshotNotFound and kDecryptFailed *out still holds a
+  // reader over what ReadAll would have returned; otherwise it is null.
+  absl::Status ReadAllIndexed(const LogReaderOptions& options, std::unique_ptr<LogReader>* out);
+
   // Appends entries and then the HardState (when not empty). Entries must
   // be contiguous; an entry whose index was written before replaces it and
   // everything after it, as a new Raft leader's entries do. Fsyncs when
@@ -276,8 +303,12 @@ class Wal {
   // Seals metadata_ through the current codec into stored_metadata_.
   absl::Status EncodeMetadata();
   absl::Status EncodeHardState(const raftpb::HardState& hs);
-  // Decodes the entries ReadAll collected (in place); see ReadAll.
-  absl::Status DecodeEntries(std::vector<raftpb::Entry>* ents) const;
+  // The one recovery pass behind ReadAll and ReadAllIndexed: reads every
+  // record, hands entry records to `sink`, decodes (sink->Decode) and
+  // checks metadata, prepares the tail in write mode. Fills *found as
+  // ReadAll fills its WalContents (entries aside) and returns ReadAll's
+  // status; found->filled says whether *found is meaningful on error.
+  absl::Status Recover(EntrySink* sink, RecoveredState* found);
   // Opens the tail found by ReadAll for appending at `offset`.
   absl::Status PrepareTail(uint64_t offset, uint32_t crc);
   absl::Status WriteBuffered();
@@ -316,6 +347,9 @@ class Wal {
   uint64_t last_index_ = 0;     // etcd's enti
   absl::Status error_;          // sticky
   std::unique_ptr<SegmentPipeline> pipeline_;
+  // The index of ReadAllIndexed's reader, fed by Save (null without one).
+  std::shared_ptr<LogState> index_;
+  std::vector<AppendedEntry> appended_;  // a Save's entries, for index_
   WalStats stats_;
 };
 
