@@ -19,34 +19,22 @@ namespace {
 
 using encryption::KeyId;
 
-// The log after a snapshot, backed by the entries ReadAll returned.
-class VectorLog final : public LogView {
+// The log after a snapshot, served by the WAL's LogReader: an offset index
+// in memory (16 bytes per entry), entries read and decrypted from disk on
+// demand, so Bootstrap's memory does not grow with the log. Entries saved
+// after Bootstrap appear in it as they become durable.
+class ReaderLog final : public LogView {
  public:
-  VectorLog(uint64_t snap_index, uint64_t snap_term, std::vector<raftpb::Entry> entries)
-      : snap_index_(snap_index), snap_term_(snap_term), entries_(std::move(entries)) {}
-  uint64_t FirstIndex() const override { return snap_index_ + 1; }
-  uint64_t LastIndex() const override { return snap_index_ + entries_.size(); }
-  absl::StatusOr<uint64_t> Term(uint64_t i) const override {
-    if (i == snap_index_) return snap_term_;
-    if (i < FirstIndex() || i > LastIndex()) {
-      return absl::OutOfRangeError(absl::StrCat("index ", i, " outside [", snap_index_, ", ",
-                                                LastIndex(), "]"));
-    }
-    return entries_[i - FirstIndex()].term();
-  }
+  explicit ReaderLog(std::shared_ptr<wal::LogReader> reader) : reader_(std::move(reader)) {}
+  uint64_t FirstIndex() const override { return reader_->FirstIndex(); }
+  uint64_t LastIndex() const override { return reader_->LastIndex(); }
+  absl::StatusOr<uint64_t> Term(uint64_t i) const override { return reader_->Term(i); }
   absl::StatusOr<std::vector<raftpb::Entry>> Entries(uint64_t lo, uint64_t hi) const override {
-    if (lo < FirstIndex() || lo > hi || hi > LastIndex() + 1) {
-      return absl::OutOfRangeError(absl::StrCat("entries [", lo, ", ", hi, ") outside [",
-                                                FirstIndex(), ", ", LastIndex() + 1, ")"));
-    }
-    return std::vector<raftpb::Entry>(entries_.begin() + (lo - FirstIndex()),
-                                      entries_.begin() + (hi - FirstIndex()));
+    return reader_->Entries(lo, hi);
   }
 
  private:
-  uint64_t snap_index_;
-  uint64_t snap_term_;
-  std::vector<raftpb::Entry> entries_;
+  std::shared_ptr<wal::LogReader> reader_;
 };
 
 bool Exists(env::FileSystem* fs, const std::string& path) { return fs->FileExists(path).ok(); }
@@ -229,11 +217,14 @@ absl::StatusOr<BootstrapState> RaftStorage::Bootstrap() {
   } else {
     SEALWAL_ASSIGN_OR_RETURN(wal_, wal::Wal::Open(wal_dir_, pos, wo));
   }
-  wal::WalContents contents;
-  SEALWAL_RETURN_IF_ERROR(wal_->ReadAll(&contents));
-  out.hardstate = contents.hardstate;
-  out.metadata = std::move(contents.metadata);
-  out.log = std::make_unique<VectorLog>(pos.index, pos.term, std::move(contents.entries));
+  // One pass over the retained WAL: the CRC chain, every payload
+  // authenticated, and an offset index instead of the entries themselves.
+  std::unique_ptr<wal::LogReader> reader;
+  SEALWAL_RETURN_IF_ERROR(wal_->ReadAllIndexed(wal::LogReaderOptions{}, &reader));
+  log_ = std::move(reader);
+  out.hardstate = log_->hardstate();
+  out.metadata = log_->metadata();
+  out.log = std::make_unique<ReaderLog>(log_);
   snapshot_index_ = pos.index;
   // The first save looks at the key file and the rotation state.
   saves_since_check_ = options_.key_file_check_interval;
@@ -317,6 +308,11 @@ absl::Status RaftStorage::RemoveSnapshot(const std::string& name) {
 
 absl::Status RaftStorage::RemoveSegmentsBelow(uint64_t index) {
   if (absl::Status s = wal_->ReleaseLockTo(index); !s.ok()) return Fail(s);
+  // The log reader forgets what the removed segments held before they go
+  // (entries up to the snapshot; a snapshot past the log compacts it all).
+  if (log_ != nullptr && index >= log_->FirstIndex()) {
+    SEALWAL_RETURN_IF_ERROR(log_->CompactTo(std::min(index, log_->LastIndex())));
+  }
   SEALWAL_ASSIGN_OR_RETURN(std::vector<std::string> names, wal::Wal::SegmentNames(wal_dir_, fs_));
   // The segment holding `index`: the last one whose first index <= index.
   size_t keep_from = 0;

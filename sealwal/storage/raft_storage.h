@@ -127,6 +127,7 @@
 #include "sealwal/proto/raftpb.pb.h"
 #include "sealwal/snap/snapshotter.h"
 #include "sealwal/wal/format.h"
+#include "sealwal/wal/log_reader.h"
 #include "sealwal/wal/wal.h"
 
 namespace sealwal::storage {
@@ -308,6 +309,9 @@ class RaftStorage {
   std::unique_ptr<wal::PayloadCodec> codec_;
   std::unique_ptr<snap::Snapshotter> snapshotter_;
   std::unique_ptr<wal::Wal> wal_;
+  // What Bootstrap recovered, served from disk; shared with the LogView it
+  // returned, and compacted before segments are removed.
+  std::shared_ptr<wal::LogReader> log_;
   keyrotator::KeyRotator rotator_;
   bool bootstrapped_ = false;
   bool in_rotation_ = false;  // guards against re-entry
