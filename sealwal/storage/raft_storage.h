@@ -168,8 +168,13 @@ struct StorageOptions {
   std::function<void(const keyrotator::Step& step)> on_rotation_step;
 };
 
-// The log after the snapshot, as Raft's Storage interface reads it. Backed
-// by a vector today; a bounded-memory reader can replace it later.
+// The log after the snapshot, as Raft's Storage interface reads it. Served
+// by the WAL's LogReader (sealwal/wal/log_reader.h): 16 bytes per entry in
+// memory, entries read and decrypted from disk on demand; entries saved
+// after Bootstrap appear once durable, and GC compacts it. Raft's
+// ErrCompacted / ErrUnavailable are kOutOfRange with messages starting
+// "compacted:" / "unavailable:". Valid until the RaftStorage is destroyed;
+// the methods may be called from any thread.
 class LogView {
  public:
   virtual ~LogView() = default;
