@@ -1,27 +1,12 @@
 #include "sealwal/encryption/associated_data.h"
 
-#include <bit>
 #include <cstring>
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "sealwal/base/endian.h"
 
 namespace sealwal::encryption {
-namespace {
-
-// Explicit byte order: the AAD must be identical on every host. (This
-// runs once per record on the read path, hence the memcpy fast path.)
-void PutLe(uint64_t v, int bytes, std::string* out) {
-  char buf[8];
-  if constexpr (std::endian::native == std::endian::little) {
-    std::memcpy(buf, &v, sizeof(buf));
-  } else {
-    for (int i = 0; i < bytes; ++i) buf[i] = static_cast<char>((v >> (8 * i)) & 0xff);
-  }
-  out->append(buf, static_cast<size_t>(bytes));
-}
-
-}  // namespace
 
 absl::string_view PurposeName(Purpose purpose) {
   switch (purpose) {
@@ -50,14 +35,14 @@ absl::Status AppendAssociatedData(const AadContext& ctx, KeyId key_id, std::stri
   out->append(kAadPrefix.data(), kAadPrefix.size());
   out->append(name.data(), name.size());
   out->push_back('\0');
-  PutLe(key_id.value(), 4, out);
-  PutLe(ctx.index, 8, out);
-  PutLe(ctx.term, 8, out);
-  PutLe(static_cast<uint32_t>(ctx.entry_type), 4, out);
+  AppendLE32(key_id.value(), out);  // explicit byte order: the same AAD on every host
+  AppendLE64(ctx.index, out);
+  AppendLE64(ctx.term, out);
+  AppendLE32(static_cast<uint32_t>(ctx.entry_type), out);
   // Length-prefixed so that extra bytes can never be confused with fields
   // a later version might add after them.
   if (!ctx.extra.empty()) {
-    PutLe(ctx.extra.size(), 4, out);
+    AppendLE32(static_cast<uint32_t>(ctx.extra.size()), out);
     out->append(ctx.extra.data(), ctx.extra.size());
   }
   return absl::OkStatus();

@@ -8,6 +8,7 @@
 
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
+#include "sealwal/base/endian.h"
 #include "sealwal/base/status_macros.h"
 
 namespace sealwal::encryption {
@@ -108,9 +109,7 @@ bool ParseCanonical(absl::string_view in, View* v) {
       }
       case 0x25: {  // key_id
         if (in.size() - pos < 4) return false;
-        uint32_t id = 0;
-        for (int i = 3; i >= 0; --i) id = id << 8 | static_cast<uint8_t>(in[pos + i]);
-        v->key_id = id;
+        v->key_id = LoadLE32(in.data() + pos);  // fixed32: little-endian
         pos += 4;
         break;
       }

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "sealwal/base/endian.h"
 
 namespace sealwal::encryption {
 namespace {
@@ -103,8 +104,7 @@ absl::StatusOr<KeyId> KeyId::RandomFromSourceForTesting(
     unsigned char b[4];
     absl::Status s = fill(b, sizeof(b));
     if (!s.ok()) return s;
-    const uint32_t v = static_cast<uint32_t>(b[0]) | static_cast<uint32_t>(b[1]) << 8 |
-                       static_cast<uint32_t>(b[2]) << 16 | static_cast<uint32_t>(b[3]) << 24;
+    const uint32_t v = LoadLE32(b);
     if (v != 0) return KeyId(v);
   }
   return absl::InternalError("random source returned only zeros for a key id");

@@ -10,6 +10,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "sealwal/base/endian.h"
 #include "sealwal/base/status_macros.h"
 #include "sealwal/encryption/keyring.h"
 
@@ -103,8 +104,7 @@ absl::StatusOr<Kek> UnlockKey::DeriveKek() const {
   SEALWAL_ASSIGN_OR_RETURN(encryption::SecretKey okm,
                            encryption::HkdfSha256(bytes_, "", kKekInfo, 36));
   const auto* out = reinterpret_cast<const unsigned char*>(okm.bytes().data());
-  uint32_t id = static_cast<uint32_t>(out[32]) | static_cast<uint32_t>(out[33]) << 8 |
-                static_cast<uint32_t>(out[34]) << 16 | static_cast<uint32_t>(out[35]) << 24;
+  const uint32_t id = LoadLE32(out + 32);
   SEALWAL_ASSIGN_OR_RETURN(encryption::SecretKey key,
                            encryption::SecretKey::FromBytes(okm.bytes().substr(0, 32)));
   return Kek{encryption::KeyId(id == 0 ? 1 : id), std::move(key)};
