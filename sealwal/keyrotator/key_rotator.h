@@ -55,6 +55,8 @@
 // in the key file survives on its own: the flag is cleared when a rotation
 // starts, so one set during a rotation is still there when it ends.)
 //
+// Ownership: a plain value; it holds no file, key or pointer, only the
+// policy, a queued request and the snapshot index it already asked for.
 // Thread-safety: not thread-safe; the facade calls it from its own
 // (single) calling thread. Errors: none; every input is valid, and the
 // worst a stale input does is repeat a step whose action is idempotent.
