@@ -314,12 +314,9 @@ absl::Status RaftStorage::RemoveSegmentsBelow(uint64_t index) {
     SEALWAL_RETURN_IF_ERROR(log_->CompactTo(std::min(index, log_->LastIndex())));
   }
   SEALWAL_ASSIGN_OR_RETURN(std::vector<std::string> names, wal::Wal::SegmentNames(wal_dir_, fs_));
-  // The segment holding `index`: the last one whose first index <= index.
-  size_t keep_from = 0;
-  for (size_t i = 0; i < names.size(); ++i) {
-    uint64_t seq = 0, first = 0;
-    if (wal::ParseSegmentFileName(names[i], &seq, &first) && first <= index) keep_from = i;
-  }
+  // Everything before the segment holding `index` goes.
+  const std::optional<wal::SegmentPosition> holding = wal::SegmentHolding(names, index);
+  const size_t keep_from = holding.has_value() ? holding->position : 0;
   if (keep_from == 0) return absl::OkStatus();
   for (size_t i = 0; i < keep_from; ++i) {
     SEALWAL_RETURN_IF_ERROR(fs_->RemoveFile(env::JoinPath(wal_dir_, names[i])));
@@ -579,11 +576,8 @@ absl::Status RaftStorage::DoStep(const keyrotator::Step& step) {
       // The first index of the segment that will hold s_index once older
       // ones are gone: a snapshot below it could not be recovered from.
       SEALWAL_ASSIGN_OR_RETURN(std::vector<std::string> segs, wal::Wal::SegmentNames(wal_dir_, fs_));
-      uint64_t keep_first = 0;
-      for (const std::string& n : segs) {
-        uint64_t seq = 0, first = 0;
-        if (wal::ParseSegmentFileName(n, &seq, &first) && first <= s_index) keep_first = first;
-      }
+      const std::optional<wal::SegmentPosition> holding = wal::SegmentHolding(segs, s_index);
+      const uint64_t keep_first = holding.has_value() ? holding->first_index : 0;
       SEALWAL_ASSIGN_OR_RETURN(std::vector<std::string> snaps, snapshotter_->List());
       bool removed = false;
       for (const std::string& n : snaps) {

@@ -332,27 +332,19 @@ absl::StatusOr<std::vector<std::string>> SelectSegments(env::FileSystem* fs,
                                                         const std::string& dir,
                                                         uint64_t snap_index) {
   SEALWAL_ASSIGN_OR_RETURN(std::vector<std::string> names, Wal::SegmentNames(dir, fs));
-  // The last segment whose first index is <= snap_index.
-  int start = -1;
-  for (int i = static_cast<int>(names.size()) - 1; i >= 0; --i) {
-    uint64_t seq, index;
-    ParseSegmentFileName(names[static_cast<size_t>(i)], &seq, &index);
-    if (snap_index >= index) {
-      start = i;
-      break;
-    }
-  }
-  if (start < 0) {
+  const std::optional<SegmentPosition> holding = SegmentHolding(names, snap_index);
+  if (!holding.has_value()) {
     return WalError(absl::StatusCode::kNotFound, WalErrorClass::kFileNotFound,
                     absl::StrCat("wal: file not found (no segment in ", dir,
                                  " covers index ", snap_index, ")"));
   }
+  const size_t start = holding->position;
   std::vector<std::string> paths;
   uint64_t prev_seq = 0;
-  for (size_t i = static_cast<size_t>(start); i < names.size(); ++i) {
+  for (size_t i = start; i < names.size(); ++i) {
     uint64_t seq, index;
     ParseSegmentFileName(names[i], &seq, &index);
-    if (i > static_cast<size_t>(start) && seq != prev_seq + 1) {
+    if (i > start && seq != prev_seq + 1) {
       return WalError(absl::StatusCode::kNotFound, WalErrorClass::kFileNotFound,
                       absl::StrCat("wal: file not found (segment sequence gap before ",
                                    names[i], " in ", dir, ")"));

@@ -19,4 +19,15 @@ bool ParseSegmentFileName(const std::string& name, uint64_t* seq, uint64_t* inde
   return ParseHex16(n.substr(0, 16), seq) && ParseHex16(n.substr(17, 16), index);
 }
 
+std::optional<SegmentPosition> SegmentHolding(const std::vector<std::string>& names,
+                                              uint64_t index) {
+  for (size_t i = names.size(); i-- > 0;) {
+    uint64_t seq = 0, first = 0;
+    if (ParseSegmentFileName(names[i], &seq, &first) && first <= index) {
+      return SegmentPosition{i, first};
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace sealwal::wal

@@ -27,7 +27,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <vector>
 
 namespace sealwal::wal {
 
@@ -82,6 +84,18 @@ inline void DecodeFrameLength(uint64_t word, uint64_t* record_bytes, uint64_t* p
 std::string SegmentFileName(uint64_t seq, uint64_t index);
 // Parses a segment file name; false when it is not one.
 bool ParseSegmentFileName(const std::string& name, uint64_t* seq, uint64_t* index);
+
+// The segment that holds entry `index` (where a reader starting at a
+// snapshot at `index` begins; etcd's searchIndex): the position in `names`
+// (segment names in order, as Wal::SegmentNames lists them) of the last
+// one whose first index is <= index, and that first index. nullopt when no
+// segment does (names that do not parse are skipped).
+struct SegmentPosition {
+  size_t position = 0;
+  uint64_t first_index = 0;
+};
+std::optional<SegmentPosition> SegmentHolding(const std::vector<std::string>& names,
+                                              uint64_t index);
 
 }  // namespace sealwal::wal
 
