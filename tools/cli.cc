@@ -6,6 +6,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "sealwal/base/data_gen.h"
 #include "sealwal/env/file_system.h"
 
 namespace sealwal::cli {
@@ -108,6 +109,25 @@ bool HelpRequested(const std::vector<std::string>& args) {
 int PrintUsage(absl::string_view usage) {
   std::fprintf(stdout, "%.*s\n", static_cast<int>(usage.size()), usage.data());
   return kExitOk;
+}
+
+raftpb::HardState FillGenBatch(uint64_t seed, uint64_t lo, uint64_t hi, uint64_t size,
+                               std::vector<raftpb::Entry>* out) {
+  out->resize(hi - lo + 1);
+  for (uint64_t i = lo; i <= hi; ++i) {
+    raftpb::Entry& e = (*out)[i - lo];
+    e.set_index(i);
+    e.set_term(1);
+    e.set_type(raftpb::EntryNormal);
+    std::string* d = e.mutable_data();
+    d->resize(size);
+    DataGenFill(seed, i, 1, d->data(), size);
+  }
+  raftpb::HardState hs;
+  hs.set_term(1);
+  hs.set_vote(1);
+  hs.set_commit(hi);
+  return hs;
 }
 
 int Fail(int code, absl::string_view msg) {

@@ -55,6 +55,13 @@ class Args {
 // neither is given); an error about the file names the flag.
 absl::StatusOr<std::optional<pem::UnlockKey>> UnlockKeyFromArgs(const Args& args);
 
+// The batch `wal gen` and `store gen` save, like a Raft node: entries
+// lo..hi (term 1, normal), entry i's data data_gen(seed, i, 1, size)
+// (sealwal/base/data_gen.h), into *out (its strings reused); returns the
+// HardState{term 1, vote 1, commit hi} saved with them.
+raftpb::HardState FillGenBatch(uint64_t seed, uint64_t lo, uint64_t hi, uint64_t size,
+                               std::vector<raftpb::Entry>* out);
+
 // A JSON string literal (quotes included) for s, escaped as Go's encoder
 // does with HTML escaping off.
 std::string JsonString(absl::string_view s);

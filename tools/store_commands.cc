@@ -209,21 +209,8 @@ int StoreGen(const Args& a) {
   };
   std::vector<raftpb::Entry> ents;
   for (uint64_t next = start + 1; next <= end;) {
-    const uint64_t hi = std::min(end, next + *batch - 1);
-    ents.resize(hi - next + 1);
-    for (uint64_t i = next; i <= hi; ++i) {
-      raftpb::Entry& e = ents[i - next];
-      e.set_index(i);
-      e.set_term(1);
-      e.set_type(raftpb::EntryNormal);
-      std::string* d = e.mutable_data();
-      d->resize(*size);
-      DataGenFill(*seed, i, 1, d->data(), *size);
-    }
-    raftpb::HardState hs;
-    hs.set_term(1);
-    hs.set_vote(1);
-    hs.set_commit(hi);
+    const uint64_t hi = end - next < *batch ? end : next + *batch - 1;  // no overflow
+    const raftpb::HardState hs = FillGenBatch(*seed, next, hi, *size, &ents);
     if (absl::Status r = s.SaveEntries(hs, ents); !r.ok()) return StoreFail(r);
     std::printf("synced %llu\n", static_cast<unsigned long long>(hi));
     flush_rotated();

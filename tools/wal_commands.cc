@@ -108,23 +108,12 @@ int WalGen(const Args& a) {
   const uint64_t last = next + *entries - 1;
   std::vector<raftpb::Entry> ents;
   while (next <= last) {
-    ents.clear();
-    for (uint64_t i = 0; i < *batch && next <= last; ++i, ++next) {
-      raftpb::Entry& e = ents.emplace_back();
-      e.set_index(next);
-      e.set_term(1);
-      e.set_type(raftpb::EntryNormal);
-      std::string* d = e.mutable_data();
-      d->resize(*size);
-      DataGenFill(*seed, next, 1, d->data(), *size);
-    }
-    raftpb::HardState hs;
-    hs.set_term(1);
-    hs.set_vote(1);
-    hs.set_commit(ents.back().index());
+    const uint64_t hi = last - next < *batch ? last : next + *batch - 1;  // no overflow
+    const raftpb::HardState hs = FillGenBatch(*seed, next, hi, *size, &ents);
     if (auto s = w->Save(hs, ents); !s.ok()) return Fail(KeyAwareExitCode(s), s.message());
-    std::printf("synced %llu\n", static_cast<unsigned long long>(ents.back().index()));
+    std::printf("synced %llu\n", static_cast<unsigned long long>(hi));
     std::fflush(stdout);
+    next = hi + 1;
   }
   if (auto s = w->Close(); !s.ok()) return Fail(KeyAwareExitCode(s), s.message());
   return kExitOk;
