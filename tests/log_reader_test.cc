@@ -378,7 +378,9 @@ TEST_P(LogReaderTest, WriteModeRecoveryThenSavesAreVisible) {
     ASSERT_TRUE(ParseSegmentFileName(names[i], &seq, &first));
     uint64_t s2, next_first;
     ASSERT_TRUE(ParseSegmentFileName(names[i + 1], &s2, &next_first));
-    if (next_first <= 550) ASSERT_OK(fs_->RemoveFile(env::JoinPath(dir_, names[i])));
+    if (next_first <= 550) {
+      ASSERT_OK(fs_->RemoveFile(env::JoinPath(dir_, names[i])));
+    }
   }
   ASSERT_OK(w->Close());
   // The reader outlives the Wal.
