@@ -488,10 +488,15 @@ absl::StatusOr<keyrotator::KeyStoreState> RaftStorage::KeyState() {
 
 absl::Status RaftStorage::AdvanceRotation(bool force_check) {
   if (!encrypted() || options_.read_only || in_rotation_) return absl::OkStatus();
-  bool check = force_check || rotation_active_ || requested_ ||
+  // While a rotation waits for its snapshot, only a saved snapshot
+  // (force_check) or a changed key file can move it on: the full look (the
+  // key file read and decrypted, the directories listed) is not repeated at
+  // every save meanwhile, only at the periodic check.
+  const bool rotation_busy =
+      !waiting_for_snapshot_ && (rotation_active_ || keyring_->KeyIds().size() > 1);
+  bool check = force_check || rotation_busy || requested_ ||
                ++saves_since_check_ >= options_.key_file_check_interval ||
-               keyring_->encryptions() >= options_.rotation.max_encryptions ||
-               keyring_->KeyIds().size() > 1;
+               keyring_->encryptions() >= options_.rotation.max_encryptions;
   if (!check) {
     absl::StatusOr<uint64_t> sz = fs_->GetFileSize(key_path_);
     check = !sz.ok() || !key_file_size_.has_value() || *sz != *key_file_size_;
@@ -500,6 +505,7 @@ absl::Status RaftStorage::AdvanceRotation(bool force_check) {
   saves_since_check_ = 0;
   requested_ = false;
   in_rotation_ = true;
+  waiting_for_snapshot_ = false;  // until the rotator says so again
   absl::Status result;
   keyrotator::Step last;
   for (int round = 0; round < 16; ++round) {
@@ -509,6 +515,7 @@ absl::Status RaftStorage::AdvanceRotation(bool force_check) {
     if (!st.ok()) { result = st.status(); break; }
     rotation_active_ = st->pending.has_value();
     const keyrotator::Step step = rotator_.Next(*st);
+    waiting_for_snapshot_ = step.kind == keyrotator::StepKind::kNone && st->pending.has_value();
     if (step.kind == keyrotator::StepKind::kNone) break;
     if (round > 0 && step.kind == last.kind && step.key == last.key && step.index == last.index &&
         step.kind != keyrotator::StepKind::kRequestSnapshot) {

@@ -325,6 +325,8 @@ class RaftStorage {
   uint64_t saves_since_check_ = 0;
   std::optional<uint64_t> key_file_size_;
   bool rotation_active_ = false;  // the key file held a pending DEK when last read
+  // The rotator had nothing to do but wait for a snapshot when last asked.
+  bool waiting_for_snapshot_ = false;
   bool requested_ = false;
   std::map<std::string, encryption::KeyId> segment_keys_;
   std::map<std::string, encryption::KeyId> snapshot_keys_;
