@@ -6,7 +6,6 @@
 #ifndef SEALWAL_TOOLS_CLI_H_
 #define SEALWAL_TOOLS_CLI_H_
 
-#include <xxhash.h>
 
 #include <cstdint>
 #include <map>
@@ -77,23 +76,6 @@ int PrintUsage(absl::string_view usage);
 int Fail(int code, absl::string_view msg);
 // Maps a status to the exit contract: data problems 1, everything else 2.
 int ExitCodeFor(const absl::Status& s);
-
-// XXH3-128 digest of the logical content of a log: metadata, HardState and
-// entries (docs/format.md, "Digests"), the same for a plaintext and an
-// encrypted copy of the same log.
-class ContentDigest {
- public:
-  ContentDigest();
-  ~ContentDigest();
-  void AddMetadata(absl::string_view metadata);
-  void AddHardState(const raftpb::HardState& hs);
-  void AddEntry(const raftpb::Entry& e);
-  void AddBytes(absl::string_view b);
-  std::string Hex();  // 32 lowercase hex digits
-
- private:
-  XXH3_state_t* state_;
-};
 
 int WalMain(const std::vector<std::string>& args);
 int DemoMain(const std::vector<std::string>& args);

@@ -23,6 +23,7 @@
 #include "sealwal/snap/snapshotter.h"
 #include "sealwal/walcrypt/wal_codec.h"
 #include "tools/cli.h"
+#include "tools/content_digest.h"
 #include "tools/codec_args.h"
 
 namespace sealwal::cli {

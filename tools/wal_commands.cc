@@ -14,6 +14,7 @@
 #include "sealwal/base/status_macros.h"
 #include "sealwal/env/file_system.h"
 #include "tools/cli.h"
+#include "tools/content_digest.h"
 #include "tools/codec_args.h"
 #include "sealwal/wal/log_reader.h"
 #include "sealwal/wal/record_reader.h"
@@ -222,25 +223,6 @@ int WalDump(const Args& a) {
   return kExitOk;
 }
 
-// The oldest position a reader can start from: {0,0} when the first segment
-// is still there, else the oldest snapshot record a segment still covers.
-absl::StatusOr<wal::SnapshotPosition> OldestStart(const std::string& dir,
-                                                  const wal::WalOptions& opts) {
-  auto names = wal::Wal::SegmentNames(dir, opts.fs);
-  if (!names.ok()) return names.status();
-  uint64_t seq, first_index;
-  wal::ParseSegmentFileName(names->front(), &seq, &first_index);
-  if (first_index == 0) return wal::SnapshotPosition{};
-  auto snaps = wal::Wal::ValidSnapshotEntries(dir, opts);
-  if (!snaps.ok()) return snaps.status();
-  for (const auto& s : *snaps) {
-    if (s.index >= first_index) return s;
-  }
-  return absl::NotFoundError(
-      absl::StrCat("no snapshot record in ", dir, " at or after the first segment's index ",
-                   first_index));
-}
-
 int WalVerify(const Args& a) {
   if (auto s = a.CheckAllowed({"key-file", "dek-file", "unlock-key-file", "expect-seed"});
       !s.ok()) {
@@ -257,7 +239,7 @@ int WalVerify(const Args& a) {
   ASSIGN_CODEC_OR_FAIL(codec, a, dir);
   wal::WalOptions opts;
   opts.codec = codec.get();
-  auto start = OldestStart(dir, opts);
+  auto start = wal::Wal::OldestReadablePosition(dir, opts);
   if (!start.ok()) return Fail(kExitDataError, start.status().message());
   auto w = wal::Wal::OpenForRead(dir, *start, opts);
   if (!w.ok()) return Fail(kExitDataError, w.status().message());
@@ -265,52 +247,37 @@ int WalVerify(const Args& a) {
     return Fail(IsKeyError(s) ? kExitUsage : kExitDataError,
                 absl::StrCat(wal::WalErrorClassName(wal::GetWalErrorClass(s)), ": ", s.message()));
   };
-  // Streams: the scan keeps 16 bytes per entry and checks the CRC chain and
-  // metadata; the entries are then read back in chunks, each decoded
-  // (authenticated) once, hashed and dropped. The scan does not decode
-  // payloads itself (verify_payloads off) because every live entry is
-  // decoded right after; the verdicts and their order are ReadAll's: the
-  // first entry that fails to decode, else a metadata that fails, else a
-  // torn tail, else a seed mismatch.
+  // One pass: the scan checks the CRC chain and metadata, decodes
+  // (authenticates) every payload on the decode threads and hands the
+  // plaintext to the checker, which hashes it and compares it with the
+  // seed; it keeps 16 bytes per entry and reads nothing back. Only when a
+  // tail was overwritten (the hash then covers dropped entries) are the
+  // live entries read again. The verdicts and their order are ReadAll's:
+  // the first entry that fails to decode, else a metadata that fails, else
+  // a torn tail, else a seed mismatch.
+  EntryChecker checker(seed, /*normal_only=*/true);
   wal::LogReaderOptions lopts;
   lopts.cache_bytes = 0;
-  lopts.verify_payloads = false;
+  lopts.visitor = &checker;
   std::unique_ptr<wal::LogReader> r;
-  absl::Status scanned = (*w)->ReadAllIndexed(lopts, &r);
-  const bool metadata_failed =
-      !scanned.ok() && wal::GetWalErrorClass(scanned) == wal::WalErrorClass::kDecryptFailed;
-  if (!scanned.ok() && !metadata_failed) return fail_with(scanned);
-  if (r->torn_tail() && codec == nullptr) {
-    return Fail(kExitDataError,
-                absl::StrCat("torn tail: ", r->torn_detail(), " (run `sealwal wal repair ", dir,
-                             "` to truncate it)"));
+  if (absl::Status scanned = (*w)->ReadAllIndexed(lopts, &r); !scanned.ok()) {
+    return fail_with(scanned);
   }
-  ContentDigest digest;
-  digest.AddMetadata(r->metadata());
-  digest.AddHardState(r->hardstate());
-  std::string want;
-  std::string mismatch;
-  const uint64_t first = r->FirstIndex();
-  const uint64_t last = r->LastIndex();
-  absl::Status streamed = ForEachEntry(*r, [&](const raftpb::Entry& e) {
-    digest.AddEntry(e);
-    if (seed.has_value() && mismatch.empty() && e.type() == raftpb::EntryNormal) {
-      want.resize(e.data().size());
-      DataGenFill(*seed, e.index(), e.term(), want.data(), want.size());
-      if (want != e.data()) {
-        mismatch = absl::StrCat("entry ", e.index(), " (term ", e.term(),
-                                ") does not match seed ", *seed);
-      }
-    }
-  });
-  if (!streamed.ok()) return fail_with(streamed);
-  if (metadata_failed) return fail_with(scanned);
   if (r->torn_tail()) {
     return Fail(kExitDataError,
                 absl::StrCat("torn tail: ", r->torn_detail(), " (run `sealwal wal repair ", dir,
                              "` to truncate it)"));
   }
-  if (!mismatch.empty()) return Fail(kExitDataError, mismatch);
+  if (checker.truncated()) {
+    if (absl::Status s = checker.Recheck(*r); !s.ok()) return fail_with(s);
+  }
+  if (!checker.mismatch().empty()) return Fail(kExitDataError, checker.mismatch());
+  ContentDigest digest;
+  digest.AddMetadata(r->metadata());
+  digest.AddHardState(r->hardstate());
+  digest.AddBytes(checker.entries_digest().Canonical());
+  const uint64_t first = r->FirstIndex();
+  const uint64_t last = r->LastIndex();
   auto names = wal::Wal::SegmentNames(dir, opts.fs);
   std::printf("segments %zu\n", names.ok() ? names->size() : size_t{0});
   std::printf("encrypted %s\n", codec != nullptr ? "yes" : "no");

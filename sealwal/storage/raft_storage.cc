@@ -147,31 +147,24 @@ absl::Status RaftStorage::OpenStore() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<BootstrapState> RaftStorage::Bootstrap() {
-  if (bootstrapped_) return absl::FailedPreconditionError("storage: Bootstrap called twice");
-  bootstrapped_ = true;
-  wal::WalOptions wo;
-  wo.fs = fs_;
-  wo.segment_size = options_.segment_size;
-  wo.preallocation = options_.preallocation;
-  wo.codec = codec_.get();
-  BootstrapState out;
-  if (!options_.read_only) {
-    SEALWAL_ASSIGN_OR_RETURN(out.repaired_torn_tail, wal::Wal::Repair(wal_dir_, wo));
-  }
+// The newest usable snapshot (nullopt: none). CRC failures are renamed
+// .broken by the Snapshotter and skipped; a .snap that decodes but fails to
+// authenticate under a held key (tampering) stops the Snapshotter's load,
+// so it is skipped here, left as it is, and the next older one is tried; a
+// .snap under a key the key file does not hold is an error.
+absl::StatusOr<std::optional<snap::LoadedSnapshot>> RaftStorage::LoadNewestSnapshot(
+    const wal::WalOptions& wo, std::vector<snap::SkippedSnapshot>* skipped) {
+  // ValidSnapshotEntries reads the whole WAL: not when there is no .snap.
+  SEALWAL_ASSIGN_OR_RETURN(std::vector<std::string> snaps, snapshotter_->List());
+  if (snaps.empty()) return std::optional<snap::LoadedSnapshot>();
   SEALWAL_ASSIGN_OR_RETURN(std::vector<wal::SnapshotPosition> positions,
                            wal::Wal::ValidSnapshotEntries(wal_dir_, wo));
-  // The newest usable snapshot. CRC failures are renamed .broken by the
-  // Snapshotter and skipped; a .snap that decodes but fails to authenticate
-  // under a held key (tampering) stops the Snapshotter's load, so it is
-  // skipped here, left as it is, and the next older one is tried; a .snap
-  // under a key the key file does not hold is an error (above).
   std::vector<wal::SnapshotPosition> candidates = positions;
   absl::StatusOr<snap::LoadedSnapshot> loaded = absl::NotFoundError("no snapshot");
   for (;;) {
     snap::LoadReport report;
     loaded = snapshotter_->LoadNewestAvailable(candidates, &report);
-    for (snap::SkippedSnapshot& k : report.skipped) out.skipped.push_back(std::move(k));
+    for (snap::SkippedSnapshot& k : report.skipped) skipped->push_back(std::move(k));
     if (loaded.ok() || loaded.status().code() != absl::StatusCode::kDataLoss ||
         encryption::IsMissingKeyError(loaded.status())) {
       break;
@@ -185,7 +178,7 @@ absl::StatusOr<BootstrapState> RaftStorage::Bootstrap() {
     for (size_t i = candidates.size(); i-- > 0;) {
       const std::string name = snap::SnapFileName(candidates[i].term, candidates[i].index);
       if (Exists(fs_, env::JoinPath(snap_dir_, name))) {
-        out.skipped.push_back(snap::SkippedSnapshot{name, loaded.status(), false});
+        skipped->push_back(snap::SkippedSnapshot{name, loaded.status(), false});
         candidates.erase(candidates.begin() + i);
         dropped = true;
         break;
@@ -193,13 +186,30 @@ absl::StatusOr<BootstrapState> RaftStorage::Bootstrap() {
     }
     if (!dropped) break;  // not a file we can pass over: report it
   }
-  wal::SnapshotPosition pos;
-  if (loaded.ok()) {
-    pos = {loaded->metadata.index(), loaded->metadata.term()};
-    out.snapshot = std::move(*loaded);
-  } else if (encryption::IsMissingKeyError(loaded.status()) ||
-             loaded.status().code() != absl::StatusCode::kNotFound) {
+  if (loaded.ok()) return std::optional<snap::LoadedSnapshot>(std::move(*loaded));
+  if (encryption::IsMissingKeyError(loaded.status()) ||
+      loaded.status().code() != absl::StatusCode::kNotFound) {
     return loaded.status();
+  }
+  return std::optional<snap::LoadedSnapshot>();
+}
+
+absl::StatusOr<BootstrapState> RaftStorage::Bootstrap() {
+  if (bootstrapped_) return absl::FailedPreconditionError("storage: Bootstrap called twice");
+  bootstrapped_ = true;
+  wal::WalOptions wo;
+  wo.fs = fs_;
+  wo.segment_size = options_.segment_size;
+  wo.preallocation = options_.preallocation;
+  wo.codec = codec_.get();
+  BootstrapState out;
+  if (!options_.read_only) {
+    SEALWAL_ASSIGN_OR_RETURN(out.repaired_torn_tail, wal::Wal::Repair(wal_dir_, wo));
+  }
+  SEALWAL_ASSIGN_OR_RETURN(out.snapshot, LoadNewestSnapshot(wo, &out.skipped));
+  wal::SnapshotPosition pos;
+  if (out.snapshot.has_value()) {
+    pos = {out.snapshot->metadata.index(), out.snapshot->metadata.term()};
   }
   // Appending continues under the key the tail segment's metadata is
   // sealed under (a rotation may have switched the WAL before a crash).
@@ -229,6 +239,34 @@ absl::StatusOr<BootstrapState> RaftStorage::Bootstrap() {
   // The first save looks at the key file and the rotation state.
   saves_since_check_ = options_.key_file_check_interval;
   rotation_active_ = true;
+  return out;
+}
+
+absl::StatusOr<VerifyState> RaftStorage::Verify(wal::EntryVisitor* visitor) {
+  if (!options_.read_only) {
+    return absl::FailedPreconditionError("storage: Verify needs a store opened read-only");
+  }
+  if (bootstrapped_) return absl::FailedPreconditionError("storage: Verify after Bootstrap");
+  bootstrapped_ = true;
+  wal::WalOptions wo;
+  wo.fs = fs_;
+  wo.codec = codec_.get();
+  VerifyState out;
+  SEALWAL_ASSIGN_OR_RETURN(out.snapshot, LoadNewestSnapshot(wo, &out.skipped));
+  // Every retained entry, also those below the newest snapshot that the
+  // segments still hold: verify checks what is on disk, not only what a
+  // restart would replay.
+  SEALWAL_ASSIGN_OR_RETURN(out.wal_start, wal::Wal::OldestReadablePosition(wal_dir_, wo));
+  SEALWAL_ASSIGN_OR_RETURN(std::unique_ptr<wal::Wal> w,
+                           wal::Wal::OpenForRead(wal_dir_, out.wal_start, wo));
+  wal::LogReaderOptions lo;
+  lo.cache_bytes = 0;  // read once, by the visitor
+  lo.visitor = visitor;
+  // A torn tail ends the log (read mode), as the repair a writer's Open
+  // makes would: out.log->torn_tail() says so.
+  SEALWAL_RETURN_IF_ERROR(w->ReadAllIndexed(lo, &out.log));
+  out.hardstate = out.log->hardstate();
+  out.metadata = out.log->metadata();
   return out;
 }
 

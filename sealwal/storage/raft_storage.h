@@ -202,6 +202,20 @@ struct BootstrapState {
   bool repaired_torn_tail = false;
 };
 
+// What Verify returns.
+struct VerifyState {
+  // The newest usable snapshot, as Bootstrap picks it (nullopt: none).
+  std::optional<snap::LoadedSnapshot> snapshot;
+  std::vector<snap::SkippedSnapshot> skipped;
+  // Where the WAL was read from: its oldest readable position
+  // (wal::Wal::OldestReadablePosition), at or below the snapshot's index.
+  wal::SnapshotPosition wal_start;
+  raftpb::HardState hardstate;
+  std::string metadata;
+  // Every entry the retained WAL holds after wal_start (no cache).
+  std::unique_ptr<wal::LogReader> log;
+};
+
 // The whole data of a loaded snapshot: its inline data, or its stream read
 // to the end (every chunk authenticated). Moves inline data out.
 absl::StatusOr<std::string> ReadSnapshotData(snap::LoadedSnapshot& snapshot);
@@ -243,6 +257,17 @@ class RaftStorage {
 
   // Once (kFailedPrecondition after the first call).
   absl::StatusOr<BootstrapState> Bootstrap();
+
+  // A read-only check of everything DATADIR retains (`sealwal store
+  // verify`), instead of Bootstrap: the newest usable snapshot, and the WAL
+  // scanned once from its oldest readable position, the CRC chain and
+  // metadata checked and every payload authenticated. `visitor` (borrowed,
+  // may be null) sees every entry's plaintext during that scan (see
+  // wal::EntryVisitor), so the caller need not read the log again.
+  // A torn tail ends the log there (log->torn_tail()), as the repair of a
+  // writer's Open would. kFailedPrecondition unless opened read_only, or
+  // after Bootstrap.
+  absl::StatusOr<VerifyState> Verify(wal::EntryVisitor* visitor);
 
   // Appends entries and the HardState (Wal::Save), then runs due rotation
   // steps. kFailedPrecondition before Bootstrap or read-only.
@@ -289,6 +314,8 @@ class RaftStorage {
   explicit RaftStorage(StorageOptions options);
 
   absl::Status OpenStore();
+  absl::StatusOr<std::optional<snap::LoadedSnapshot>> LoadNewestSnapshot(
+      const wal::WalOptions& wo, std::vector<snap::SkippedSnapshot>* skipped);
   absl::Status CheckWritable() const;
   // After a snapshot's file is durable: the WAL record and the lock release.
   absl::Status RecordSnapshot(const raftpb::SnapshotMetadata& metadata);

@@ -201,9 +201,10 @@ std::unique_ptr<EntrySink> NewMaterializingSink(SnapshotPosition start, const Pa
                                                 std::vector<raftpb::Entry>* ents);
 // The LogReader's sink: positions into `state`; with verify_payloads and a
 // codec every entry is decoded on decode threads while the scan goes on,
-// and its plaintext dropped.
+// and its plaintext dropped unless `visitor` (may be null) is to see it.
 std::unique_ptr<EntrySink> NewIndexSink(LogState* state, const PayloadCodec* codec,
-                                        int decode_threads, bool verify_payloads);
+                                        int decode_threads, bool verify_payloads,
+                                        EntryVisitor* visitor);
 
 // The status of an entry record that is not a raftpb.Entry.
 absl::Status EntryParseError();

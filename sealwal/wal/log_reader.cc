@@ -191,10 +191,13 @@ class MaterializingSink final : public EntrySink {
 
 class IndexSink final : public EntrySink {
  public:
-  IndexSink(LogState* state, const PayloadCodec* codec, int threads, bool verify)
-      : state_(state), codec_(codec), verify_(verify && codec != nullptr),
+  IndexSink(LogState* state, const PayloadCodec* codec, int threads, bool verify,
+            EntryVisitor* visitor)
+      // A visitor sees plaintext, so with a codec it implies verification.
+      : state_(state), codec_(codec),
+        verify_(codec != nullptr && (verify || visitor != nullptr)), visitor_(visitor),
         threads_(std::max(1, threads)) {
-    if (verify_) {
+    if (verify_ || visitor_ != nullptr) {
       for (int t = 0; t < threads_; ++t) workers_.emplace_back([this] { Work(); });
       batch_ = NewBatch();
     }
@@ -228,18 +231,25 @@ class IndexSink final : public EntrySink {
       // The term is the one Parse just read.
       state_->Put(index, last_term_, seg, rec.position.offset, frame_bytes, prev_crc);
     }
-    if (verify_) {
-      Item it{index, last_term_, where, type_, batch_->bytes.size(), data_.size(), has_data_};
+    if (batch_ != nullptr) {
+      if (visitor_ != nullptr && added_any_ && index <= last_added_) {
+        // A later entry overwrites the tail: the visitor forgets it, in order.
+        batch_->items.push_back(Item{index, 0, 0, 0, 0, 0, false, Item::kTruncate});
+      }
+      Item it{index, last_term_, where, type_, batch_->bytes.size(), data_.size(), has_data_,
+              Item::kEntry};
       batch_->bytes.append(data_.data(), data_.size());
       batch_->items.push_back(it);
       if (batch_->bytes.size() >= kBatchBytes || batch_->items.size() >= kBatchItems) Submit();
     }
+    added_any_ = true;
+    last_added_ = index;
     return absl::OkStatus();
   }
 
   absl::Status Decode() override {
-    if (!verify_) return absl::OkStatus();
     Stop();
+    if (!verify_) return absl::OkStatus();
     absl::Status first;
     uint64_t first_index = UINT64_MAX;
     {
@@ -278,16 +288,20 @@ class IndexSink final : public EntrySink {
   static constexpr size_t kMaxFailures = 4096;
 
   struct Item {
+    enum Kind : uint8_t { kEntry, kTruncate, kFailed };
     uint64_t index;
     uint64_t term;
     uint64_t where;
     int32_t type;
-    size_t off;
+    size_t off;  // stored bytes in Batch::bytes; after decoding, plaintext in Batch::plain
     size_t len;
     bool has_data;
+    Kind kind;
   };
   struct Batch {
+    uint64_t seq = 0;  // submission order: visits follow it
     std::string bytes;
+    std::string plain;
     std::vector<Item> items;
   };
   struct Failure {
@@ -309,6 +323,7 @@ class IndexSink final : public EntrySink {
   }
 
   void Submit() {
+    batch_->seq = next_seq_++;
     {
       std::unique_lock<std::mutex> l(qmu_);
       // At most two batches waiting per thread: memory stays bounded.
@@ -322,6 +337,7 @@ class IndexSink final : public EntrySink {
   void Stop() {
     if (workers_.empty()) return;
     if (batch_ != nullptr && !batch_->items.empty()) Submit();
+    batch_.reset();
     {
       std::unique_lock<std::mutex> l(qmu_);
       done_ = true;
@@ -331,8 +347,60 @@ class IndexSink final : public EntrySink {
     workers_.clear();
   }
 
+  // Decodes (or, without a codec, takes as stored) each entry of `b`; with
+  // a visitor, plaintext is kept in b->plain until the batch's turn.
+  void DecodeBatch(PayloadCodec::DecodeSession* session, Batch* b, std::string* plain) {
+    b->plain.clear();
+    for (Item& it : b->items) {
+      if (it.kind != Item::kEntry) continue;
+      absl::string_view stored =
+          it.has_data ? absl::string_view(b->bytes.data() + it.off, it.len) : "";
+      if (!verify_) continue;  // no codec: visited as stored
+      PayloadContext ctx{PayloadContext::Kind::kEntry, it.index, it.term, it.type};
+      absl::Status s = session->Decode(ctx, stored, plain);
+      if (!s.ok()) {
+        it.kind = Item::kFailed;
+        std::unique_lock<std::mutex> l(qmu_);
+        if (failures_.size() < kMaxFailures) {
+          failures_.push_back(Failure{it.index, it.where, s});
+        } else {
+          overflow_ = true;
+        }
+        continue;
+      }
+      if (visitor_ != nullptr) {
+        it.off = b->plain.size();
+        it.len = plain->size();
+        b->plain.append(*plain);
+      }
+    }
+  }
+
+  // Hands b's entries to the visitor once every earlier batch was visited.
+  void VisitBatch(const Batch& b) {
+    {
+      std::unique_lock<std::mutex> l(vmu_);
+      turn_.wait(l, [&] { return next_visit_ == b.seq; });
+    }
+    const std::string& src = verify_ ? b.plain : b.bytes;
+    for (const Item& it : b.items) {
+      if (it.kind == Item::kTruncate) {
+        visitor_->Truncate(it.index);
+      } else if (it.kind == Item::kEntry) {
+        visitor_->Visit(EntryView{it.index, it.term, it.type,
+                                  absl::string_view(src.data() + it.off, it.len)});
+      }
+    }
+    {
+      std::unique_lock<std::mutex> l(vmu_);
+      ++next_visit_;
+    }
+    turn_.notify_all();
+  }
+
   void Work() {
-    std::unique_ptr<PayloadCodec::DecodeSession> session = codec_->NewDecodeSession();
+    std::unique_ptr<PayloadCodec::DecodeSession> session =
+        verify_ ? codec_->NewDecodeSession() : nullptr;
     std::string plain;
     for (;;) {
       std::unique_ptr<Batch> b;
@@ -344,21 +412,10 @@ class IndexSink final : public EntrySink {
         queue_.pop_front();
       }
       room_.notify_one();
-      for (const Item& it : b->items) {
-        PayloadContext ctx{PayloadContext::Kind::kEntry, it.index, it.term, it.type};
-        absl::string_view stored =
-            it.has_data ? absl::string_view(b->bytes.data() + it.off, it.len) : "";
-        absl::Status s = session->Decode(ctx, stored, &plain);
-        if (!s.ok()) {
-          std::unique_lock<std::mutex> l(qmu_);
-          if (failures_.size() < kMaxFailures) {
-            failures_.push_back(Failure{it.index, it.where, s});
-          } else {
-            overflow_ = true;
-          }
-        }
-      }
+      DecodeBatch(session.get(), b.get(), &plain);
+      if (visitor_ != nullptr) VisitBatch(*b);
       b->bytes.clear();
+      b->plain.clear();
       b->items.clear();
       std::unique_lock<std::mutex> l(qmu_);
       free_.push_back(std::move(b));
@@ -368,12 +425,16 @@ class IndexSink final : public EntrySink {
   LogState* const state_;
   const PayloadCodec* const codec_;
   const bool verify_;
+  EntryVisitor* const visitor_;
   const int threads_;
   raftpb::Entry full_;
   uint64_t last_term_ = 0;  // Parse's, for Add
   int32_t type_ = 0;
   absl::string_view data_;
   bool has_data_ = false;
+  bool added_any_ = false;
+  uint64_t last_added_ = 0;
+  uint64_t next_seq_ = 0;
   std::unique_ptr<Batch> batch_;
   std::vector<std::thread> workers_;
   std::mutex qmu_;
@@ -384,6 +445,9 @@ class IndexSink final : public EntrySink {
   bool done_ = false;
   std::vector<Failure> failures_;
   bool overflow_ = false;
+  std::mutex vmu_;
+  std::condition_variable turn_;
+  uint64_t next_visit_ = 0;
 };
 
 }  // namespace
@@ -400,8 +464,9 @@ std::unique_ptr<EntrySink> NewMaterializingSink(SnapshotPosition start, const Pa
 }
 
 std::unique_ptr<EntrySink> NewIndexSink(LogState* state, const PayloadCodec* codec,
-                                        int decode_threads, bool verify_payloads) {
-  return std::make_unique<IndexSink>(state, codec, decode_threads, verify_payloads);
+                                        int decode_threads, bool verify_payloads,
+                                        EntryVisitor* visitor) {
+  return std::make_unique<IndexSink>(state, codec, decode_threads, verify_payloads, visitor);
 }
 
 // --- SlotArray ---

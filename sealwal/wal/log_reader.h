@@ -79,6 +79,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "sealwal/proto/raftpb.pb.h"
 #include "sealwal/wal/snapshot_position.h"
 
@@ -86,6 +87,34 @@ namespace sealwal::wal {
 
 struct WalOptions;  // wal.h
 class LogState;     // internal (log_index.h)
+
+// One entry as a recovery scan hands it to an EntryVisitor: plaintext data
+// (decoded through the codec), valid only during the Visit call.
+struct EntryView {
+  uint64_t index = 0;
+  uint64_t term = 0;
+  int32_t type = 0;  // raftpb::EntryType
+  absl::string_view data;
+};
+
+// Sees the content of a recovery scan as it is read, so that one pass can
+// check or hash a whole log (`wal verify`, `store verify`) without reading
+// it back from disk. Calls come in log order from one helper thread at a
+// time (never concurrently), and all of them before the scan returns.
+//
+// Every entry the scan accepts is visited once, decoded; with a codec this
+// decodes every payload, as verify_payloads does. An entry whose payload
+// fails to decode is not visited. When a later entry reuses an index seen
+// before (etcd's rule: it replaces the tail from there), Truncate(index)
+// comes first: visits from `index` on are void. So when the scan returns OK,
+// the visits with the truncations applied are exactly the log
+// (FirstIndex()..LastIndex()); after an error they are a partial view.
+class EntryVisitor {
+ public:
+  virtual ~EntryVisitor() = default;
+  virtual void Visit(const EntryView& entry) = 0;
+  virtual void Truncate(uint64_t index) = 0;
+};
 
 struct LogReaderOptions {
   // Bytes of decoded entries kept in the LRU cache (entry data plus
@@ -96,6 +125,8 @@ struct LogReaderOptions {
   // Decode every entry payload during the scan (see above). Without a
   // codec there is nothing to decode and this changes nothing.
   bool verify_payloads = true;
+  // Borrowed, may be null; must outlive the scan (Open / ReadAllIndexed).
+  EntryVisitor* visitor = nullptr;
 };
 
 class LogReader {

@@ -146,4 +146,21 @@ absl::StatusOr<std::vector<SnapshotPosition>> Wal::ValidSnapshotEntries(
   return valid;
 }
 
+absl::StatusOr<SnapshotPosition> Wal::OldestReadablePosition(const std::string& dir,
+                                                             const WalOptions& options) {
+  SEALWAL_ASSIGN_OR_RETURN(std::vector<std::string> names, SegmentNames(dir, options.fs));
+  uint64_t seq, first_index;
+  if (!ParseSegmentFileName(names.front(), &seq, &first_index)) {
+    return absl::InternalError(absl::StrCat("wal: bad segment name ", names.front()));
+  }
+  if (first_index == 0) return SnapshotPosition{};
+  SEALWAL_ASSIGN_OR_RETURN(std::vector<SnapshotPosition> snaps, ValidSnapshotEntries(dir, options));
+  for (const SnapshotPosition& s : snaps) {
+    if (s.index >= first_index) return s;
+  }
+  return absl::NotFoundError(absl::StrCat("wal: no snapshot record in ", dir,
+                                          " at or after the first segment's index ",
+                                          first_index));
+}
+
 }  // namespace sealwal::wal

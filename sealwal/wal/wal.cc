@@ -234,8 +234,9 @@ absl::Status Wal::ReadAllIndexed(const LogReaderOptions& options,
       state->SegmentSlot(seq, read_paths_[i]);
     }
   }
-  std::unique_ptr<EntrySink> sink = NewIndexSink(state.get(), options_.codec,
-                                                 options_.decode_threads, options.verify_payloads);
+  std::unique_ptr<EntrySink> sink = NewIndexSink(
+      state.get(), options_.codec, options_.decode_threads, options.verify_payloads,
+      options.visitor);
   absl::Status result = Recover(sink.get(), &state->recovered);
   sink.reset();
   if (!state->recovered.filled) return result;

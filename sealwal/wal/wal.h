@@ -277,6 +277,14 @@ class Wal {
   static absl::StatusOr<std::vector<SnapshotPosition>> ValidSnapshotEntries(
       const std::string& dir, const WalOptions& options = {});
 
+  // The oldest position the retained segments can be read from: {0, 0}
+  // while the first segment is still there, else the oldest valid snapshot
+  // record at or after the first segment's index (kNotFound when there is
+  // none). Reading from it covers every entry the WAL still holds
+  // (`verify` uses it).
+  static absl::StatusOr<SnapshotPosition> OldestReadablePosition(const std::string& dir,
+                                                                 const WalOptions& options = {});
+
   // Segment file names of `dir`, sorted (kNotFound when there are none).
   static absl::StatusOr<std::vector<std::string>> SegmentNames(const std::string& dir,
                                                                env::FileSystem* fs);
