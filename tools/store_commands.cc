@@ -177,10 +177,22 @@ int StoreGen(const Args& a) {
   // Rotation steps run inside SaveEntries/SaveSnapshot; their lines are
   // printed after that call's own line (synced/snapshot).
   std::vector<std::string> rotated;
-  o->on_rotation_step = [&rotated](const keyrotator::Step& step) {
+  // Tests only: $SEALWAL_TEST_KILL_AFTER_STEP=<step name> (keyrotator::
+  // StepKindName, or "rotation-snapshot") makes gen SIGKILL itself once that step is
+  // durable, to prove a rotation killed at each step recovers.
+  const char* kill_env = std::getenv("SEALWAL_TEST_KILL_AFTER_STEP");
+  const std::string kill_after = kill_env != nullptr ? kill_env : "";
+  auto maybe_kill = [&kill_after](absl::string_view point) {
+    if (!kill_after.empty() && kill_after == point) {
+      std::fflush(stdout);
+      std::raise(SIGKILL);
+    }
+  };
+  o->on_rotation_step = [&rotated, &maybe_kill](const keyrotator::Step& step) {
     if (step.kind == keyrotator::StepKind::kPromotePending) {
       rotated.push_back(absl::StrCat("rotated ", KeyIdText(step.key)));
     }
+    maybe_kill(keyrotator::StepKindName(step.kind));
   };
   auto flush_rotated = [&rotated]() {
     for (const std::string& l : rotated) std::printf("%s\n", l.c_str());
@@ -226,6 +238,7 @@ int StoreGen(const Args& a) {
       if (!snapped) {
         if (absl::Status r = snapshot(hi); !r.ok()) return StoreFail(r);
       }
+      maybe_kill("rotation-snapshot");  // the snapshot a rotation asked for is saved
     }
     if (*rotate_every > 0 && hi / *rotate_every > prev / *rotate_every) s.RequestRotation();
     next = hi + 1;
