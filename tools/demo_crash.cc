@@ -4,7 +4,7 @@
 // repairs a torn tail) and every entry the child reported is checked byte
 // for byte, as `store verify --expect-seed` does.
 #include <fcntl.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -61,7 +61,9 @@ absl::StatusOr<Child> SpawnGen(const CrashOptions& o, const std::string& err_pat
       "gen",
       o.data_dir,
       "--entries",
-      "100000000",  // more than it will ever write: it is killed
+      // Ten times what it writes before the kill: it never gets there, and
+      // a run-away child stays bounded.
+      absl::StrCat(o.kill_after * 10),
       "--size",
       absl::StrCat(o.size),
       "--batch",
@@ -90,21 +92,33 @@ absl::StatusOr<Child> SpawnGen(const CrashOptions& o, const std::string& err_pat
 
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) return Errno("pipe");
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
-  posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, err_path.c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  pid_t pid = -1;
-  const int rc = ::posix_spawn(&pid, exe.c_str(), &fa, nullptr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&fa);
+  const int err_fd = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (err_fd < 0) {
+    ::close(fds[0]);
+    ::close(fds[1]);
+    return Errno("open " + err_path);
+  }
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    // The child: only async-signal-safe calls until execve (the parent has
+    // threads). It dies with the demo: a killed demo leaves no writer.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);
+    ::dup2(fds[1], STDOUT_FILENO);
+    ::dup2(err_fd, STDERR_FILENO);
+    ::execve(exe.c_str(), argv.data(), envp.data());
+    ::_exit(127);
+  }
+  const int fork_errno = errno;
   // Wipe the copy of the key text (the parent keeps it in its UnlockKey).
   for (std::string& e : env_strings) std::fill(e.begin(), e.end(), '\0');
   ::close(fds[1]);
-  if (rc != 0) {
+  ::close(err_fd);
+  if (pid < 0) {
     ::close(fds[0]);
-    errno = rc;
-    return Errno("posix_spawn " + exe);
+    errno = fork_errno;
+    return Errno("fork");
   }
   Child c;
   c.pid = pid;
