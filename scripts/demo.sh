@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds the CLI and shows what sealwal does today:
-# an etcd-compatible WAL (`sealwal demo`), then, with the CLI, a node key file
-# under an unlock key, an encrypted WAL and an encrypted streamed snapshot.
+# The one command: installs what is missing, builds the CLI and runs
+# `sealwal demo` (an encrypted store, a simulated Raft node with snapshots
+# and a DEK rotation, a SIGKILLed writer recovered and verified, a summary).
+# Then, on the store the demo kept, what an operator sees with the CLI.
+# Idempotent: each run works in a new temp dir, removed at the end
+# (KEEP=1 keeps it).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$root/scripts/setup.sh"
@@ -9,39 +12,30 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${BUILD_DIR:-$root/build}"
 sealwal="$build/tools/sealwal"
 
-echo "== 1. an etcd v3 WAL: segments, cuts, a snapshot record, read back and verified"
-"$sealwal" demo
+work="$(mktemp -d "${TMPDIR:-/tmp}/sealwal-demo-sh-XXXXXX")"
+[ "${KEEP:-0}" = 1 ] || trap 'rm -rf "$work"' EXIT
 
-work="$(mktemp -d "${TMPDIR:-/tmp}/sealwal-demo-XXXXXX")"
-key="$work/node.key"
-step() { echo; echo "== $*"; }
+TMPDIR="$work" "$sealwal" demo --keep
+dir="$(ls -d "$work"/sealwal-demo-*)"
+store="$dir/node"
 run() { echo "\$ sealwal $*"; "$sealwal" "$@"; }
-runt() { local n="$1"; shift; echo "\$ sealwal $* | tail -n $n"; "$sealwal" "$@" | tail -n "$n"; }
-
-step "2. a node key file: EC P-256 TLS key + a raft DEK, locked under a new unlock key"
-out="$("$sealwal" key init --key-file "$key" --autolock 2>/dev/null)"
-echo "$out" | grep -v '^unlock-key '
-SEALWAL_UNLOCK_KEY="$(echo "$out" | awk '/^unlock-key /{print $2}')"
-export SEALWAL_UNLOCK_KEY
-echo "unlock-key SEALWAL-1-… (printed once; kept in \$SEALWAL_UNLOCK_KEY for this demo)"
-echo "\$ openssl pkey -in node.key -passin pass:\$SEALWAL_UNLOCK_KEY -noout && echo ok"
-openssl pkey -in "$key" -passin "pass:$SEALWAL_UNLOCK_KEY" -noout && echo ok
-
-step "3. an encrypted WAL (AES-256-GCM per entry, bound to its index and term)"
-wal="$work/wal-v3-encrypted"
-runt 1 wal gen "$wal" --entries 2000 --size 256 --batch 50 --seed 7 --key-file "$key"
-runt 3 wal verify "$wal" --key-file "$key" --expect-seed 7
-echo "\$ sealwal wal dump $wal   # without the key"
-"$sealwal" wal dump "$wal" >/dev/null 2>"$work/err" || echo "exit $?: $(cat "$work/err")"
-
-step "4. an encrypted streamed snapshot (chunked, constant memory, per-file key)"
-snap="$work/snap-v3-encrypted"
-runt 2 snap save "$snap" --index 2000 --term 1 --size 33554432 --seed 7 --stream --key-file "$key"
-runt 3 snap load "$snap" --key-file "$key" --expect-seed 7
-run snap ls "$snap"
-
-step "5. the key file, as an operator sees it (no key bytes are ever printed)"
-run key inspect --key-file "$key"
 
 echo
-echo "demo files are in $work"
+echo "== The operator's view of the store the demo kept (unlock key from a file, never argv)"
+export SEALWAL_UNLOCK_KEY
+SEALWAL_UNLOCK_KEY="$(cat "$dir/unlock-key")"
+run store inspect "$store"
+run store verify "$store" --expect-seed 7
+run key inspect --key-file "$store/node.key"
+echo "\$ sealwal wal dump $store/wal-v3-encrypted   # without the key: entry data stays sealed"
+"$sealwal" wal dump "$store/wal-v3-encrypted" >/dev/null 2>"$work/err" || echo "exit $?: $(cat "$work/err")"
+
+echo
+echo "== An operator-requested rotation: \`store rotate\`, carried out by the next writer"
+run store rotate "$store"
+echo "\$ sealwal store gen $store --entries 3000 --size 1024 --batch 100 --seed 7 | grep -v synced"
+"$sealwal" store gen "$store" --entries 3000 --size 1024 --batch 100 --seed 7 | grep -v '^synced' || true
+run store inspect "$store"
+
+echo
+if [ "${KEEP:-0}" = 1 ]; then echo "files kept in $dir"; else echo "removed $work (KEEP=1 keeps it)"; fi

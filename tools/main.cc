@@ -15,7 +15,7 @@ constexpr char kUsage[] =
     "  snap save|load|inspect|ls    etcd-compatible and streamed snapshots\n"
     "  key init|inspect|rotate-dek|rotate-kek|lock|unlock   the node key file\n"
     "  store init|gen|verify|inspect|rotate   a Raft node's data directory (storage facade)\n"
-    "  demo                         write and read back a WAL in a temp dir\n"
+    "  demo                         the whole product end to end, in a temp dir\n"
     "Run `sealwal <command> --help` for its usage.";
 
 }  // namespace
