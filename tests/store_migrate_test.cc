@@ -501,6 +501,36 @@ TEST(MigrateLibTest, ADamagedJournalStopsOpen) {
   EXPECT_THAT(Migrate(Opts(fs.get(), true)).status(), StatusIs(absl::StatusCode::kDataLoss));
 }
 
+// ENOSPC part-way (every write budget from the first write on): the
+// migration fails, the old store is exactly as it was, nothing is left.
+TEST(MigrateLibTest, NoSpaceLeavesTheOldStoreAsItWas) {
+  std::unique_ptr<env::FileSystem> mem = env::NewMemFileSystem();
+  env::FaultInjectionFileSystem fault(mem.get());
+  ASSERT_OK(env::CreateDirAll(&fault, "/data"));
+  ASSERT_OK(MakeStore(&fault, false));
+  bool enc = true;
+  ASSERT_OK_AND_ASSIGN(const std::string want, Content(&fault, &enc));
+  ASSERT_OK_AND_ASSIGN(const std::vector<std::string> names, fault.ListDir("/data/node"));
+  int failures = 0;
+  for (uint64_t limit = 0; limit < 400000; limit += 3000) {
+    fault.ResetState();
+    fault.SetWriteLimit(fault.bytes_written() + limit);
+    absl::StatusOr<MigrateResult> r = Migrate(Opts(&fault, true));
+    fault.ClearWriteLimit();
+    if (r.ok()) break;
+    ++failures;
+    EXPECT_THAT(r.status(), StatusIs(absl::StatusCode::kResourceExhausted)) << limit;
+    ASSERT_OK_AND_ASSIGN(std::string got, Content(&fault, &enc));
+    EXPECT_FALSE(enc) << limit;
+    EXPECT_EQ(got, want) << limit;
+    EXPECT_EQ(*fault.ListDir("/data/node"), names) << limit;
+  }
+  EXPECT_GT(failures, 3);
+  ASSERT_OK_AND_ASSIGN(std::string got, Content(&fault, &enc));
+  EXPECT_TRUE(enc);
+  EXPECT_EQ(got, want);
+}
+
 // A crash at every write step. Param: (encrypt?, power loss?).
 class MigrateCrashTest : public ::testing::TestWithParam<std::tuple<bool, bool>> {};
 

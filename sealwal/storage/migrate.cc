@@ -153,7 +153,17 @@ struct Keys {
   std::shared_ptr<encryption::Keyring> keyring;
   std::unique_ptr<walcrypt::WalCodec> codec;
   bool created = false;
+  bool lock_existed = false;  // node.key.lock was there before this run
 };
+
+// Removes the node.key (and node.key.lock) this run made: after a failure
+// DATADIR is as it was.
+void UndoKeyFile(const MigrateOptions& o, bool lock_existed) {
+  const std::string key_path = env::JoinPath(o.data_dir, kKeyFileName);
+  (void)o.fs->RemoveFile(key_path);
+  if (!lock_existed) (void)o.fs->RemoveFile(absl::StrCat(key_path, ".lock"));
+  (void)o.fs->SyncDir(o.data_dir);
+}
 
 absl::StatusOr<Keys> LoadKeys(const MigrateOptions& o, bool encrypt) {
   env::FileSystem* fs = o.fs;
@@ -166,6 +176,7 @@ absl::StatusOr<Keys> LoadKeys(const MigrateOptions& o, bool encrypt) {
                            pem::KeyReadWriter::Create(std::move(ko)));
   std::shared_ptr<pem::KeyReadWriter> krw = std::move(krw_u);
   Keys keys;
+  keys.lock_existed = Exists(fs, absl::StrCat(key_path, ".lock"));
   if (!Exists(fs, key_path)) {
     if (!encrypt) {
       return absl::FailedPreconditionError(
@@ -178,7 +189,10 @@ absl::StatusOr<Keys> LoadKeys(const MigrateOptions& o, bool encrypt) {
     SEALWAL_ASSIGN_OR_RETURN(encryption::Dek dek, encryption::Dek::Generate());
     pem::DekHeaders headers;
     headers.current = pem::StoredDek{std::move(dek), 0};
-    SEALWAL_RETURN_IF_ERROR(krw->Write(key, headers));
+    if (absl::Status s = krw->Write(key, headers); !s.ok()) {
+      UndoKeyFile(o, keys.lock_existed);
+      return s;
+    }
     keys.created = true;
   }
   pem::LoadKeyringOptions lo;
@@ -187,10 +201,7 @@ absl::StatusOr<Keys> LoadKeys(const MigrateOptions& o, bool encrypt) {
   lo.reservation_block = o.reservation_block;
   absl::StatusOr<pem::LoadedKeyring> loaded = pem::LoadKeyring(krw, lo);
   if (!loaded.ok()) {
-    if (keys.created) {
-      (void)fs->RemoveFile(key_path);
-      (void)fs->SyncDir(o.data_dir);
-    }
+    if (keys.created) UndoKeyFile(o, keys.lock_existed);
     return loaded.status();
   }
   keys.keyring = std::move(loaded->keyring);
@@ -400,8 +411,7 @@ absl::StatusOr<MigrateResult> Migrate(const MigrateOptions& o) {
     if (keys.created) {
       keys.codec.reset();
       keys.keyring.reset();
-      (void)fs->RemoveFile(env::JoinPath(dd, kKeyFileName));
-      (void)fs->RemoveFile(absl::StrCat(env::JoinPath(dd, kKeyFileName), ".lock"));
+      UndoKeyFile(o, keys.lock_existed);
     }
     (void)fs->SyncDir(dd);
     return s;
