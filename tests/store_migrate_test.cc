@@ -268,6 +268,27 @@ TEST_F(MigrateCliTest, WrongKeyForAnExistingKeyFileTouchesNothing) {
   ExpectOneErrorLine(twice);
 }
 
+TEST_F(MigrateCliTest, FilesItWouldNotCarryOverAreRefusedUntouched) {
+  LayOutFixture("basic");
+  // etcd keeps its backend in member/snap/db; a .broken copy; neither can
+  // be carried over, and deleting them with the old directory would lose them.
+  for (const char* f : {"snap-v3/db", "wal-v3/0000000000000004-000000000000037b.wal.broken"}) {
+    testing::WriteFileOrDie(dir_ + "/" + f, "something");
+    const std::map<std::string, std::string> before = Tree();
+    CommandResult r = Run("store migrate " + ShellQuote(dir_) + " --encrypt");
+    EXPECT_EQ(r.exit_code, 2) << f;
+    ExpectOneErrorLine(r);
+    EXPECT_THAT(r.err, HasSubstr(f));
+    EXPECT_TRUE(Tree() == before) << f;
+    std::filesystem::remove(dir_ + "/" + f);
+  }
+  // Leftover temp files are not carried over (listed as skipped).
+  testing::WriteFileOrDie(dir_ + "/wal-v3/0.tmp", std::string(4096, '\0'));
+  CommandResult ok = Run("store migrate " + ShellQuote(dir_) + " --encrypt");
+  ASSERT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_EQ(LineValue(ok.out, "skipped"), "wal-v3/0.tmp");
+}
+
 TEST_F(MigrateCliTest, TornTailIsRefusedUntouched) {
   LayOutFixture("torn-truncated");
   const std::map<std::string, std::string> before = Tree();

@@ -1,11 +1,12 @@
 #include "sealwal/storage/migrate.h"
 
+#include <algorithm>
 #include <memory>
 #include <utility>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
+#include "absl/strings/str_join.h"
 #include "sealwal/base/status_macros.h"
 #include "sealwal/encryption/dek.h"
 #include "sealwal/pem/key_file.h"
@@ -291,6 +292,42 @@ absl::Status CopySnapshots(const MigrateOptions& o, const std::string& from_dir,
   return fs->SyncDir(to_dir);
 }
 
+// Files in the old store's directories that are neither segments,
+// snapshots (.snap and the .snap.stream it names) nor leftovers of an
+// interrupted write (*.tmp, which every reader ignores). They would be
+// deleted with the old directories and cannot be carried over unread (a
+// plaintext file must not land in an encrypted directory), so the
+// operator moves them away first: etcd's member/snap/db, *.broken copies,
+// orphan streams, anything else.
+absl::StatusOr<std::vector<std::string>> ForeignFiles(env::FileSystem* fs, const Layout& from) {
+  std::vector<std::string> foreign;
+  for (const auto& [dir, name] : {std::pair{from.wal, from.wal_name},
+                                  std::pair{from.snap, from.snap_name}}) {
+    absl::StatusOr<std::vector<std::string>> names = fs->ListDir(dir);
+    if (!names.ok()) {
+      if (absl::IsNotFound(names.status())) continue;
+      return names.status();
+    }
+    for (const std::string& n : *names) {
+      uint64_t a = 0, b = 0;
+      bool known = absl::EndsWith(n, kTmpSuffix);
+      if (dir == from.wal) {
+        known = known || wal::ParseSegmentFileName(n, &a, &b);
+      } else if (snap::ParseSnapFileName(n, &a, &b)) {
+        known = true;
+      } else if (absl::EndsWith(n, ".stream")) {
+        const std::string snap_name = n.substr(0, n.size() - std::string(".stream").size());
+        known = snap::ParseSnapFileName(snap_name, &a, &b) &&
+                std::find(names->begin(), names->end(), snap_name) != names->end();
+      }
+      if (!known || fs->ListDir(env::JoinPath(dir, n)).ok()) {
+        foreign.push_back(absl::StrCat(name, "/", n));
+      }
+    }
+  }
+  return foreign;
+}
+
 }  // namespace
 
 absl::StatusOr<std::optional<PendingMigration>> ReadPendingMigration(const std::string& data_dir,
@@ -356,6 +393,15 @@ absl::StatusOr<MigrateResult> Migrate(const MigrateOptions& o) {
   SEALWAL_ASSIGN_OR_RETURN(
       std::vector<std::unique_ptr<env::FileLock>> locks,
       LockSegments(fs, from.wal, "a writer (or another migration) holds the store; stop it first"));
+  SEALWAL_ASSIGN_OR_RETURN(std::vector<std::string> foreign, ForeignFiles(fs, from));
+  if (!foreign.empty()) {
+    const size_t shown = std::min<size_t>(foreign.size(), 3);
+    return absl::FailedPreconditionError(absl::StrCat(
+        dd, " holds files migrate would not carry over (",
+        absl::StrJoin(foreign.begin(), foreign.begin() + shown, ", "),
+        foreign.size() > shown ? ", ..." : "",
+        "); move them out of the store first, they would be deleted with the old directories"));
+  }
   // Leftovers of a run that crashed before its commit point.
   bool removed = false;
   for (const std::string& d : {Tmp(to.wal), Tmp(to.snap)}) {

@@ -19,14 +19,17 @@
 // node.key before anything is sealed, as for every writer), each bound to
 // its index, term and type. Every .snap, re-saved by the Snapshotter in the
 // new directory with the same index, term, metadata (ConfState) and data,
-// inline or streamed as it was. Files that are neither segments nor
-// snapshots (*.tmp, *.broken, orphan streams) are not carried over; the
-// result lists them.
+// inline or streamed as it was. Leftover temp files (*.tmp) are not
+// carried over (the result lists them); any other file that is neither a
+// segment nor a snapshot (etcd's member/snap/db, *.broken copies, orphan
+// streams) is refused (kFailedPrecondition), since it would be deleted
+// with the old directory.
 //
 // The protocol (docs/format.md §13 has the journal's bytes):
 //   1. checks: DATADIR holds exactly one store, not already of the target
-//      kind; every segment of its WAL can be locked (a writer holding the
-//      WAL is kUnavailable); the keys load (a wrong or missing unlock key
+//      kind, and no file that would not be carried over; every segment of
+//      its WAL can be locked (a writer holding the WAL is kUnavailable),
+//      and stays locked until the end; the keys load (a wrong or missing unlock key
 //      is kPermissionDenied before anything is written); leftovers of a
 //      crashed run (<new>.tmp directories, the journal's temp file) are
 //      removed.
@@ -49,8 +52,9 @@
 //
 // Errors: absl::Status, as RaftStorage: kNotFound no store;
 // kFailedPrecondition the store is already of the target kind, holds both
-// kinds, its WAL ends in a torn record (repair it first: a writing open or
-// `sealwal wal repair`), or a decrypt finds no node.key; kUnavailable a
+// kinds, holds files that cannot be carried over, its WAL ends in a torn
+// record (repair it first: a writing open or `sealwal wal repair`), or a
+// decrypt finds no node.key; kResourceExhausted the disk is full; kUnavailable a
 // writer holds the WAL or another migration runs; kPermissionDenied a
 // missing or wrong unlock key; kNotFound with encryption::IsMissingKeyError
 // a file sealed under a DEK the key file lacks; kDataLoss corruption (a CRC
