@@ -289,6 +289,30 @@ TEST_F(MigrateCliTest, FilesItWouldNotCarryOverAreRefusedUntouched) {
   EXPECT_EQ(LineValue(ok.out, "skipped"), "wal-v3/0.tmp");
 }
 
+TEST_F(MigrateCliTest, DecryptWithoutTheFilesDekIsAKeyErrorAndTouchesNothing) {
+  ASSERT_EQ(Run("store init " + ShellQuote(dir_)).exit_code, 0);
+  ASSERT_EQ(Run("store gen " + ShellQuote(dir_) +
+                " --entries 50 --size 80 --batch 5 --seed 6 --snapshot-every 20")
+                .exit_code,
+            0);
+  // Another key file (another DEK) in place of the store's.
+  std::filesystem::remove(dir_ + "/node.key");
+  ASSERT_EQ(Run("key init --key-file " + ShellQuote(dir_ + "/node.key")).exit_code, 0);
+  const std::map<std::string, std::string> before = Tree();
+  CommandResult r = Run("store migrate " + ShellQuote(dir_) + " --decrypt");
+  EXPECT_EQ(r.exit_code, 2);
+  ExpectOneErrorLine(r);
+  EXPECT_THAT(r.err, HasSubstr("key id"));
+  EXPECT_TRUE(Tree() == before);
+  // No key file at all.
+  std::filesystem::remove(dir_ + "/node.key");
+  CommandResult none = Run("store migrate " + ShellQuote(dir_) + " --decrypt");
+  EXPECT_EQ(none.exit_code, 2);
+  ExpectOneErrorLine(none);
+  EXPECT_THAT(testing::ListDirNames(dir_),
+              ::testing::ElementsAre("node.key.lock", "snap-v3-encrypted", "wal-v3-encrypted"));
+}
+
 TEST_F(MigrateCliTest, TornTailIsRefusedUntouched) {
   LayOutFixture("torn-truncated");
   const std::map<std::string, std::string> before = Tree();
