@@ -8,3 +8,9 @@ sealwal_test(storage_test DEPS sealwal::storage sealwal::env sealwal_fault_injec
 #   store_cli_test    `sealwal store init|gen|verify|inspect|rotate` (SIGKILL
 #                     mid-gen, rotate while gen runs, --help)
 sealwal_test(store_cli_test TIMEOUT 600)
+#   store_migrate_test  `sealwal store migrate` and storage::Migrate: etcd's
+#                     fixture and a generated store round trip (identical
+#                     verify/dump output and segments), a crash at every write
+#                     step both ways, wrong keys / torn tail / a writer refused
+sealwal_test(store_migrate_test DEPS sealwal::storage sealwal::env sealwal_fault_injection
+             TIMEOUT 900)

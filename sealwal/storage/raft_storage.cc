@@ -11,6 +11,7 @@
 #include "sealwal/pem/keyring_loader.h"
 #include "sealwal/pem/private_key.h"
 #include "sealwal/snap/format.h"
+#include "sealwal/storage/migrate.h"
 #include "sealwal/wal/record_reader.h"
 #include "sealwal/walcrypt/wal_codec.h"
 
@@ -77,10 +78,19 @@ absl::StatusOr<std::unique_ptr<RaftStorage>> RaftStorage::Open(StorageOptions op
 
 absl::Status RaftStorage::OpenStore() {
   const std::string& dd = options_.data_dir;
+  // An interrupted `store migrate` (sealwal/storage/migrate.h): its journal
+  // makes the new store the store. A writer finishes the move first; a
+  // reader modifies nothing and reads the new store where it is.
+  std::optional<PendingMigration> pending;
+  if (options_.read_only) {
+    SEALWAL_ASSIGN_OR_RETURN(pending, ReadPendingMigration(dd, fs_));
+  } else {
+    SEALWAL_RETURN_IF_ERROR(FinishPendingMigration(dd, fs_).status());
+  }
   const std::string enc_wal = env::JoinPath(dd, walcrypt::kEncryptedWalDirName);
   const std::string plain_wal = env::JoinPath(dd, walcrypt::kPlaintextWalDirName);
-  const bool has_enc = Exists(fs_, enc_wal);
-  const bool has_plain = Exists(fs_, plain_wal);
+  const bool has_enc = pending.has_value() ? pending->to_encrypted : Exists(fs_, enc_wal);
+  const bool has_plain = pending.has_value() ? !pending->to_encrypted : Exists(fs_, plain_wal);
   if (has_enc && has_plain) {
     return absl::FailedPreconditionError(absl::StrCat(
         dd, " holds both ", walcrypt::kPlaintextWalDirName, " and ",
@@ -99,6 +109,10 @@ absl::Status RaftStorage::OpenStore() {
   }
   wal_dir_ = encrypted ? enc_wal : plain_wal;
   snap_dir_ = env::JoinPath(dd, encrypted ? kEncryptedSnapDirName : kPlaintextSnapDirName);
+  if (pending.has_value()) {
+    wal_dir_ = pending->wal_dir;
+    snap_dir_ = pending->snap_dir;
+  }
   key_path_ = env::JoinPath(dd, kKeyFileName);
 
   if (encrypted) {

@@ -18,7 +18,10 @@
 //                        one is given), then the snapshot directory, then the
 //                        WAL (Wal::Create, atomic): a store exists once its
 //                        WAL exists, and a crash before that leaves a key
-//                        file that the next Open reuses.
+//                        file that the next Open reuses. A journal left by
+//                        an interrupted `store migrate` (migrate.h) is
+//                        honoured first: a writing Open finishes that move,
+//                        a read-only one reads the new store where it is.
 //   Bootstrap()          once, before any save: repairs a torn WAL tail
 //                        (Wal::Repair), loads the newest snapshot that has a
 //                        WAL snapshot record covered by the commit index

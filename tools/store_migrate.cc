@@ -1,0 +1,103 @@
+// `sealwal store migrate DATADIR --encrypt|--decrypt` (docs/cli-store.md):
+// a thin command over storage::Migrate (sealwal/storage/migrate.h), which
+// holds every step and the crash protocol.
+//
+// Exit status, as the rest of `sealwal store`: 0 done (also when an
+// interrupted migration was finished); 1 the data is bad (corruption, a
+// .snap that does not decode or authenticate, no store); 2 usage, keys or
+// a refusal (no or wrong unlock key, a DEK the key file lacks, no node.key
+// for --decrypt, already of the target kind, a torn WAL tail, a writer
+// holding the WAL). Errors are one line on stderr starting "sealwal: ".
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "sealwal/encryption/decrypter.h"
+#include "sealwal/encryption/key_usage.h"
+#include "sealwal/pem/unlock_key.h"
+#include "sealwal/storage/migrate.h"
+#include "tools/cli.h"
+
+namespace sealwal::cli {
+namespace {
+
+// Data problems 1; keys, refusals and usage 2 (a missing DEK is a key error).
+int MigrateFail(const absl::Status& s) {
+  std::string msg(s.message());
+  if (absl::IsPermissionDenied(s) && msg.find("is needed") != std::string::npos) {
+    absl::StrAppend(&msg, " (give it with --unlock-key-file U or $", pem::kUnlockKeyEnvVar, ")");
+  }
+  if (encryption::IsMissingKeyError(s)) return Fail(kExitUsage, msg);
+  switch (s.code()) {
+    case absl::StatusCode::kDataLoss:
+    case absl::StatusCode::kNotFound:
+    case absl::StatusCode::kOutOfRange:
+      return Fail(kExitDataError, msg);
+    default:
+      return Fail(kExitUsage, msg);
+  }
+}
+
+}  // namespace
+
+// Called by StoreMain (tools/store_commands.cc) with the arguments after
+// "migrate"; --help is answered there.
+int StoreMigrateMain(const std::vector<std::string>& args) {
+  absl::StatusOr<Args> a = Args::Parse(args, {"encrypt", "decrypt"});
+  if (!a.ok()) return Fail(kExitUsage, a.status().message());
+  if (auto s = a->CheckAllowed({"encrypt", "decrypt", "unlock-key-file"}); !s.ok()) {
+    return Fail(kExitUsage, s.message());
+  }
+  if (a->positional().size() != 1) return Fail(kExitUsage, "exactly one DATADIR is required");
+  if (a->Has("encrypt") == a->Has("decrypt")) {
+    return Fail(kExitUsage, "give exactly one of --encrypt and --decrypt");
+  }
+  storage::MigrateOptions o;
+  o.data_dir = a->positional()[0];
+  o.direction = a->Has("encrypt") ? storage::MigrateDirection::kEncrypt
+                                  : storage::MigrateDirection::kDecrypt;
+  absl::StatusOr<std::optional<pem::UnlockKey>> unlock = UnlockKeyFromArgs(*a);
+  if (!unlock.ok()) return Fail(kExitUsage, unlock.status().message());
+  o.unlock_key = std::move(*unlock);
+  // Tests only, as for `store gen`: a smaller reservation block.
+  if (const char* b = std::getenv("SEALWAL_RESERVATION_BLOCK"); b != nullptr && *b != '\0') {
+    uint64_t block = 0;
+    if (!absl::SimpleAtoi(b, &block) || block == 0 ||
+        block > encryption::kDefaultReservationBlock) {
+      return Fail(kExitUsage, absl::StrCat("$SEALWAL_RESERVATION_BLOCK must be 1..",
+                                           encryption::kDefaultReservationBlock));
+    }
+    o.reservation_block = block;
+  }
+  const bool locked_new_key = o.unlock_key.has_value();
+  absl::StatusOr<storage::MigrateResult> r = storage::Migrate(o);
+  if (!r.ok()) return MigrateFail(r.status());
+  const bool encrypt = o.direction == storage::MigrateDirection::kEncrypt;
+  std::printf("store %s\n", o.data_dir.c_str());
+  if (r->resumed) std::printf("resumed true\n");
+  if (!r->already) {
+    std::printf("from %s\n", encrypt ? "plaintext" : "encrypted");
+    if (encrypt) {
+      std::printf("key-file %s\n", r->created_key_file
+                                       ? (locked_new_key ? "created locked" : "created unlocked")
+                                       : "existing");
+    }
+    std::printf("segments %zu\n", r->segments.size());
+    std::printf("entry-records %llu\n", static_cast<unsigned long long>(r->entries));
+    std::printf("snapshots %zu\n", r->snapshots.size());
+    for (const std::string& s : r->skipped) std::printf("skipped %s\n", s.c_str());
+  }
+  std::printf("kind %s\n", encrypt ? "encrypted" : "plaintext");
+  if (encrypt && r->created_key_file && !locked_new_key) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "sealwal: warning: autolock is off: the DEKs in node.key are stored "
+                         "unencrypted (run `sealwal key lock --key-file DATADIR/node.key`)\n");
+  }
+  return kExitOk;
+}
+
+}  // namespace sealwal::cli
