@@ -320,6 +320,12 @@ class MultiDecrypter::MultiSession final : public Decrypter::Session {
                                  std::string* out) override {
     return owner_->DecryptSerializedWith(serialized_record, ctx, out, &borrowed_);
   }
+  absl::Status DecryptSerializedInPlace(absl::Span<char> serialized_record, const AadContext& ctx,
+                                        std::string* scratch,
+                                        absl::string_view* plaintext) override {
+    return owner_->DecryptSerializedInPlaceWith(serialized_record, ctx, scratch, plaintext,
+                                                &borrowed_);
+  }
 
  private:
   const MultiDecrypter* const owner_;
@@ -334,11 +340,19 @@ absl::Status MultiDecrypter::DecryptSerializedInPlace(absl::Span<char> serialize
                                                       const AadContext& ctx,
                                                       std::string* scratch,
                                                       absl::string_view* plaintext) const {
+  return DecryptSerializedInPlaceWith(serialized_record, ctx, scratch, plaintext, nullptr);
+}
+
+absl::Status MultiDecrypter::DecryptSerializedInPlaceWith(absl::Span<char> serialized_record,
+                                                          const AadContext& ctx,
+                                                          std::string* scratch,
+                                                          absl::string_view* plaintext,
+                                                          Borrowed* borrowed) const {
   const absl::string_view bytes(serialized_record.data(), serialized_record.size());
   RecordView view;
   if (!ParseCanonical(bytes, &view)) {
     // Odd encodings go through the protobuf parser, which copies anyway.
-    SEALWAL_RETURN_IF_ERROR(DecryptSerialized(bytes, ctx, scratch));
+    SEALWAL_RETURN_IF_ERROR(DecryptSerializedWith(bytes, ctx, scratch, borrowed));
     *plaintext = *scratch;
     return absl::OkStatus();
   }
@@ -346,7 +360,7 @@ absl::Status MultiDecrypter::DecryptSerializedInPlace(absl::Span<char> serialize
   // offset to take then, and nothing to decrypt.
   char* data = view.data.empty() ? serialized_record.data()
                                  : serialized_record.data() + (view.data.data() - bytes.data());
-  SEALWAL_RETURN_IF_ERROR(DecryptView(view, ctx, nullptr, data));
+  SEALWAL_RETURN_IF_ERROR(DecryptView(view, ctx, nullptr, data, borrowed));
   // DecryptView succeeded, so the algorithm parsed; only AEADs carry a tag.
   const bool tagged = view.algorithm != encryptionpb::EncryptedRecord::NOT_ENCRYPTED;
   *plaintext = absl::string_view(data, view.data.size() - (tagged ? kAeadTagSize : 0));

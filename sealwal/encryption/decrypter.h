@@ -124,6 +124,16 @@ class Decrypter {
     virtual ~Session() = default;
     virtual absl::Status DecryptSerialized(absl::string_view serialized_record,
                                            const AadContext& ctx, std::string* out) = 0;
+    // As Decrypter::DecryptSerializedInPlace, on the session's context. The
+    // default decrypts into *scratch.
+    virtual absl::Status DecryptSerializedInPlace(absl::Span<char> serialized_record,
+                                                  const AadContext& ctx, std::string* scratch,
+                                                  absl::string_view* plaintext) {
+      absl::Status s = DecryptSerialized(
+          absl::string_view(serialized_record.data(), serialized_record.size()), ctx, scratch);
+      if (s.ok()) *plaintext = *scratch;
+      return s;
+    }
   };
   virtual std::unique_ptr<Session> NewSession() const = 0;
 
@@ -197,6 +207,10 @@ class MultiDecrypter final : public Decrypter {
   std::shared_ptr<KeyEntry> Find(KeyId key_id) const;
   absl::Status DecryptSerializedWith(absl::string_view serialized_record, const AadContext& ctx,
                                      std::string* out, Borrowed* borrowed) const;
+  absl::Status DecryptSerializedInPlaceWith(absl::Span<char> serialized_record,
+                                            const AadContext& ctx, std::string* scratch,
+                                            absl::string_view* plaintext,
+                                            Borrowed* borrowed) const;
   // Decrypts into *out, or, when `out` is null, in place into the bytes of
   // record.data, which `in_place` points at (writable; it may be null only
   // when record.data is empty). With `borrowed`, the context is kept there

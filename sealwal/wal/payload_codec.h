@@ -83,6 +83,16 @@ class PayloadCodec {
     virtual ~DecodeSession() = default;
     virtual absl::Status Decode(const PayloadContext& ctx, absl::string_view stored,
                                 std::string* out) = 0;
+    // As Decode, but may decode in place: on success *plain views the
+    // payload, inside `stored` (whose bytes it overwrote) or in *scratch.
+    // The bytes of `stored` are unspecified afterwards, whatever the
+    // outcome. The default decodes into *scratch.
+    virtual absl::Status DecodeInPlace(const PayloadContext& ctx, absl::Span<char> stored,
+                                       std::string* scratch, absl::string_view* plain) {
+      absl::Status s = Decode(ctx, absl::string_view(stored.data(), stored.size()), scratch);
+      if (s.ok()) *plain = *scratch;
+      return s;
+    }
   };
   // The default forwards every call to Decode.
   virtual std::unique_ptr<DecodeSession> NewDecodeSession() const {

@@ -154,6 +154,12 @@ std::unique_ptr<wal::PayloadCodec::DecodeSession> WalCodec::NewDecodeSession() c
       SEALWAL_RETURN_IF_ERROR(CheckNotStripped(ctx, stored, out));
       return s_->DecryptSerialized(stored, WalAadContext(ctx), out);
     }
+    absl::Status DecodeInPlace(const wal::PayloadContext& ctx, absl::Span<char> stored,
+                               std::string* scratch, absl::string_view* plain) override {
+      SEALWAL_RETURN_IF_ERROR(
+          CheckNotStripped(ctx, absl::string_view(stored.data(), stored.size()), scratch));
+      return s_->DecryptSerializedInPlace(stored, WalAadContext(ctx), scratch, plain);
+    }
 
    private:
     const std::unique_ptr<Decrypter::Session> s_;
