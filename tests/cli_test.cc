@@ -229,7 +229,9 @@ TEST(CliTest, EveryCommandKeepsTheParseContract) {
     expect_usage_error(c.cmd + " --no-such-switch");
     if (!c.missing.empty()) expect_usage_error(c.missing);
   }
-  // No or an unknown subcommand.
+  // No or an unknown command or subcommand.
+  expect_usage_error("");
+  expect_usage_error("no-such-command");
   for (const char* group : {"wal", "snap", "key", "store"}) {
     expect_usage_error(group);
     expect_usage_error(absl::StrCat(group, " no-such-command"));
