@@ -49,7 +49,7 @@ class UsageFirstFormatter : public CLI::Formatter {
  public:
   UsageFirstFormatter() {
     label("Usage", "usage");
-    column_width(34);
+    column_width(28);
   }
   std::string make_help(const CLI::App* app, std::string name,
                         CLI::AppFormatMode mode) const override {
@@ -109,6 +109,15 @@ std::optional<int> ParseApp(CLI::App* app, const std::vector<std::string>& args)
   } catch (const CLI::CallForAllHelp&) {
     std::fprintf(stdout, "%s\n", app->help("", CLI::AppFormatMode::All).c_str());
     return kExitOk;
+  } catch (const CLI::ArgumentMismatch& e) {
+    // "--entries: 1 required N missing" said as it always was.
+    const std::string msg = OneLine(e.what());
+    const size_t colon = msg.find(':');
+    if (colon != std::string::npos && absl::EndsWith(msg, " missing") &&
+        absl::StrContains(msg, " required ")) {
+      return Fail(kExitUsage, absl::StrCat(msg.substr(0, colon), " needs a value"));
+    }
+    return Fail(kExitUsage, msg);
   } catch (const CLI::ParseError& e) {
     return Fail(kExitUsage, OneLine(e.what()));
   }

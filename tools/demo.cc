@@ -295,11 +295,10 @@ absl::Status RunDemo(const DemoConfig& c, const std::string& dir) {
 
 int DemoMain(const std::vector<std::string>& args) {
   Command a("demo", kDemoDescription);
-  a.U64("entries", "entries to append (default 100000; at least 10 batches, at most 10000000)");
+  a.U64("entries", "entries, 10 batches..10000000 (default 100000)");
   a.U64("size", "data bytes per entry, 1..1048576 (default 1024)");
   a.U64("batch", "entries per durable batch, 1..10000 (default 100)");
-  a.Switch("keep", "keep the files (and the unlock key, in DIR/unlock-key) for `sealwal store "
-                   "inspect`");
+  a.Switch("keep", "keep the files, and the unlock key in DIR/unlock-key");
   if (std::optional<int> rc = a.Parse(args)) return *rc;
   DemoConfig c;
   absl::StatusOr<uint64_t> entries = a.GetU64("entries", c.entries);
