@@ -1,6 +1,7 @@
 // The `sealwal wal` command contract (docs/cli.md, docs/cli.md):
 // exit statuses, the one-line `sealwal: ` errors, the script-readable last
 // lines, and that refused commands leave every file untouched.
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -167,6 +168,89 @@ TEST(CliTest, EveryCommandAnswersHelp) {
       EXPECT_EQ(r.err, "");
     }
   }
+}
+
+// The parser (CLI11) keeps the contract for every command: --help is
+// usage on stdout, exit 0, nothing on stderr; an unknown flag, a missing
+// required flag or positional, a flag without its value and a bad number
+// are exit 2 with exactly one "sealwal: " line; nothing is made.
+TEST(CliTest, EveryCommandKeepsTheParseContract) {
+  TempDir tmp;
+  const std::string d = ShellQuote(tmp.Sub("x"));
+  struct Case {
+    std::string cmd;      // with every required argument
+    std::string missing;  // the same with a required argument left out
+  };
+  const std::vector<Case> cases = {
+      {"wal gen " + d + " --entries 1 --size 1 --batch 1 --seed 1",
+       "wal gen " + d + " --entries 1 --size 1 --batch 1"},
+      {"wal dump " + d, "wal dump"},
+      {"wal verify " + d, "wal verify"},
+      {"wal repair " + d, "wal repair"},
+      {"snap save " + d + " --index 1 --term 1 --size 1 --seed 1",
+       "snap save " + d + " --index 1 --term 1 --size 1"},
+      {"snap load " + d, "snap load"},
+      {"snap inspect " + d, "snap inspect"},
+      {"snap ls " + d, "snap ls"},
+      {"key init --key-file " + d, "key init --autolock"},
+      {"key inspect --key-file " + d, "key inspect"},
+      {"key rotate-dek --key-file " + d, "key rotate-dek"},
+      {"key rotate-kek --key-file " + d, "key rotate-kek"},
+      {"key lock --key-file " + d, "key lock"},
+      {"key unlock --key-file " + d, "key unlock"},
+      {"store init " + d, "store init --autolock"},
+      {"store gen " + d + " --entries 1 --size 1 --batch 1 --seed 1",
+       "store gen " + d + " --entries 1 --size 1 --seed 1"},
+      {"store verify " + d, "store verify"},
+      {"store inspect " + d, "store inspect"},
+      {"store rotate " + d, "store rotate"},
+      {"demo --entries 1000", ""},  // demo requires nothing
+      {"wal", ""},
+      {"snap", ""},
+      {"key", ""},
+      {"store", ""},
+  };
+  auto expect_usage_error = [&](const std::string& args) {
+    SCOPED_TRACE(absl::StrCat("sealwal ", args));
+    auto r = Sealwal(args);
+    EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+    EXPECT_THAT(r.err, StartsWith("sealwal: "));
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  };
+  for (const Case& c : cases) {
+    for (const char* help : {"--help", "-h"}) {
+      SCOPED_TRACE(absl::StrCat("sealwal ", c.cmd, " ", help));
+      auto r = Sealwal(absl::StrCat(c.cmd, " ", help));
+      EXPECT_EQ(r.exit_code, 0) << r.err;
+      EXPECT_THAT(r.out, StartsWith("usage: sealwal "));
+      EXPECT_EQ(r.err, "");
+    }
+    expect_usage_error(c.cmd + " --no-such-flag 1");
+    expect_usage_error(c.cmd + " --no-such-switch");
+    if (!c.missing.empty()) expect_usage_error(c.missing);
+  }
+  // No or an unknown command or subcommand.
+  expect_usage_error("");
+  expect_usage_error("no-such-command");
+  for (const char* group : {"wal", "snap", "key", "store"}) {
+    expect_usage_error(group);
+    expect_usage_error(absl::StrCat(group, " no-such-command"));
+  }
+  // Bad numbers (u64: no sign, no overflow, no garbage) and flags without
+  // their values.
+  for (const char* n : {"-1", "18446744073709551616", "12x", "x", "''", "0x"}) {
+    expect_usage_error(absl::StrCat("wal gen ", d, " --entries ", n, " --size 1 --batch 1 --seed 1"));
+    expect_usage_error(absl::StrCat("store gen ", d, " --entries 1 --size 1 --batch 1 --seed ", n));
+    expect_usage_error(absl::StrCat("demo --entries ", n));
+  }
+  expect_usage_error(absl::StrCat("wal gen ", d, " --size 1 --batch 1 --seed 1 --entries"));
+  expect_usage_error(absl::StrCat("wal dump ", d, " --from"));
+  // Both value syntaxes, hex, and the largest u64 parse.
+  auto eq = Sealwal(absl::StrCat("wal gen ", d, " --entries=0 --size=1 --batch 1 "
+                                 "--seed=18446744073709551615 --segment-size=0x1000"));
+  EXPECT_EQ(eq.exit_code, 0) << eq.err;
+  // A test's directory: nothing else was made by a usage error.
+  EXPECT_EQ(testing::ListDirNames(tmp.path()), std::vector<std::string>{"x"});
 }
 
 }  // namespace

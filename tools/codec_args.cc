@@ -56,7 +56,7 @@ absl::StatusOr<encryption::SecretKey> ReadDekFile(const std::string& path) {
 
 // The --dek-file DEK: nullopt for plaintext (no key flag and a plain
 // directory name).
-absl::StatusOr<std::optional<encryption::Dek>> DekFromArgs(const Args& args,
+absl::StatusOr<std::optional<encryption::Dek>> DekFromArgs(const Command& args,
                                                            const std::string& dir) {
   if (!args.Has("dek-file")) {
     if (walcrypt::IsEncryptedWalDir(dir)) {
@@ -79,7 +79,7 @@ absl::StatusOr<std::optional<encryption::Dek>> DekFromArgs(const Args& args,
 
 }  // namespace
 
-absl::StatusOr<std::shared_ptr<encryption::Keyring>> KeyringFromKeyFileArgs(const Args& args) {
+absl::StatusOr<std::shared_ptr<encryption::Keyring>> KeyringFromKeyFileArgs(const Command& args) {
   const std::string path = args.Get("key-file").value_or("");
   if (path.empty()) return absl::InvalidArgumentError("--key-file needs a path");
   absl::StatusOr<std::optional<pem::UnlockKey>> unlock = UnlockKeyFromArgs(args);
@@ -152,7 +152,7 @@ uint32_t DekFileKeyId(absl::string_view key) {
   return id == 0 ? 1 : id;
 }
 
-absl::StatusOr<std::shared_ptr<encryption::Keyring>> KeyringFromArgs(const Args& args,
+absl::StatusOr<std::shared_ptr<encryption::Keyring>> KeyringFromArgs(const Command& args,
                                                                      const std::string& dir) {
   if (args.Has("key-file")) {
     if (args.Has("dek-file")) {
@@ -166,7 +166,7 @@ absl::StatusOr<std::shared_ptr<encryption::Keyring>> KeyringFromArgs(const Args&
   return encryption::Keyring::ForDek(**dek);  // a raw test key: counts in memory only
 }
 
-absl::StatusOr<std::unique_ptr<wal::PayloadCodec>> CodecFromArgs(const Args& args,
+absl::StatusOr<std::unique_ptr<wal::PayloadCodec>> CodecFromArgs(const Command& args,
                                                                  const std::string& dir) {
   absl::StatusOr<std::shared_ptr<encryption::Keyring>> keys = KeyringFromArgs(args, dir);
   if (!keys.ok()) return keys.status();

@@ -62,17 +62,17 @@ namespace sealwal::cli {
 // Null when the WAL is plaintext. A key error (missing key for an
 // "-encrypted" directory, unreadable or malformed key file, --key-file) is
 // an error: exit status 2.
-absl::StatusOr<std::unique_ptr<wal::PayloadCodec>> CodecFromArgs(const Args& args,
+absl::StatusOr<std::unique_ptr<wal::PayloadCodec>> CodecFromArgs(const Command& args,
                                                                  const std::string& dir);
 
 // The keyring the key flags name: null for plaintext (no key flag and a
 // plain directory name); the same key errors as CodecFromArgs (exit 2).
-absl::StatusOr<std::shared_ptr<encryption::Keyring>> KeyringFromArgs(const Args& args,
+absl::StatusOr<std::shared_ptr<encryption::Keyring>> KeyringFromArgs(const Command& args,
                                                                      const std::string& dir);
 
 // The keyring of the node key file named by --key-file (unlock key as
 // above): raft-dek writes, raft-dek-pending reads, counts persisted.
-absl::StatusOr<std::shared_ptr<encryption::Keyring>> KeyringFromKeyFileArgs(const Args& args);
+absl::StatusOr<std::shared_ptr<encryption::Keyring>> KeyringFromKeyFileArgs(const Command& args);
 
 // The exit status for an error of a command that used keys: a missing key
 // (encryption::IsMissingKeyError, or a WAL decrypt failure that is

@@ -31,14 +31,12 @@
 namespace sealwal::cli {
 namespace {
 
-constexpr char kDemoUsage[] =
-    "usage: sealwal demo [--entries N] [--size S] [--batch B] [--keep]\n"
-    "Shows sealwal end to end in a new temp dir ($TMPDIR or /tmp): an encrypted store locked\n"
-    "under a new unlock key; a simulated Raft node appending N entries of S bytes (default\n"
-    "100000 x 1024, B = 100 per durable batch) through the storage facade, with snapshots, GC\n"
-    "and a DEK rotation mid-run; the same workload on a plaintext store; a child writer killed\n"
-    "with SIGKILL and every entry it reported synced verified after recovery; a summary.\n"
-    "--keep leaves the files (and the unlock key, in DIR/unlock-key) for `sealwal store inspect`.\n"
+constexpr char kDemoDescription[] =
+    "Shows sealwal end to end in a new temp dir ($TMPDIR or /tmp): an encrypted store locked "
+    "under a new unlock key; a simulated Raft node appending N entries of S bytes (default "
+    "100000 x 1024, B = 100 per durable batch) through the storage facade, with snapshots, GC "
+    "and a DEK rotation mid-run; the same workload on a plaintext store; a child writer killed "
+    "with SIGKILL and every entry it reported synced verified after recovery; a summary. "
     "Progress goes to stderr. Exit 0 when every check passed.";
 
 struct DemoConfig {
@@ -296,24 +294,23 @@ absl::Status RunDemo(const DemoConfig& c, const std::string& dir) {
 }  // namespace
 
 int DemoMain(const std::vector<std::string>& args) {
-  if (HelpRequested(args)) return PrintUsage(kDemoUsage);
-  absl::StatusOr<Args> a = Args::Parse(args, {"keep"});
-  if (!a.ok()) return Fail(kExitUsage, a.status().message());
-  if (auto s = a->CheckAllowed({"entries", "size", "batch", "keep"}); !s.ok()) {
-    return Fail(kExitUsage, s.message());
-  }
-  if (!a->positional().empty()) return Fail(kExitUsage, "demo takes no positional arguments");
+  Command a("demo", kDemoDescription);
+  a.U64("entries", "entries, 10 batches..10000000 (default 100000)");
+  a.U64("size", "data bytes per entry, 1..1048576 (default 1024)");
+  a.U64("batch", "entries per durable batch, 1..10000 (default 100)");
+  a.Switch("keep", "keep the files, and the unlock key in DIR/unlock-key");
+  if (std::optional<int> rc = a.Parse(args)) return *rc;
   DemoConfig c;
-  absl::StatusOr<uint64_t> entries = a->GetU64("entries", c.entries);
-  absl::StatusOr<uint64_t> size = a->GetU64("size", c.size);
-  absl::StatusOr<uint64_t> batch = a->GetU64("batch", c.batch);
+  absl::StatusOr<uint64_t> entries = a.GetU64("entries", c.entries);
+  absl::StatusOr<uint64_t> size = a.GetU64("size", c.size);
+  absl::StatusOr<uint64_t> batch = a.GetU64("batch", c.batch);
   for (const auto* v : {&entries, &size, &batch}) {
     if (!v->ok()) return Fail(kExitUsage, v->status().message());
   }
   c.entries = *entries;
   c.size = *size;
   c.batch = *batch;
-  c.keep = a->Has("keep");
+  c.keep = a.Has("keep");
   if (c.batch < 1 || c.batch > 10000) return Fail(kExitUsage, "--batch must be 1..10000");
   if (c.size < 1 || c.size > (1 << 20)) return Fail(kExitUsage, "--size must be 1..1048576");
   if (c.entries < 10 * c.batch || c.entries > 10'000'000) {

@@ -27,13 +27,12 @@
 namespace sealwal::cli {
 namespace {
 
-constexpr char kKeyUsage[] =
-    "usage: sealwal key init --key-file F [--autolock] [--algorithm aes-256-gcm|chacha20-poly1305] "
-    "[--import PEM]\n"
-    "       sealwal key inspect --key-file F\n"
-    "       sealwal key rotate-dek --key-file F [--algorithm A]\n"
-    "       sealwal key rotate-kek|lock|unlock --key-file F\n"
-    "The unlock key of a locked file comes from --unlock-key-file U or $SEALWAL_UNLOCK_KEY.";
+constexpr char kKeyDescription[] =
+    "The node key file: an EC P-256 private key and the DEKs (raft-dek, raft-dek-pending), "
+    "optionally locked under an unlock key (autolock) (docs/cli-key.md).";
+constexpr char kUnlockFooter[] =
+    "The unlock key of a locked file comes from --unlock-key-file U or $SEALWAL_UNLOCK_KEY, "
+    "never from the command line.";
 
 // The key commands' exit contract: damage and missing files are data
 // errors (1); everything about keys and usage is 2.
@@ -79,14 +78,15 @@ struct Common {
   std::optional<pem::UnlockKey> unlock_key;
 };
 
-absl::StatusOr<Common> ParseCommon(const Args& a, const std::vector<std::string>& allowed) {
-  std::vector<std::string> all = allowed;
-  all.push_back("key-file");
-  all.push_back("unlock-key-file");
-  if (auto s = a.CheckAllowed(all); !s.ok()) return s;
-  if (a.positional().size() > 1) {
-    return absl::InvalidArgumentError("unexpected argument (the key file is given as --key-file F)");
-  }
+// Declares the flags every key command takes (--key-file F, required, and
+// --unlock-key-file U) and its footer.
+void CommonFlags(Command& a) {
+  a.Option("key-file", "F", "the node key file", kRequired);
+  a.Option("unlock-key-file", "U", "a file holding the unlock key (else $SEALWAL_UNLOCK_KEY)");
+  a.Footer(kUnlockFooter);
+}
+
+absl::StatusOr<Common> ParseCommon(const Command& a) {
   Common c;
   c.path = a.Get("key-file").value_or("");
   if (c.path.empty()) return absl::InvalidArgumentError("--key-file F is required");
@@ -104,7 +104,7 @@ absl::StatusOr<std::unique_ptr<pem::KeyReadWriter>> OpenKrw(const Common& c) {
   return pem::KeyReadWriter::Create(std::move(o));
 }
 
-absl::StatusOr<encryption::Algorithm> AlgorithmArg(const Args& a, encryption::Algorithm dflt) {
+absl::StatusOr<encryption::Algorithm> AlgorithmArg(const Command& a, encryption::Algorithm dflt) {
   if (!a.Has("algorithm")) return dflt;
   absl::StatusOr<encryption::Algorithm> alg = encryption::ParseAlgorithmName(*a.Get("algorithm"));
   if (!alg.ok() || *alg == encryption::Algorithm::kNotEncrypted) {
@@ -120,8 +120,18 @@ std::string DekLine(absl::string_view name, const std::optional<pem::StoredDek>&
                       d->encryptions);
 }
 
-int KeyInit(const Args& a) {
-  absl::StatusOr<Common> c = ParseCommon(a, {"autolock", "algorithm", "import"});
+int KeyInit(const std::vector<std::string>& args) {
+  Command a("key init",
+            "Creates F (mode 0600; refuses an existing file, whose DEKs would be lost) with a new "
+            "EC P-256 private key, or the key in --import PEM (any key OpenSSL reads), and one "
+            "DEK (raft-dek, random key id). With --autolock a new unlock key locks the file and "
+            "is printed once; without it the key and DEK are stored unencrypted.");
+  CommonFlags(a);
+  a.Switch("autolock", "lock the new file under a new unlock key");
+  a.Option("algorithm", "aes-256-gcm|chacha20-poly1305", "raft-dek's algorithm (default aes-256-gcm)");
+  a.Option("import", "PEM", "take the private key from this PEM file");
+  if (std::optional<int> rc = a.Parse(args)) return *rc;
+  absl::StatusOr<Common> c = ParseCommon(a);
   if (!c.ok()) return Fail(kExitUsage, c.status().message());
   env::FileSystem* fs = env::DefaultFileSystem();
   if (fs->FileExists(c->path).ok()) {
@@ -187,8 +197,14 @@ int KeyInit(const Args& a) {
   return kExitOk;
 }
 
-int KeyInspect(const Args& a) {
-  absl::StatusOr<Common> c = ParseCommon(a, {});
+int KeyInspect(const std::vector<std::string>& args) {
+  Command a("key inspect",
+            "Shows the key file's layout, autolock state, kek-version and "
+            "raft-dek-needs-rotation; with the unlock key (or for an unlocked file) also the key "
+            "type and each DEK's key id, algorithm and stored encryption counter.");
+  CommonFlags(a);
+  if (std::optional<int> rc = a.Parse(args)) return *rc;
+  absl::StatusOr<Common> c = ParseCommon(a);
   if (!c.ok()) return Fail(kExitUsage, c.status().message());
   absl::StatusOr<std::string> text = env::ReadSecretFile(env::DefaultFileSystem(), c->path);
   if (!text.ok()) return KeyFail(text.status());
@@ -243,8 +259,16 @@ int KeyInspect(const Args& a) {
   return kExitOk;
 }
 
-int KeyRotateDek(const Args& a) {
-  absl::StatusOr<Common> c = ParseCommon(a, {"algorithm"});
+int KeyRotateDek(const std::vector<std::string>& args) {
+  Command a("key rotate-dek",
+            "Starts a DEK rotation: a new random DEK becomes raft-dek-pending and "
+            "raft-dek-needs-rotation is cleared (if a rotation is under way, another is queued "
+            "instead). The process writing the store finishes the rotation on its next saves. "
+            "Prints the resulting raft-dek, raft-dek-pending and raft-dek-needs-rotation lines.");
+  CommonFlags(a);
+  a.Option("algorithm", "A", "the new DEK's algorithm (default that of raft-dek)");
+  if (std::optional<int> rc = a.Parse(args)) return *rc;
+  absl::StatusOr<Common> c = ParseCommon(a);
   if (!c.ok()) return Fail(kExitUsage, c.status().message());
   absl::StatusOr<std::unique_ptr<pem::KeyReadWriter>> krw = OpenKrw(*c);
   if (!krw.ok()) return KeyFail(krw.status());
@@ -285,8 +309,21 @@ int KeyRotateDek(const Args& a) {
 // rotate-kek, lock and unlock: one ViewAndRotateKEK each.
 enum class KekOp { kRotate, kLock, kUnlock };
 
-int KeyKek(const Args& a, KekOp op) {
-  absl::StatusOr<Common> c = ParseCommon(a, {});
+int KeyKek(const std::vector<std::string>& args, KekOp op) {
+  Command a(op == KekOp::kRotate ? "key rotate-kek" : op == KekOp::kLock ? "key lock" : "key unlock",
+            op == KekOp::kRotate
+                ? "For a locked file: a new unlock key; the private key and every DEK header are "
+                  "re-wrapped under the new KEK (kek-version + 1) in one atomic write. Prints the "
+                  "new unlock key; the old one stops working."
+            : op == KekOp::kLock
+                ? "For an unlocked file: a new unlock key locks it (kek-version + 1) and "
+                  "raft-dek-needs-rotation is set. Refuses an already locked file (use "
+                  "rotate-kek)."
+                : "For a locked file, with its unlock key: stores the key and DEKs unwrapped "
+                  "(kek-version + 1) and warns that autolock is off.");
+  CommonFlags(a);
+  if (std::optional<int> rc = a.Parse(args)) return *rc;
+  absl::StatusOr<Common> c = ParseCommon(a);
   if (!c.ok()) return Fail(kExitUsage, c.status().message());
   if (op == KekOp::kLock) {
     // Say "already locked" without needing its unlock key first.
@@ -349,19 +386,18 @@ int KeyMain(const std::vector<std::string>& args) {
   // A closed stdout must be an error we see (EPIPE), not a silent death
   // after the key file changed.
   std::signal(SIGPIPE, SIG_IGN);
-  if (HelpRequested(args)) return PrintUsage(kKeyUsage);
-  if (args.empty()) return Fail(kExitUsage, kKeyUsage);
-  const std::string sub = args[0];
-  absl::StatusOr<Args> a =
-      Args::Parse(std::vector<std::string>(args.begin() + 1, args.end()), {"autolock"});
-  if (!a.ok()) return Fail(kExitUsage, a.status().message());
-  if (sub == "init") return KeyInit(*a);
-  if (sub == "inspect") return KeyInspect(*a);
-  if (sub == "rotate-dek") return KeyRotateDek(*a);
-  if (sub == "rotate-kek") return KeyKek(*a, KekOp::kRotate);
-  if (sub == "lock") return KeyKek(*a, KekOp::kLock);
-  if (sub == "unlock") return KeyKek(*a, KekOp::kUnlock);
-  return Fail(kExitUsage, absl::StrCat("unknown key command \"", sub, "\"\n", kKeyUsage));
+  return RunGroup(
+      "key", kKeyDescription,
+      {{"init", "create a key file (--autolock: locked)", KeyInit},
+       {"inspect", "show a key file's state and DEKs", KeyInspect},
+       {"rotate-dek", "start a DEK rotation (a new raft-dek-pending)", KeyRotateDek},
+       {"rotate-kek", "a new unlock key for a locked file",
+        [](const std::vector<std::string>& a) { return KeyKek(a, KekOp::kRotate); }},
+       {"lock", "lock an unlocked file under a new unlock key",
+        [](const std::vector<std::string>& a) { return KeyKek(a, KekOp::kLock); }},
+       {"unlock", "store the key and DEKs unwrapped",
+        [](const std::vector<std::string>& a) { return KeyKek(a, KekOp::kUnlock); }}},
+      args);
 }
 
 }  // namespace sealwal::cli

@@ -1,5 +1,6 @@
-// The `sealwal` command-line tool. Contract: docs/cli.md and
-// docs/cli.md. Exit status 0 ok, 1 data error, 2 usage or key error.
+// The `sealwal` command-line tool. Contract: docs/cli.md. Exit status 0 ok,
+// 1 data error, 2 usage or key error. Each command group parses its own
+// arguments with CLI11 (tools/cli.h); this only dispatches to the group.
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -14,7 +15,7 @@ constexpr char kUsage[] =
     "  wal gen|dump|verify|repair   an etcd-compatible WAL directory\n"
     "  snap save|load|inspect|ls    etcd-compatible and streamed snapshots\n"
     "  key init|inspect|rotate-dek|rotate-kek|lock|unlock   the node key file\n"
-    "  store init|gen|verify|inspect|rotate   a Raft node's data directory (storage facade)\n"
+    "  store init|gen|verify|inspect|rotate|migrate   a Raft node's data directory (storage facade)\n"
     "  demo                         the whole product end to end, in a temp dir\n"
     "Run `sealwal <command> --help` for its usage.";
 
@@ -22,9 +23,13 @@ constexpr char kUsage[] =
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
-  if (args.empty() || args[0] == "help" || args[0] == "--help" || args[0] == "-h") {
-    std::fprintf(args.empty() ? stderr : stdout, "%s\n", kUsage);
-    return args.empty() ? sealwal::cli::kExitUsage : 0;
+  if (args.empty()) {
+    return sealwal::cli::Fail(sealwal::cli::kExitUsage,
+                              "no command given (run `sealwal --help` for the commands)");
+  }
+  if (args[0] == "help" || args[0] == "--help" || args[0] == "-h") {
+    std::fprintf(stdout, "%s\n", kUsage);
+    return 0;
   }
   const std::string cmd = args[0];
   std::vector<std::string> rest(args.begin() + 1, args.end());
@@ -34,5 +39,6 @@ int main(int argc, char** argv) {
   if (cmd == "key") return sealwal::cli::KeyMain(rest);
   if (cmd == "store") return sealwal::cli::StoreMain(rest);
   return sealwal::cli::Fail(sealwal::cli::kExitUsage,
-                            absl::StrCat("unknown command \"", cmd, "\"\n", kUsage));
+                            absl::StrCat("unknown command \"", cmd,
+                                         "\" (run `sealwal --help` for the commands)"));
 }

@@ -29,12 +29,13 @@
 namespace sealwal::cli {
 namespace {
 
-constexpr char kSnapUsage[] =
-    "usage: sealwal snap save DIR --index I --term T --size BYTES --seed X [--stream]\n"
-    "                 [--chunk-size B] [--threads N] [--voters 1,2,3] [--key-file F | --dek-file F]\n"
-    "       sealwal snap load DIR [--key-file F | --dek-file F] [--expect-seed X] [--full-check]\n"
-    "       sealwal snap inspect DIR [--key-file F | --dek-file F]\n"
-    "       sealwal snap ls DIR [--key-file F | --dek-file F]";
+constexpr char kSnapDescription[] =
+    "etcd-compatible and streamed snapshots in a directory: save one, load the newest valid "
+    "one, inspect or list them (docs/cli-snap.md).";
+constexpr char kKeyFooter[] =
+    "Keys as for `sealwal wal`: --key-file F (raft-dek, raft-dek-pending) or --dek-file F; a "
+    "directory whose name ends in \"-encrypted\" needs one. The unlock key of a locked key "
+    "file comes from --unlock-key-file U or $SEALWAL_UNLOCK_KEY, never from the command line.";
 
 constexpr size_t kPiece = 1 << 20;
 
@@ -51,7 +52,7 @@ struct KeySetup {
   std::shared_ptr<encryption::Keyring> keys;
   int exit_code = kExitOk;
 };
-KeySetup KeysFromArgs(const Args& a, const std::string& dir) {
+KeySetup KeysFromArgs(const Command& a, const std::string& dir) {
   KeySetup k;
   auto keys = KeyringFromArgs(a, dir);
   if (!keys.ok()) {
@@ -92,13 +93,25 @@ class SeedChecker {
   std::optional<uint64_t> mismatch_;
 };
 
-int SnapSave(const Args& a) {
-  if (auto s = a.CheckAllowed({"index", "term", "size", "seed", "stream", "chunk-size", "threads",
-                               "voters", "key-file", "dek-file", "unlock-key-file"});
-      !s.ok()) {
-    return Fail(kExitUsage, s.message());
-  }
-  if (a.positional().size() != 1) return Fail(kExitUsage, "snap save needs exactly one DIR");
+int SnapSave(const std::vector<std::string>& args) {
+  Command a("snap save",
+            "Writes one snapshot at (index I >= 1, term T) whose data is BYTES bytes of "
+            "data_gen(X, I, T); DIR is created when missing. By default an inline .snap (held in "
+            "memory; up to 4 GiB); --stream writes a streamed snapshot (.snap.stream and the "
+            ".snap naming it) in constant memory. Prints `saved FILE` per file, then `snapshot "
+            "I T`, `bytes BYTES` and `digest HEX`.");
+  a.Positional("DIR", "the snapshot directory");
+  a.U64("index", "the snapshot's index (at least 1)", kRequired);
+  a.U64("term", "the snapshot's term", kRequired);
+  a.U64("size", "data bytes", kRequired);
+  a.U64("seed", "the data_gen seed", kRequired);
+  a.Switch("stream", "write a streamed snapshot");
+  a.U64("chunk-size", "stream chunk size, 4096..67108864 (default 1048576)");
+  a.U64("threads", "stream sealing threads, 0..64 (default 2)");
+  a.Option("voters", "1,2,3", "the ConfState voters (default 1)");
+  a.KeyFlags();
+  a.Footer(kKeyFooter);
+  if (std::optional<int> rc = a.Parse(args)) return *rc;
   const std::string dir = Trimmed(a.positional()[0]);
   auto index = a.GetU64("index", std::nullopt);
   auto term = a.GetU64("term", std::nullopt);
@@ -171,13 +184,20 @@ int SnapSave(const Args& a) {
   return kExitOk;
 }
 
-int SnapLoad(const Args& a) {
-  if (auto s = a.CheckAllowed({"key-file", "dek-file", "unlock-key-file", "expect-seed",
-                               "full-check", "threads"});
-      !s.ok()) {
-    return Fail(kExitUsage, s.message());
-  }
-  if (a.positional().size() != 1) return Fail(kExitUsage, "snap load needs exactly one DIR");
+int SnapLoad(const std::vector<std::string>& args) {
+  Command a("snap load",
+            "Loads the newest valid snapshot as etcd's Snapshotter.Load does (a .snap that fails "
+            "its CRC is renamed .broken and the next is tried; a streamed snapshot whose stream "
+            "is missing or broken is skipped), reads every byte and prints its index, term, size "
+            "and digest. A snapshot that does not decrypt stops the load: exit 2 for a missing "
+            "key, 1 when it does not authenticate.");
+  a.Positional("DIR", "the snapshot directory");
+  a.KeyFlags();
+  a.U64("expect-seed", "check the data against data_gen with this seed");
+  a.Switch("full-check", "authenticate every chunk of a stream before choosing it");
+  a.U64("threads", "stream reading threads, 0..64 (default 2)");
+  a.Footer(kKeyFooter);
+  if (std::optional<int> rc = a.Parse(args)) return *rc;
   const std::string dir = Trimmed(a.positional()[0]);
   std::optional<uint64_t> seed;
   if (a.Has("expect-seed")) {
@@ -250,13 +270,20 @@ int SnapLoad(const Args& a) {
 }
 
 // inspect (verbose) and ls (one line per snapshot): read-only.
-int SnapInspect(const Args& a, bool ls) {
-  if (auto s = a.CheckAllowed({"key-file", "dek-file", "unlock-key-file"}); !s.ok()) {
-    return Fail(kExitUsage, s.message());
-  }
-  if (a.positional().size() != 1) {
-    return Fail(kExitUsage, absl::StrCat("snap ", ls ? "ls" : "inspect", " needs exactly one DIR"));
-  }
+int SnapInspect(const std::vector<std::string>& args, bool ls) {
+  Command a(ls ? "snap ls" : "snap inspect",
+            ls ? "One line per .snap in DIR, newest first: name, index, term, size, kind, "
+                 "algorithm and key id. Read-only."
+               : "Read-only: for each .snap, newest first, its index, term, voters, kind, sizes, "
+                 "algorithm and key id (a stream's chunks after checking its header, size and "
+                 "first and last chunks), with a warning for plaintext data; broken files, "
+                 "orphan streams and temporaries are listed too. No key is needed; with one, "
+                 "each .snap is also decrypted. Exit 1 when one is broken or does not "
+                 "authenticate, 2 when one names a key id the key flags do not provide.");
+  a.Positional("DIR", "the snapshot directory");
+  a.KeyFlags();
+  a.Footer(kKeyFooter);
+  if (std::optional<int> rc = a.Parse(args)) return *rc;
   const std::string dir = Trimmed(a.positional()[0]);
   // Read-only and no decryption needed: an encrypted directory may be
   // inspected without its key (sealed data shows algorithm and key id).
@@ -371,20 +398,18 @@ int SnapInspect(const Args& a, bool ls) {
   return rc;
 }
 
+int SnapInspectCmd(const std::vector<std::string>& args) { return SnapInspect(args, false); }
+int SnapLsCmd(const std::vector<std::string>& args) { return SnapInspect(args, true); }
+
 }  // namespace
 
 int SnapMain(const std::vector<std::string>& args) {
-  if (HelpRequested(args)) return PrintUsage(kSnapUsage);
-  if (args.empty()) return Fail(kExitUsage, kSnapUsage);
-  auto parsed = Args::Parse(std::vector<std::string>(args.begin() + 1, args.end()),
-                            {"stream", "full-check"});
-  if (!parsed.ok()) return Fail(kExitUsage, parsed.status().message());
-  const std::string& cmd = args[0];
-  if (cmd == "save") return SnapSave(*parsed);
-  if (cmd == "load") return SnapLoad(*parsed);
-  if (cmd == "inspect") return SnapInspect(*parsed, /*ls=*/false);
-  if (cmd == "ls") return SnapInspect(*parsed, /*ls=*/true);
-  return Fail(kExitUsage, absl::StrCat("unknown snap command \"", cmd, "\"\n", kSnapUsage));
+  return RunGroup("snap", kSnapDescription,
+                  {{"save", "write a snapshot of data_gen data (inline or streamed)", SnapSave},
+                   {"load", "load the newest valid snapshot and check it", SnapLoad},
+                   {"inspect", "describe every snapshot file (read-only)", SnapInspectCmd},
+                   {"ls", "one line per snapshot (read-only)", SnapLsCmd}},
+                  args);
 }
 
 }  // namespace sealwal::cli

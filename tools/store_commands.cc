@@ -27,18 +27,23 @@
 #include "tools/content_digest.h"
 
 namespace sealwal::cli {
+
+// tools/store_migrate.cc
+int StoreMigrateMain(const std::vector<std::string>& args);
+
 namespace {
 
-constexpr char kStoreUsage[] =
-    "usage: sealwal store init DATADIR [--autolock] [--plaintext]\n"
-    "       sealwal store gen DATADIR --entries N --size S --batch B --seed X\n"
-    "                [--snapshot-every K] [--rotate-every K] [--segment-size BYTES]\n"
-    "       sealwal store verify DATADIR [--expect-seed X]\n"
-    "       sealwal store inspect DATADIR\n"
-    "       sealwal store rotate DATADIR\n"
-    "       sealwal store migrate DATADIR --encrypt|--decrypt\n"
-    "DATADIR holds wal-v3[-encrypted]/, snap-v3[-encrypted]/ and node.key. The unlock key of\n"
-    "a locked node.key comes from --unlock-key-file U or $SEALWAL_UNLOCK_KEY.";
+constexpr char kStoreDescription[] =
+    "A Raft node's data directory through the storage facade (docs/cli-store.md). DATADIR "
+    "holds wal-v3[-encrypted]/, snap-v3[-encrypted]/ and node.key. The unlock key of a locked "
+    "node.key comes from --unlock-key-file U or $SEALWAL_UNLOCK_KEY, never from the command "
+    "line.";
+
+// Declares DATADIR and --unlock-key-file, which every store command takes.
+void CommonFlags(Command& a) {
+  a.Positional("DATADIR", "the node's data directory");
+  a.Option("unlock-key-file", "U", "a file holding the unlock key (else $SEALWAL_UNLOCK_KEY)");
+}
 
 // The size of a snapshot `store gen` saves; its data is
 // data_gen(seed, index, 0, kSnapshotSize) (term 0: never an entry's).
@@ -63,7 +68,7 @@ int StoreFail(const absl::Status& s) {
   }
 }
 
-absl::StatusOr<std::string> DataDirArg(const Args& a) {
+absl::StatusOr<std::string> DataDirArg(const Command& a) {
   if (a.positional().size() != 1) {
     return absl::InvalidArgumentError("exactly one DATADIR is required");
   }
@@ -72,7 +77,7 @@ absl::StatusOr<std::string> DataDirArg(const Args& a) {
 
 // Options common to every command: DATADIR, the unlock key, and (tests
 // only) $SEALWAL_RESERVATION_BLOCK, as for `wal gen`.
-absl::StatusOr<storage::StorageOptions> CommonOptions(const Args& a) {
+absl::StatusOr<storage::StorageOptions> CommonOptions(const Command& a) {
   storage::StorageOptions o;
   SEALWAL_ASSIGN_OR_RETURN(o.data_dir, DataDirArg(a));
   SEALWAL_ASSIGN_OR_RETURN(o.unlock_key, UnlockKeyFromArgs(a));
@@ -96,10 +101,17 @@ absl::StatusOr<std::unique_ptr<storage::RaftStorage>> OpenReadOnly(storage::Stor
 
 std::string KeyIdText(encryption::KeyId id) { return absl::StrFormat("0x%08x", id.value()); }
 
-int StoreInit(const Args& a) {
-  if (auto s = a.CheckAllowed({"autolock", "plaintext", "unlock-key-file", "metadata"}); !s.ok()) {
-    return Fail(kExitUsage, s.message());
-  }
+int StoreInit(const std::vector<std::string>& args) {
+  Command a("store init",
+            "Makes a new store in DATADIR (created if missing; refused when it already holds a "
+            "WAL or a node.key): the key file, then the snapshot directory, then the WAL. By "
+            "default encrypted, node.key unlocked unless an unlock key is given. Prints `store "
+            "DATADIR`, `kind encrypted|plaintext`, `autolock on|off` and `raft-dek 0x...`.");
+  CommonFlags(a);
+  a.Switch("autolock", "lock node.key (a new unlock key is printed once unless one is given)");
+  a.Switch("plaintext", "wal-v3/ and snap-v3/, no key file");
+  a.Option("metadata", "TEXT", "the WAL's metadata (default \"sealwal store\")");
+  if (std::optional<int> rc = a.Parse(args)) return *rc;
   absl::StatusOr<storage::StorageOptions> o = CommonOptions(a);
   if (!o.ok()) return Fail(kExitUsage, o.status().message());
   const bool plaintext = a.Has("plaintext");
@@ -153,12 +165,22 @@ int StoreInit(const Args& a) {
   return kExitOk;
 }
 
-int StoreGen(const Args& a) {
-  if (auto s = a.CheckAllowed({"entries", "size", "batch", "seed", "snapshot-every",
-                               "rotate-every", "segment-size", "unlock-key-file"});
-      !s.ok()) {
-    return Fail(kExitUsage, s.message());
-  }
+int StoreGen(const std::vector<std::string>& args) {
+  Command a("store gen",
+            "Simulates a Raft node on an existing store: continues after its last entry and "
+            "saves batches of B entries of S bytes (entry I's data data_gen(seed, I, 1, S)), N "
+            "entries in all, printing `synced <last index>` after each durable batch, `snapshot "
+            "<index>` after each snapshot (then GC keeps the 2 newest) and `rotated 0x...` when "
+            "a DEK rotation has ended.");
+  CommonFlags(a);
+  a.U64("entries", "entries to write", kRequired);
+  a.U64("size", "data bytes per entry", kRequired);
+  a.U64("batch", "entries per durable save (at least 1)", kRequired);
+  a.U64("seed", "the data_gen seed", kRequired);
+  a.U64("snapshot-every", "save a snapshot every K entries (default 0: never)");
+  a.U64("rotate-every", "ask for a DEK rotation every K entries (default 0: never)");
+  a.U64("segment-size", "WAL segment size in bytes (default 64000000)");
+  if (std::optional<int> rc = a.Parse(args)) return *rc;
   absl::StatusOr<storage::StorageOptions> o = CommonOptions(a);
   if (!o.ok()) return Fail(kExitUsage, o.status().message());
   absl::StatusOr<uint64_t> n = a.GetU64("entries", std::nullopt);
@@ -248,10 +270,15 @@ int StoreGen(const Args& a) {
   return kExitOk;
 }
 
-int StoreVerify(const Args& a) {
-  if (auto s = a.CheckAllowed({"expect-seed", "unlock-key-file"}); !s.ok()) {
-    return Fail(kExitUsage, s.message());
-  }
+int StoreVerify(const std::vector<std::string>& args) {
+  Command a("store verify",
+            "Opens the store read-only, loads the newest usable snapshot and reads every entry "
+            "the retained WAL holds, decrypting and authenticating each; with --expect-seed also "
+            "checks the data against data_gen (a mismatch: exit 1). Ends with hardstate, "
+            "entries, snapshot and digest lines.");
+  CommonFlags(a);
+  a.U64("expect-seed", "check every entry and the snapshot against data_gen with this seed");
+  if (std::optional<int> rc = a.Parse(args)) return *rc;
   absl::StatusOr<storage::StorageOptions> o = CommonOptions(a);
   if (!o.ok()) return Fail(kExitUsage, o.status().message());
   std::optional<uint64_t> seed;
@@ -320,8 +347,13 @@ int StoreVerify(const Args& a) {
   return kExitOk;
 }
 
-int StoreInspect(const Args& a) {
-  if (auto s = a.CheckAllowed({"unlock-key-file"}); !s.ok()) return Fail(kExitUsage, s.message());
+int StoreInspect(const std::vector<std::string>& args) {
+  Command a("store inspect",
+            "Lists, without modifying anything, the key file's DEK ids and the retained files "
+            "with the DEK each needs; `keys-present false` (a file needs a DEK the key file "
+            "lacks) exits 1.");
+  CommonFlags(a);
+  if (std::optional<int> rc = a.Parse(args)) return *rc;
   absl::StatusOr<storage::StorageOptions> o = CommonOptions(a);
   if (!o.ok()) return Fail(kExitUsage, o.status().message());
   absl::StatusOr<std::unique_ptr<storage::RaftStorage>> st = OpenReadOnly(std::move(*o));
@@ -359,8 +391,13 @@ int StoreInspect(const Args& a) {
   return kExitOk;
 }
 
-int StoreRotate(const Args& a) {
-  if (auto s = a.CheckAllowed({"unlock-key-file"}); !s.ok()) return Fail(kExitUsage, s.message());
+int StoreRotate(const std::vector<std::string>& args) {
+  Command a("store rotate",
+            "Sets raft-dek-needs-rotation: true in DATADIR/node.key and nothing else (one atomic "
+            "rewrite under the key file's lock, safe while a writer runs); the writer carries "
+            "out the rotation.");
+  CommonFlags(a);
+  if (std::optional<int> rc = a.Parse(args)) return *rc;
   absl::StatusOr<storage::StorageOptions> o = CommonOptions(a);
   if (!o.ok()) return Fail(kExitUsage, o.status().message());
   if (absl::Status s = storage::RaftStorage::RequestRotationInKeyFile(o->data_dir, o->unlock_key);
@@ -375,23 +412,17 @@ int StoreRotate(const Args& a) {
 
 int StoreMain(const std::vector<std::string>& args) {
   std::signal(SIGPIPE, SIG_IGN);
-  if (HelpRequested(args)) return PrintUsage(kStoreUsage);
-  if (args.empty()) return Fail(kExitUsage, kStoreUsage);
-  const std::string sub = args[0];
-  if (sub == "migrate") {
-    // tools/store_migrate.cc parses its own switches (--encrypt/--decrypt).
-    int StoreMigrateMain(const std::vector<std::string>& args);
-    return StoreMigrateMain(std::vector<std::string>(args.begin() + 1, args.end()));
-  }
-  absl::StatusOr<Args> a = Args::Parse(std::vector<std::string>(args.begin() + 1, args.end()),
-                                       {"autolock", "plaintext"});
-  if (!a.ok()) return Fail(kExitUsage, a.status().message());
-  if (sub == "init") return StoreInit(*a);
-  if (sub == "gen") return StoreGen(*a);
-  if (sub == "verify") return StoreVerify(*a);
-  if (sub == "inspect") return StoreInspect(*a);
-  if (sub == "rotate") return StoreRotate(*a);
-  return Fail(kExitUsage, absl::StrCat("unknown store command \"", sub, "\"\n", kStoreUsage));
+  return RunGroup("store", kStoreDescription,
+                  {{"init", "make a new store (encrypted unless --plaintext)", StoreInit},
+                   {"gen", "write entries like a Raft node, with snapshots and rotations",
+                    StoreGen},
+                   {"verify", "read and check every retained entry; print the digest",
+                    StoreVerify},
+                   {"inspect", "list DEKs and the retained files that need them", StoreInspect},
+                   {"rotate", "ask the writer for a DEK rotation", StoreRotate},
+                   {"migrate", "move a plaintext store to an encrypted one, or back",
+                    StoreMigrateMain}},
+                  args);
 }
 
 }  // namespace sealwal::cli

@@ -10,6 +10,7 @@
 // holding the WAL). Errors are one line on stderr starting "sealwal: ".
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -45,22 +46,27 @@ int MigrateFail(const absl::Status& s) {
 }  // namespace
 
 // Called by StoreMain (tools/store_commands.cc) with the arguments after
-// "migrate"; --help is answered there.
+// "migrate".
 int StoreMigrateMain(const std::vector<std::string>& args) {
-  absl::StatusOr<Args> a = Args::Parse(args, {"encrypt", "decrypt"});
-  if (!a.ok()) return Fail(kExitUsage, a.status().message());
-  if (auto s = a->CheckAllowed({"encrypt", "decrypt", "unlock-key-file"}); !s.ok()) {
-    return Fail(kExitUsage, s.message());
-  }
-  if (a->positional().size() != 1) return Fail(kExitUsage, "exactly one DATADIR is required");
-  if (a->Has("encrypt") == a->Has("decrypt")) {
+  Command a("store migrate",
+            "Moves a plaintext store (wal-v3/, snap-v3/, as etcd writes it) to an encrypted one "
+            "(wal-v3-encrypted/, snap-v3-encrypted/, node.key made if absent, locked under the "
+            "unlock key when one is given), or back. The new directories are built as <new>.tmp "
+            "and committed through DATADIR/migrate.journal, so a crash leaves exactly one store "
+            "and a re-run (or a writer's open) finishes the move (docs/cli-store.md).");
+  a.Positional("DATADIR", "the node's data directory");
+  a.Switch("encrypt", "plaintext to encrypted");
+  a.Switch("decrypt", "encrypted to plaintext");
+  a.Option("unlock-key-file", "U", "a file holding the unlock key (else $SEALWAL_UNLOCK_KEY)");
+  if (std::optional<int> rc = a.Parse(args)) return *rc;
+  if (a.Has("encrypt") == a.Has("decrypt")) {
     return Fail(kExitUsage, "give exactly one of --encrypt and --decrypt");
   }
   storage::MigrateOptions o;
-  o.data_dir = a->positional()[0];
-  o.direction = a->Has("encrypt") ? storage::MigrateDirection::kEncrypt
+  o.data_dir = a.positional()[0];
+  o.direction = a.Has("encrypt") ? storage::MigrateDirection::kEncrypt
                                   : storage::MigrateDirection::kDecrypt;
-  absl::StatusOr<std::optional<pem::UnlockKey>> unlock = UnlockKeyFromArgs(*a);
+  absl::StatusOr<std::optional<pem::UnlockKey>> unlock = UnlockKeyFromArgs(a);
   if (!unlock.ok()) return Fail(kExitUsage, unlock.status().message());
   o.unlock_key = std::move(*unlock);
   // Tests only, as for `store gen`: a smaller reservation block.

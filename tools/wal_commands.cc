@@ -23,12 +23,13 @@
 namespace sealwal::cli {
 namespace {
 
-constexpr char kWalUsage[] =
-    "usage: sealwal wal gen DIR --entries N --size S --batch B --seed X [--segment-size B] "
-    "[--key-file F]\n"
-    "       sealwal wal dump DIR [--from INDEX:TERM] [--format jsonl|text] [--key-file F]\n"
-    "       sealwal wal verify DIR [--key-file F] [--expect-seed X]\n"
-    "       sealwal wal repair DIR";
+constexpr char kWalDescription[] =
+    "An etcd-compatible WAL directory: write one like a Raft node, dump it, verify it, repair "
+    "a torn tail (docs/cli.md).";
+constexpr char kKeyFooter[] =
+    "A WAL is encrypted when a key is given or its directory name ends in \"-encrypted\" "
+    "(then a key is required). The unlock key of a locked key file comes from "
+    "--unlock-key-file U or $SEALWAL_UNLOCK_KEY, never from the command line.";
 
 // Calls fn on every entry of `r` in index order, reading chunks of 4096
 // entries (a few MiB: memory stays flat in the log's size). Returns the
@@ -53,13 +54,23 @@ std::string Trimmed(std::string dir) {
   return dir;
 }
 
-int WalGen(const Args& a) {
-  if (auto s = a.CheckAllowed({"entries", "size", "batch", "seed", "segment-size", "key-file",
-                               "dek-file", "unlock-key-file", "preallocation"});
-      !s.ok()) {
-    return Fail(kExitUsage, s.message());
-  }
-  if (a.positional().size() != 1) return Fail(kExitUsage, "wal gen needs exactly one DIR");
+int WalGen(const std::vector<std::string>& args) {
+  Command a("wal gen",
+            "Writes N entries of S bytes to the WAL at DIR like a Raft node: batches of B "
+            "entries, each saved with HardState{term 1, vote 1, commit = last index} and "
+            "fsynced, after which `synced <last index>` is printed. Entry data is "
+            "data_gen(seed, index, term); the metadata is `sealwal wal gen seed=X`. A WAL that "
+            "`wal gen` wrote with the same seed is continued after its last entry.");
+  a.Positional("DIR", "the WAL directory");
+  a.U64("entries", "entries to write", kRequired);
+  a.U64("size", "data bytes per entry", kRequired);
+  a.U64("batch", "entries per durable Save (at least 1)", kRequired);
+  a.U64("seed", "the data_gen seed", kRequired);
+  a.U64("segment-size", "segment size in bytes (default 64000000, at least 4096)");
+  a.KeyFlags();
+  a.Option("preallocation", "MODE", "fallocate: preallocate segments with fallocate(2)");
+  a.Footer(kKeyFooter);
+  if (std::optional<int> rc = a.Parse(args)) return *rc;
   const std::string dir = Trimmed(a.positional()[0]);
   auto entries = a.GetU64("entries", std::nullopt);
   auto size = a.GetU64("size", std::nullopt);
@@ -120,7 +131,7 @@ int WalGen(const Args& a) {
   return kExitOk;
 }
 
-absl::StatusOr<wal::SnapshotPosition> ParseFrom(const Args& a) {
+absl::StatusOr<wal::SnapshotPosition> ParseFrom(const Command& a) {
   auto from = a.Get("from");
   if (!from.has_value()) return wal::SnapshotPosition{};
   std::vector<std::string> parts = absl::StrSplit(*from, ':');
@@ -133,12 +144,19 @@ absl::StatusOr<wal::SnapshotPosition> ParseFrom(const Args& a) {
   return p;
 }
 
-int WalDump(const Args& a) {
-  if (auto s = a.CheckAllowed({"from", "format", "key-file", "dek-file", "unlock-key-file"});
-      !s.ok()) {
-    return Fail(kExitUsage, s.message());
-  }
-  if (a.positional().size() != 1) return Fail(kExitUsage, "wal dump needs exactly one DIR");
+int WalDump(const std::vector<std::string>& args) {
+  Command a("wal dump",
+            "Reads the WAL at DIR as etcd's read-only mode does, from the snapshot position "
+            "INDEX:TERM, and prints its metadata, snapshot, hardstate and entries (jsonl: one "
+            "compact JSON object per line, byte-identical to etcdwal-peer dump-jsonl). A "
+            "failure is printed as a last error record (exit 1; 2 for a missing key); a torn "
+            "tail ends the entries quietly.");
+  a.Positional("DIR", "the WAL directory");
+  a.Option("from", "INDEX:TERM", "the snapshot position to read from (default 0:0)");
+  a.Option("format", "jsonl|text", "output format (default jsonl)");
+  a.KeyFlags();
+  a.Footer(kKeyFooter);
+  if (std::optional<int> rc = a.Parse(args)) return *rc;
   const std::string dir = Trimmed(a.positional()[0]);
   const std::string format = a.Get("format").value_or("jsonl");
   if (format != "jsonl" && format != "text") {
@@ -223,12 +241,17 @@ int WalDump(const Args& a) {
   return kExitOk;
 }
 
-int WalVerify(const Args& a) {
-  if (auto s = a.CheckAllowed({"key-file", "dek-file", "unlock-key-file", "expect-seed"});
-      !s.ok()) {
-    return Fail(kExitUsage, s.message());
-  }
-  if (a.positional().size() != 1) return Fail(kExitUsage, "wal verify needs exactly one DIR");
+int WalVerify(const std::vector<std::string>& args) {
+  Command a("wal verify",
+            "Checks the WAL at DIR from the oldest position its segments allow: the CRC chain, "
+            "every payload decrypted and, with --expect-seed, every entry's data against "
+            "data_gen. A torn tail is exit 1 until `wal repair`. Output ends with `entries "
+            "FIRST..LAST` (or `entries none`) and `digest HEX`.");
+  a.Positional("DIR", "the WAL directory");
+  a.KeyFlags();
+  a.U64("expect-seed", "check every entry's data against data_gen with this seed");
+  a.Footer(kKeyFooter);
+  if (std::optional<int> rc = a.Parse(args)) return *rc;
   const std::string dir = Trimmed(a.positional()[0]);
   std::optional<uint64_t> seed;
   if (a.Has("expect-seed")) {
@@ -320,9 +343,14 @@ absl::Status ScanAllSegments(const std::string& dir, const std::vector<std::stri
   return s;
 }
 
-int WalRepair(const Args& a) {
-  if (auto s = a.CheckAllowed({}); !s.ok()) return Fail(kExitUsage, s.message());
-  if (a.positional().size() != 1) return Fail(kExitUsage, "wal repair needs exactly one DIR");
+int WalRepair(const std::vector<std::string>& args) {
+  Command a("wal repair",
+            "Repairs a torn tail only: copies the last segment to .broken, truncates it after "
+            "its last good record and fsyncs. Prints `nothing to repair` when the WAL reads "
+            "cleanly; refuses anything else, such as a CRC mismatch (exit 1, nothing "
+            "modified).");
+  a.Positional("DIR", "the WAL directory");
+  if (std::optional<int> rc = a.Parse(args)) return *rc;
   const std::string dir = Trimmed(a.positional()[0]);
   auto names = wal::Wal::SegmentNames(dir, env::DefaultFileSystem());
   if (!names.ok()) return Fail(kExitDataError, names.status().message());
@@ -354,16 +382,12 @@ int WalRepair(const Args& a) {
 }  // namespace
 
 int WalMain(const std::vector<std::string>& args) {
-  if (HelpRequested(args)) return PrintUsage(kWalUsage);
-  if (args.empty()) return Fail(kExitUsage, kWalUsage);
-  const std::string sub = args[0];
-  auto parsed = Args::Parse({args.begin() + 1, args.end()}, {});
-  if (!parsed.ok()) return Fail(kExitUsage, parsed.status().message());
-  if (sub == "gen") return WalGen(*parsed);
-  if (sub == "dump") return WalDump(*parsed);
-  if (sub == "verify") return WalVerify(*parsed);
-  if (sub == "repair") return WalRepair(*parsed);
-  return Fail(kExitUsage, absl::StrCat("unknown wal command \"", sub, "\"\n", kWalUsage));
+  return RunGroup("wal", kWalDescription,
+                  {{"gen", "write a WAL like a Raft node", WalGen},
+                   {"dump", "print a WAL's records (jsonl or text)", WalDump},
+                   {"verify", "check a WAL's CRCs, keys and data; print its digest", WalVerify},
+                   {"repair", "truncate a torn tail", WalRepair}},
+                  args);
 }
 
 }  // namespace sealwal::cli
