@@ -154,7 +154,7 @@ int StoreInit(const Args& a) {
 
 int StoreGen(const Args& a) {
   if (auto s = a.CheckAllowed({"entries", "size", "batch", "seed", "snapshot-every",
-                               "rotate-every", "segment-size", "unlock-key-file"});
+                               "rotate-every", "rotate-after", "segment-size", "unlock-key-file"});
       !s.ok()) {
     return Fail(kExitUsage, s.message());
   }
@@ -167,11 +167,19 @@ int StoreGen(const Args& a) {
   absl::StatusOr<uint64_t> snap_every = a.GetU64("snapshot-every", 0);
   absl::StatusOr<uint64_t> rotate_every = a.GetU64("rotate-every", 0);
   absl::StatusOr<uint64_t> seg = a.GetU64("segment-size", wal::kDefaultSegmentSize);
-  for (const auto* v : {&n, &size, &batch, &seed, &snap_every, &rotate_every, &seg}) {
+  absl::StatusOr<uint64_t> rotate_after = a.GetU64("rotate-after", 0);  // 0: not given
+  for (const auto* v : {&n, &size, &batch, &seed, &snap_every, &rotate_every, &seg, &rotate_after}) {
     if (!v->ok()) return Fail(kExitUsage, v->status().message());
   }
   if (*batch == 0) return Fail(kExitUsage, "--batch must be at least 1");
+  if (a.Has("rotate-after") && *rotate_after == 0) {
+    return Fail(kExitUsage, "--rotate-after must be at least 1 second");
+  }
   o->segment_size = *seg;
+  if (*rotate_after > 0) {
+    o->rotation.max_age =
+        absl::Seconds(static_cast<int64_t>(std::min<uint64_t>(*rotate_after, INT64_MAX)));
+  }
   std::optional<uint64_t> asked;
   o->request_snapshot = [&asked](uint64_t min_index) { asked = min_index; };
   // Rotation steps run inside SaveEntries/SaveSnapshot; their lines are

@@ -93,6 +93,17 @@
 // re-reads the file when it changed, and in any case every
 // `key_file_check_interval` batches (64 by default).
 //
+// DEK age (options.rotation.max_age): every DEK the facade makes (a new
+// store's, a rotation's pending one) records options.clock() as its
+// creation time in the key file, and promotion keeps it. Each read of the
+// key file remembers raft-dek's creation time; each SaveEntries compares it
+// with options.clock() (no read, no decryption) and, once the DEK is older
+// than max_age, takes the full look, where the rotator starts a rotation
+// as it does for the counter threshold. Not while a rotation runs: the
+// old DEK is current until the promotion, and the new one is then young.
+// A DEK with no recorded creation time (an older key file) is not rotated
+// for its age.
+//
 // Errors: absl::Status. A wrong unlock key is kPermissionDenied and
 // modifies nothing; a missing DEK kNotFound (IsMissingKeyError); corruption
 // kDataLoss; the WAL's errors keep their wal::WalErrorClass. After a failed
