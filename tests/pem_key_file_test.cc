@@ -431,6 +431,12 @@ TEST(KeyFileDekPlaintextTest, RoundTripAndRejects) {
   ASSERT_EQ(u.size(), 54u);
   ASSERT_OK_AND_ASSIGN(StoredDek uback, DecodeDekPlaintext(u, "raft-dek"));
   EXPECT_EQ(uback.created, 0u);
+  // A creation time the reader would refuse is not written.
+  ASSERT_OK_AND_ASSIGN(PrivateKey key, PrivateKey::GenerateEcP256());
+  DekHeaders h;
+  h.current = TestDek(0x1234, Algorithm::kAes256Gcm, 0, uint64_t{1} << 63);
+  EXPECT_THAT(EncodeKeyFile(key, h, 0, nullptr).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 TEST(KeyFileDekPlaintextTest, DekCreatedAtIsWholeSeconds) {

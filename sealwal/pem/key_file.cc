@@ -426,6 +426,12 @@ absl::StatusOr<std::string> EncodeKeyFile(const PrivateKey& key, const DekHeader
       headers.current->dek.id == headers.pending->dek.id) {
     return absl::InvalidArgumentError("raft-dek and raft-dek-pending have the same key id");
   }
+  // What DecodeDekPlaintext would refuse is never written.
+  for (const std::optional<StoredDek>* d : {&headers.current, &headers.pending}) {
+    if (d->has_value() && (*d)->created > static_cast<uint64_t>(INT64_MAX)) {
+      return absl::InvalidArgumentError("a DEK's creation time is out of range");
+    }
+  }
   const bool locked = unlock_key != nullptr;
   std::optional<Kek> kek;
   std::unique_ptr<encryption::AeadEncrypter> wrapper;

@@ -30,8 +30,8 @@
 //     algorithm (1) = 3 or 4 | key_id (4, LE) | encryptions (8, LE) |
 //     key (32) | created (8, LE; unix seconds, 0 = unknown).
 //   Version 1 (read only), 46 bytes: the same without `created` (unknown).
-//   The creation time sits inside the wrapped record, so it is authenticated
-//   by the KEK and hidden without the unlock key.
+//   The creation time sits inside the record: in a locked file it is
+//   authenticated by the KEK and hidden without the unlock key.
 //
 // File info (the DEK block's body, 34 bytes): version (1) = 1 | flags (1):
 // bit 0 = locked, others 0 | SHA-256 over a domain string, version, flags,
@@ -169,8 +169,8 @@ absl::StatusOr<KeyFile> DecodeKeyFile(absl::string_view text, const UnlockKey* u
 
 // The file text for (key, headers) at `kek_version`, locked under
 // `unlock_key` when it is non-null. kInvalidArgument when the DEKs are
-// malformed (current and pending share a key id). The caller wipes the
-// result.
+// malformed (current and pending share a key id, or a creation time is past
+// 2^63 - 1 seconds). The caller wipes the result.
 absl::StatusOr<std::string> EncodeKeyFile(const PrivateKey& key, const DekHeaders& headers,
                                           uint64_t kek_version, const UnlockKey* unlock_key);
 
