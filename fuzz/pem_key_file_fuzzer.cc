@@ -44,7 +44,7 @@ pem::DekHeaders Headers() {
   h.current = pem::StoredDek{
       *encryption::Dek::FromParts(encryption::KeyId(0x1a2b3c4d), encryption::Algorithm::kAes256Gcm,
                                   *encryption::SecretKey::FromBytes(std::string(32, 'c'))),
-      12345};
+      12345, 1796119200};
   h.pending = pem::StoredDek{
       *encryption::Dek::FromParts(encryption::KeyId(0x55667788),
                                   encryption::Algorithm::kChaCha20Poly1305,
@@ -57,7 +57,8 @@ pem::DekHeaders Headers() {
 bool SameDek(const std::optional<pem::StoredDek>& a, const std::optional<pem::StoredDek>& b) {
   if (a.has_value() != b.has_value()) return false;
   return !a.has_value() || (a->dek.id == b->dek.id && a->dek.algorithm == b->dek.algorithm &&
-                            a->dek.key == b->dek.key && a->encryptions == b->encryptions);
+                            a->dek.key == b->dek.key && a->encryptions == b->encryptions &&
+                            a->created == b->created);
 }
 
 bool Same(const pem::DekHeaders& a, const pem::DekHeaders& b) {

@@ -334,5 +334,46 @@ TEST_F(KeyCliTest, WalRoundTripsWithKeyFile) {
   EXPECT_EQ(v2.exit_code, 0) << v2.err;
 }
 
+// `key inspect` shows each DEK's creation time (UTC, whole seconds) with the
+// unlock key, `locked` without it; `rotate-dek` gives the pending DEK its own.
+TEST_F(KeyCliTest, InspectShowsDekCreationTimes) {
+  auto utc_now = [] {
+    auto d = RunCommand("date -u +%s");
+    return std::stoll(std::string(absl::StripAsciiWhitespace(d.out)));
+  };
+  const long long before = utc_now();
+  const std::string k = Init();
+  const long long after = utc_now();
+  auto to_unix = [](const std::string& v) {
+    auto d = RunCommand("date -u -d " + ShellQuote(v) + " +%s");
+    EXPECT_EQ(d.exit_code, 0) << v;
+    return std::stoll(std::string(absl::StripAsciiWhitespace(d.out)));
+  };
+  auto locked = RunCommand(Cli("key inspect --key-file " + ShellQuote(key_)));
+  ASSERT_EQ(locked.exit_code, 0) << locked.err;
+  EXPECT_EQ(LineValue(locked.out, "raft-dek-created"), "locked");
+  EXPECT_EQ(LineValue(locked.out, "raft-dek-pending-created"), "none");
+  auto i = RunCommand(WithKey(k, Cli("key inspect --key-file " + ShellQuote(key_))));
+  ASSERT_EQ(i.exit_code, 0) << i.err;
+  const std::string created = LineValue(i.out, "raft-dek-created");
+  ASSERT_EQ(created.size(), 20u) << created;  // 2026-12-01T10:00:00Z
+  EXPECT_EQ(created.back(), 'Z');
+  EXPECT_GE(to_unix(created), before);
+  EXPECT_LE(to_unix(created), after);
+  EXPECT_EQ(LineValue(i.out, "raft-dek-pending-created"), "none");
+  // The existing lines are still there, in their form.
+  EXPECT_THAT(LineValue(i.out, "raft-dek"), StartsWith("0x"));
+  EXPECT_EQ(LineValue(i.out, "raft-dek-pending"), "none");
+  auto rot = RunCommand(WithKey(k, Cli("key rotate-dek --key-file " + ShellQuote(key_))));
+  ASSERT_EQ(rot.exit_code, 0) << rot.err;
+  auto j = RunCommand(WithKey(k, Cli("key inspect --key-file " + ShellQuote(key_))));
+  ASSERT_EQ(j.exit_code, 0) << j.err;
+  EXPECT_EQ(LineValue(j.out, "raft-dek-created"), created);  // kept across the rewrite
+  const std::string pending = LineValue(j.out, "raft-dek-pending-created");
+  ASSERT_EQ(pending.size(), 20u) << pending;
+  EXPECT_GE(to_unix(pending), to_unix(created));
+  EXPECT_LE(to_unix(pending), utc_now());
+}
+
 }  // namespace
 }  // namespace sealwal

@@ -316,7 +316,7 @@ TEST_F(KeyringCliTest, ADekNearTheLimitRefusesPastItAcrossProcesses) {
   expect_exhausted(second, "second wal gen");
   EXPECT_FALSE(env::DefaultFileSystem()->FileExists(wal2).ok());
   const std::string snap = tmp_.Sub("snap-v3-encrypted");
-  for (const std::string& extra : {"", " --stream"}) {
+  for (const std::string extra : {"", " --stream"}) {
     auto s = Run("snap save " + ShellQuote(snap) + " --index 5 --term 1 --size 30 --seed 4" +
                  extra + KeyFlag(key_));
     expect_exhausted(s, "snap save" + extra);

@@ -4,6 +4,8 @@
 // different key or DEK), wrong unlock keys are kPermissionDenied, and the
 // swarmkit layout and bare keys are read.
 #include <algorithm>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -12,6 +14,9 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "openssl/evp.h"
+#include "sealwal/encryption/associated_data.h"
+#include "sealwal/encryption/encrypter.h"
 #include "sealwal/pem/key_file.h"
 #include "sealwal/pem/pem_block.h"
 #include "sealwal/pem/private_key.h"
@@ -35,15 +40,20 @@ std::string Bytes32(int seed) {
 
 UnlockKey TestUnlockKey(int seed) { return *UnlockKey::FromBytes(Bytes32(seed)); }
 
-StoredDek TestDek(uint32_t id, Algorithm alg = Algorithm::kAes256Gcm, uint64_t encryptions = 0) {
+// 2026-12-01T10:00:00Z, a DEK's creation time in the tests.
+constexpr uint64_t kCreated = 1796119200;
+
+StoredDek TestDek(uint32_t id, Algorithm alg = Algorithm::kAes256Gcm, uint64_t encryptions = 0,
+                  uint64_t created = 0) {
   auto key = encryption::SecretKey::FromBytes(Bytes32(static_cast<int>(id)));
-  return StoredDek{*Dek::FromParts(encryption::KeyId(id), alg, std::move(*key)), encryptions};
+  return StoredDek{*Dek::FromParts(encryption::KeyId(id), alg, std::move(*key)), encryptions,
+                   created};
 }
 
 DekHeaders TestHeaders(bool pending = true) {
   DekHeaders h;
-  h.current = TestDek(0x1111, Algorithm::kAes256Gcm, 7);
-  if (pending) h.pending = TestDek(0x2222, Algorithm::kChaCha20Poly1305, 1ull << 40);
+  h.current = TestDek(0x1111, Algorithm::kAes256Gcm, 7, kCreated);
+  if (pending) h.pending = TestDek(0x2222, Algorithm::kChaCha20Poly1305, 1ull << 40, kCreated + 1);
   h.needs_rotation = true;
   return h;
 }
@@ -55,6 +65,7 @@ void ExpectSameDek(const std::optional<StoredDek>& a, const std::optional<Stored
   EXPECT_EQ(a->dek.algorithm, b->dek.algorithm);
   EXPECT_TRUE(a->dek.key == b->dek.key);
   EXPECT_EQ(a->encryptions, b->encryptions);
+  EXPECT_EQ(a->created, b->created);
 }
 
 void ExpectSameHeaders(const DekHeaders& a, const DekHeaders& b) {
@@ -67,7 +78,8 @@ bool SameHeaders(const DekHeaders& a, const DekHeaders& b) {
   auto same = [](const std::optional<StoredDek>& x, const std::optional<StoredDek>& y) {
     if (x.has_value() != y.has_value()) return false;
     return !x.has_value() || (x->dek.id == y->dek.id && x->dek.algorithm == y->dek.algorithm &&
-                              x->dek.key == y->dek.key && x->encryptions == y->encryptions);
+                              x->dek.key == y->dek.key && x->encryptions == y->encryptions &&
+                              x->created == y->created);
   };
   return same(a.current, b.current) && same(a.pending, b.pending) &&
          a.needs_rotation == b.needs_rotation;
@@ -377,13 +389,21 @@ TEST(KeyFileLayoutTest, BareKeysAndOddFilesAreClear) {
 }
 
 TEST(KeyFileDekPlaintextTest, RoundTripAndRejects) {
-  StoredDek d = TestDek(0xdeadbeef, Algorithm::kChaCha20Poly1305, 12345);
+  StoredDek d = TestDek(0xdeadbeef, Algorithm::kChaCha20Poly1305, 12345, kCreated);
   std::string b = EncodeDekPlaintext(d);
   ASSERT_EQ(b.size(), kDekPlaintextSize);
+  ASSERT_EQ(b.size(), 54u);
+  EXPECT_EQ(b[0], 2);  // version 2
+  EXPECT_EQ(b.substr(46), std::string("\xa0\x9a\x0e\x6b\x00\x00\x00\x00", 8));  // created, LE
   ASSERT_OK_AND_ASSIGN(StoredDek back, DecodeDekPlaintext(b, "raft-dek"));
+  EXPECT_EQ(back.created, kCreated);
+  EXPECT_EQ(back.CreatedTime(), absl::FromUnixSeconds(kCreated));
+  EXPECT_EQ(back.Clone().created, kCreated);
   ExpectSameDek(std::optional<StoredDek>(std::move(back)), std::optional<StoredDek>(d.Clone()));
   std::string bad = b;
-  bad[0] = 2;
+  bad[0] = 3;
+  EXPECT_THAT(DecodeDekPlaintext(bad, "raft-dek"), StatusIs(absl::StatusCode::kDataLoss));
+  bad[0] = 0;
   EXPECT_THAT(DecodeDekPlaintext(bad, "raft-dek"), StatusIs(absl::StatusCode::kDataLoss));
   bad = b;
   bad[1] = 1;  // swarmkit secretbox
@@ -391,7 +411,125 @@ TEST(KeyFileDekPlaintextTest, RoundTripAndRejects) {
   bad = b;
   bad[2] = bad[3] = bad[4] = bad[5] = 0;  // key id 0
   EXPECT_THAT(DecodeDekPlaintext(bad, "raft-dek"), StatusIs(absl::StatusCode::kDataLoss));
+  bad = b;
+  bad[53] = static_cast<char>(0x80);  // created past int64: never written
+  EXPECT_THAT(DecodeDekPlaintext(bad, "raft-dek"), StatusIs(absl::StatusCode::kDataLoss));
   EXPECT_THAT(DecodeDekPlaintext(b.substr(1), "raft-dek"), StatusIs(absl::StatusCode::kDataLoss));
+  EXPECT_THAT(DecodeDekPlaintext("", "raft-dek"), StatusIs(absl::StatusCode::kDataLoss));
+  // Each version has one size: version 2 cut to 46 bytes, and version 1
+  // with 8 bytes appended, are damage, not the other version.
+  EXPECT_THAT(DecodeDekPlaintext(b.substr(0, 46), "raft-dek"),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("want 54")));
+  bad = b;
+  bad[0] = 1;
+  EXPECT_THAT(DecodeDekPlaintext(bad, "raft-dek"),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("want 46")));
+  // Unknown creation time is written as version 2 with created 0.
+  StoredDek unknown = TestDek(0x1234);
+  EXPECT_FALSE(unknown.CreatedTime().has_value());
+  std::string u = EncodeDekPlaintext(unknown);
+  ASSERT_EQ(u.size(), 54u);
+  ASSERT_OK_AND_ASSIGN(StoredDek uback, DecodeDekPlaintext(u, "raft-dek"));
+  EXPECT_EQ(uback.created, 0u);
+  // A creation time the reader would refuse is not written.
+  ASSERT_OK_AND_ASSIGN(PrivateKey key, PrivateKey::GenerateEcP256());
+  DekHeaders h;
+  h.current = TestDek(0x1234, Algorithm::kAes256Gcm, 0, uint64_t{1} << 63);
+  EXPECT_THAT(EncodeKeyFile(key, h, 0, nullptr).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST(KeyFileDekPlaintextTest, DekCreatedAtIsWholeSeconds) {
+  EXPECT_EQ(DekCreatedAt(absl::FromUnixSeconds(kCreated) + absl::Milliseconds(999)), kCreated);
+  EXPECT_EQ(DekCreatedAt(absl::UnixEpoch()), 0u);  // unknown, not 1970
+  EXPECT_EQ(DekCreatedAt(absl::UnixEpoch() - absl::Hours(1)), 0u);
+}
+
+// A version-1 DekPlaintext (46 bytes, before creation times were kept).
+std::string V1Plaintext(const StoredDek& d) {
+  std::string v1 = EncodeDekPlaintext(d).substr(0, kDekPlaintextV1Size);
+  v1[0] = 1;
+  return v1;
+}
+
+// The sealwal layout with `block0`'s headers, the file digest recomputed
+// (docs/format.md §11 "File info and digest"), as an older writer made it.
+std::string WithDigest(const std::vector<PemHeader>& headers, const PemBlock& key_block,
+                       uint8_t flags) {
+  std::string der = *DecodeCanonicalBase64(key_block.body_base64, "key");
+  std::string in("sealwal/v1/pem-digest\0", 22);
+  in.push_back(1);
+  in.push_back(static_cast<char>(flags));
+  for (const PemHeader& h : headers) absl::StrAppend(&in, h.name, ": ", h.value, "\n");
+  absl::StrAppend(&in, key_block.label, "\n", der);
+  unsigned char md[32];
+  unsigned int n = 0;
+  EVP_Digest(in.data(), in.size(), md, &n, EVP_sha256(), nullptr);
+  std::string info;
+  info.push_back(1);
+  info.push_back(static_cast<char>(flags));
+  info.append(reinterpret_cast<const char*>(md), 32);
+  return FormatPemBlock(kDekBlockLabel, headers, info) +
+         FormatPemBlock(key_block.label, key_block.headers, der);
+}
+
+// A key file written before version 2 (its records hold version-1
+// DekPlaintexts) is read, locked and unlocked, with the creation time
+// unknown; the next write makes it version 2, still unknown.
+TEST(KeyFileDekPlaintextTest, Version1RecordsAreRead) {
+  ASSERT_OK_AND_ASSIGN(PrivateKey key, PrivateKey::GenerateEcP256());
+  UnlockKey u = TestUnlockKey(4);
+  for (bool locked : {false, true}) {
+    SCOPED_TRACE(locked);
+    const UnlockKey* uk = locked ? &u : nullptr;
+    DekHeaders h = TestHeaders();
+    ASSERT_OK_AND_ASSIGN(std::string text, EncodeKeyFile(key, h, 2, uk));
+    ASSERT_OK_AND_ASSIGN(std::vector<PemBlock> blocks, ParsePemBlocks(text));
+    ASSERT_EQ(blocks.size(), 2u);
+    std::optional<Kek> kek;
+    std::unique_ptr<encryption::AeadEncrypter> wrapper;
+    if (locked) {
+      ASSERT_OK_AND_ASSIGN(kek, u.DeriveKek());
+      encryption::EncrypterOptions opts;
+      opts.algorithm = Algorithm::kAes256Gcm;
+      ASSERT_OK_AND_ASSIGN(wrapper, encryption::AeadEncrypter::Create(kek->id, kek->key, opts));
+    }
+    std::vector<PemHeader> headers = blocks[0].headers;
+    for (PemHeader& ph : headers) {
+      const StoredDek* d = ph.name == kRaftDekHeader          ? &*h.current
+                           : ph.name == kRaftDekPendingHeader ? &*h.pending
+                                                              : nullptr;
+      if (d == nullptr) continue;
+      encryptionpb::EncryptedRecord rec;
+      if (locked) {
+        encryption::AadContext ctx;
+        ctx.purpose = encryption::Purpose::kDek;
+        ctx.index = 2;
+        ctx.extra = ph.name;
+        ASSERT_OK_AND_ASSIGN(rec, wrapper->Encrypt(ctx, V1Plaintext(*d)));
+      } else {
+        rec.set_algorithm(encryptionpb::EncryptedRecord::NOT_ENCRYPTED);
+        rec.set_data(V1Plaintext(*d));
+      }
+      ph.value = absl::Base64Escape(rec.SerializeAsString());
+    }
+    const std::string old = WithDigest(headers, blocks[1], locked ? 1 : 0);
+    ASSERT_OK_AND_ASSIGN(KeyFile f, DecodeKeyFile(old, uk));
+    ASSERT_TRUE(f.headers.current.has_value() && f.headers.pending.has_value());
+    h.current->created = 0;
+    h.pending->created = 0;
+    ExpectSameHeaders(f.headers, h);
+    EXPECT_FALSE(f.headers.current->CreatedTime().has_value());
+    // Rewritten: version 2 records, creation time still unknown.
+    ASSERT_OK_AND_ASSIGN(std::string again, EncodeKeyFile(key, f.headers, 2, uk));
+    ASSERT_OK_AND_ASSIGN(KeyFile g, DecodeKeyFile(again, uk));
+    ExpectSameHeaders(g.headers, h);
+    if (!locked) {
+      ASSERT_OK_AND_ASSIGN(ParsedKeyFile p, ParseKeyFile(again));
+      EXPECT_EQ(p.current->data().size(), kDekPlaintextSize);
+      EXPECT_EQ(p.current->data()[0], 2);
+    }
+  }
 }
 
 TEST(PrivateKeyTest, EncryptedPkcs8UsesPbes2Sha256Aes256) {

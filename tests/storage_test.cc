@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "sealwal/base/data_gen.h"
@@ -528,6 +529,131 @@ INSTANTIATE_TEST_SUITE_P(PowerLossOrProcessCrash, StorageCrashTest, ::testing::B
                          [](const ::testing::TestParamInfo<bool>& i) {
                            return i.param ? "PowerLoss" : "ProcessCrash";
                          });
+
+// ---------------------------------------------------------------- DEK age
+
+// A clock the test moves (StorageOptions::clock).
+struct FakeClock {
+  absl::Time now = absl::FromUnixSeconds(1796119200);  // 2026-12-01T10:00:00Z
+};
+
+StorageOptions AgeOptions(env::FileSystem* fs, const std::string& dir, StateMachine* sm,
+                          FakeClock* clock, absl::Duration max_age) {
+  StorageOptions o = Options(fs, dir, sm);
+  o.clock = [clock] { return clock->now; };
+  o.rotation.max_age = max_age;
+  return o;
+}
+
+// rotation.max_age alone drives a whole rotation: the first save after the
+// DEK passes max_age starts it (not the periodic key file check), the
+// snapshot is asked for and saved, the old DEK leaves the key file and every
+// retained file; the new DEK keeps the creation time it got when it was
+// made pending (not the promotion's), and no other rotation starts until
+// it, in turn, passes max_age.
+TEST_F(StorageTest, DekOlderThanMaxAgeIsRotatedOnceUntilTheNewOneAges) {
+  StateMachine sm;
+  FakeClock clock;
+  const absl::Time t0 = clock.now;
+  const absl::Duration max_age = absl::Hours(24);
+  ASSERT_OK_AND_ASSIGN(auto s,
+                       RaftStorage::Open(AgeOptions(mem_.get(), dir_, &sm, &clock, max_age)));
+  ASSERT_OK(s->Bootstrap().status());
+  ASSERT_OK_AND_ASSIGN(keyrotator::KeyStoreState st0, s->KeyState());
+  EXPECT_EQ(st0.current_created, t0);  // the new store's DEK
+  EXPECT_EQ(st0.now, t0);
+  ASSERT_OK(Drive(s.get(), &sm, 1, 50, nullptr));
+  clock.now = t0 + max_age - absl::Seconds(1);
+  ASSERT_OK(Drive(s.get(), &sm, 51, 60, nullptr));
+  EXPECT_EQ(sm.promotions, 0);
+  EXPECT_TRUE(sm.asks.empty());
+  ASSERT_OK_AND_ASSIGN(StoreInventory before, s->Inventory());
+  const KeyId old_key = *before.current_key;
+
+  // Past max_age: the next save makes the pending DEK and asks for the
+  // snapshot. The state machine is slow at first, while time goes on.
+  const absl::Time t1 = t0 + max_age + absl::Seconds(1);
+  clock.now = t1;
+  sm.answer = false;
+  ASSERT_OK(s->SaveEntries(HS(61), Entries(61, 61)));
+  ASSERT_OK_AND_ASSIGN(StoreInventory during, s->Inventory());
+  ASSERT_TRUE(during.pending_key.has_value());
+  ASSERT_EQ(sm.asks.size(), 1u);
+  EXPECT_EQ(sm.asks[0], 62u);  // the first index of the switch segment
+  clock.now = t1 + absl::Hours(1);
+  ASSERT_OK(Drive(s.get(), &sm, 62, 100, nullptr));
+  EXPECT_EQ(sm.promotions, 0);
+  EXPECT_EQ(sm.asks.size(), 1u);  // asked once
+
+  sm.answer = true;
+  ASSERT_OK(Drive(s.get(), &sm, 101, 105, nullptr));
+  EXPECT_GE(s->snapshot_index(), 62u);
+  EXPECT_EQ(sm.promotions, 1);
+  ExpectRotated(s.get(), old_key);
+  ASSERT_OK_AND_ASSIGN(StoreInventory after, s->Inventory());
+  EXPECT_EQ(after.current_key, during.pending_key);
+  EXPECT_EQ(after.current_created, t1);
+  {
+    // The key file holds the new DEK alone, with its creation time.
+    pem::KeyReadWriterOptions ko;
+    ko.fs = mem_.get();
+    ko.path = env::JoinPath(dir_, kKeyFileName);
+    ko.unlock_key = TestUnlockKey();
+    ASSERT_OK_AND_ASSIGN(auto krw, pem::KeyReadWriter::Create(std::move(ko)));
+    ASSERT_OK_AND_ASSIGN(pem::KeyFile f, krw->Read());
+    ASSERT_TRUE(f.headers.current.has_value());
+    EXPECT_EQ(f.headers.current->dek.id, *during.pending_key);
+    EXPECT_EQ(f.headers.current->CreatedTime(), t1);
+    EXPECT_FALSE(f.headers.pending.has_value());
+    EXPECT_FALSE(f.headers.needs_rotation);
+  }
+
+  // The new DEK is young: many saves (past the periodic key file check)
+  // and a day less a second later, no other rotation.
+  clock.now = t1 + max_age - absl::Seconds(1);
+  ASSERT_OK(Drive(s.get(), &sm, 106, 500, nullptr));
+  EXPECT_EQ(sm.promotions, 1);
+  EXPECT_EQ(sm.asks.size(), 1u);
+
+  // Once it passes max_age, the next rotation.
+  clock.now = t1 + max_age;
+  ASSERT_OK(Drive(s.get(), &sm, 501, 540, nullptr));
+  EXPECT_EQ(sm.promotions, 2);
+  ASSERT_EQ(sm.asks.size(), 2u);
+  ASSERT_OK_AND_ASSIGN(StoreInventory second, s->Inventory());
+  EXPECT_NE(second.current_key, after.current_key);
+  EXPECT_EQ(second.current_created, t1 + max_age);
+  ExpectRotated(s.get(), *after.current_key);
+  ASSERT_OK(s->Close());
+  s.reset();
+
+  // After a restart the age comes from the key file: still young, so
+  // nothing rotates; the clock past max_age rotates again.
+  ASSERT_OK_AND_ASSIGN(s, RaftStorage::Open(AgeOptions(mem_.get(), dir_, &sm, &clock, max_age)));
+  ASSERT_OK(s->Bootstrap().status());
+  ASSERT_OK(Drive(s.get(), &sm, 541, 600, nullptr));
+  EXPECT_EQ(sm.promotions, 2);
+  clock.now = t1 + 2 * max_age;
+  ASSERT_OK(Drive(s.get(), &sm, 601, 640, nullptr));
+  EXPECT_EQ(sm.promotions, 3);
+}
+
+// Without max_age the DEK's age never rotates it.
+TEST_F(StorageTest, DekAgeIsIgnoredWithoutMaxAge) {
+  StateMachine sm;
+  FakeClock clock;
+  StorageOptions o = Options(mem_.get(), dir_, &sm);
+  o.clock = [&clock] { return clock.now; };
+  ASSERT_OK_AND_ASSIGN(auto s, RaftStorage::Open(std::move(o)));
+  ASSERT_OK(s->Bootstrap().status());
+  ASSERT_OK(Drive(s.get(), &sm, 1, 20, nullptr));
+  clock.now += absl::Hours(24 * 3650);
+  ASSERT_OK(Drive(s.get(), &sm, 21, 400, nullptr));
+  EXPECT_EQ(sm.promotions, 0);
+  EXPECT_TRUE(sm.asks.empty());
+  ASSERT_OK_AND_ASSIGN(keyrotator::KeyStoreState st, s->KeyState());
+  EXPECT_EQ(st.current_created, absl::FromUnixSeconds(1796119200));
+}
 
 }  // namespace
 }  // namespace sealwal::storage

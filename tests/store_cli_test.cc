@@ -270,5 +270,25 @@ TEST_F(StoreCliTest, RotationKilledAtEachStepRecovers) {
   }
 }
 
+// `store gen --rotate-after SECONDS`: a DEK older than that is rotated by
+// the writer (a `rotated` line); a young one is not; 0 is a usage error.
+TEST_F(StoreCliTest, GenRotateAfterRotatesAnOldDek) {
+  auto init = Run("store init " + Dir());
+  ASSERT_EQ(init.exit_code, 0) << init.err;
+  const std::string args = " --entries 200 --size 50 --batch 10 --seed 5 --segment-size 8192";
+  auto young = Run("store gen " + Dir() + args + " --rotate-after 3600");
+  ASSERT_EQ(young.exit_code, 0) << young.err;
+  EXPECT_TRUE(Lines(young.out, "rotated ").empty()) << young.out;
+  auto zero = Run("store gen " + Dir() + args + " --rotate-after 0");
+  EXPECT_EQ(zero.exit_code, 2);
+  ExpectOneErrorLine(zero);
+  RunCommand("sleep 2");
+  auto old = Run("store gen " + Dir() + args + " --rotate-after 1");
+  ASSERT_EQ(old.exit_code, 0) << old.err;
+  EXPECT_FALSE(Lines(old.out, "rotated ").empty()) << old.out;
+  auto v = Run("store verify " + Dir() + " --expect-seed 5");
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+}
+
 }  // namespace
 }  // namespace sealwal

@@ -14,6 +14,8 @@
 #include "sealwal/base/status_macros.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "sealwal/encryption/dek.h"
 #include "sealwal/encryption/key_usage.h"
 #include "sealwal/env/file_system.h"
@@ -120,6 +122,18 @@ std::string DekLine(absl::string_view name, const std::optional<pem::StoredDek>&
                       d->encryptions);
 }
 
+// `<name>-created <UTC time>`, `unknown` for a DEK from a version-1
+// record, `none` without the DEK.
+std::string CreatedLine(absl::string_view name, const std::optional<pem::StoredDek>& d) {
+  std::string value = "none";
+  if (d.has_value()) {
+    const std::optional<absl::Time> t = d->CreatedTime();
+    value = t.has_value() ? absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", *t, absl::UTCTimeZone())
+                          : "unknown";
+  }
+  return absl::StrCat(name, "-created ", value);
+}
+
 int KeyInit(const std::vector<std::string>& args) {
   Command a("key init",
             "Creates F (mode 0600; refuses an existing file, whose DEKs would be lost) with a new "
@@ -168,7 +182,7 @@ int KeyInit(const std::vector<std::string>& args) {
   absl::StatusOr<encryption::Dek> dek = encryption::Dek::Generate(*alg);
   if (!dek.ok()) return KeyFail(dek.status());
   pem::DekHeaders headers;
-  headers.current = pem::StoredDek{std::move(*dek), 0};
+  headers.current = pem::StoredDek{std::move(*dek), 0, pem::DekCreatedAt(absl::Now())};
 
   std::optional<pem::UnlockKey> unlock;
   if (a.Has("autolock")) {
@@ -238,6 +252,15 @@ int KeyInspect(const std::vector<std::string>& args) {
     std::printf("raft-dek %s\n", parsed->current.has_value() ? "wrapped" : "none");
     std::printf("raft-dek-pending %s\n", parsed->pending.has_value() ? "wrapped" : "none");
   }
+  // The creation times sit inside the wrapped records: `locked` without
+  // the unlock key.
+  if (file.has_value()) {
+    std::printf("%s\n", CreatedLine(pem::kRaftDekHeader, file->headers.current).c_str());
+    std::printf("%s\n", CreatedLine(pem::kRaftDekPendingHeader, file->headers.pending).c_str());
+  } else {
+    std::printf("raft-dek-created %s\n", parsed->current.has_value() ? "locked" : "none");
+    std::printf("raft-dek-pending-created %s\n", parsed->pending.has_value() ? "locked" : "none");
+  }
   std::printf("raft-dek-needs-rotation %s\n", parsed->needs_rotation ? "true" : "false");
   // The current DEK's stored count (an upper bound of what it has sealed,
   // raised in blocks before use) and whether it should be rotated: the
@@ -294,7 +317,7 @@ int KeyRotateDek(const std::vector<std::string>& args) {
           return absl::InternalError("new DEK drew the current key id; run again");
         }
         std::optional<pem::StoredDek>& slot = h.current.has_value() ? out.pending : out.current;
-        slot = pem::StoredDek{std::move(*dek), 0};
+        slot = pem::StoredDek{std::move(*dek), 0, pem::DekCreatedAt(absl::Now())};
         out.needs_rotation = false;
         report = absl::StrCat(DekLine(pem::kRaftDekHeader, out.current), "\n",
                               DekLine(pem::kRaftDekPendingHeader, out.pending),

@@ -180,6 +180,7 @@ int StoreGen(const std::vector<std::string>& args) {
   a.U64("snapshot-every", "save a snapshot every K entries (default 0: never)");
   a.U64("rotate-every", "ask for a DEK rotation every K entries (default 0: never)");
   a.U64("segment-size", "WAL segment size in bytes (default 64000000)");
+  a.U64("rotate-after", "rotate a DEK once it is older than SECONDS (default: never by age)");
   if (std::optional<int> rc = a.Parse(args)) return *rc;
   absl::StatusOr<storage::StorageOptions> o = CommonOptions(a);
   if (!o.ok()) return Fail(kExitUsage, o.status().message());
@@ -190,11 +191,19 @@ int StoreGen(const std::vector<std::string>& args) {
   absl::StatusOr<uint64_t> snap_every = a.GetU64("snapshot-every", 0);
   absl::StatusOr<uint64_t> rotate_every = a.GetU64("rotate-every", 0);
   absl::StatusOr<uint64_t> seg = a.GetU64("segment-size", wal::kDefaultSegmentSize);
-  for (const auto* v : {&n, &size, &batch, &seed, &snap_every, &rotate_every, &seg}) {
+  absl::StatusOr<uint64_t> rotate_after = a.GetU64("rotate-after", 0);  // 0: not given
+  for (const auto* v : {&n, &size, &batch, &seed, &snap_every, &rotate_every, &seg, &rotate_after}) {
     if (!v->ok()) return Fail(kExitUsage, v->status().message());
   }
   if (*batch == 0) return Fail(kExitUsage, "--batch must be at least 1");
+  if (a.Has("rotate-after") && *rotate_after == 0) {
+    return Fail(kExitUsage, "--rotate-after must be at least 1 second");
+  }
   o->segment_size = *seg;
+  if (*rotate_after > 0) {
+    o->rotation.max_age =
+        absl::Seconds(static_cast<int64_t>(std::min<uint64_t>(*rotate_after, INT64_MAX)));
+  }
   std::optional<uint64_t> asked;
   o->request_snapshot = [&asked](uint64_t min_index) { asked = min_index; };
   // Rotation steps run inside SaveEntries/SaveSnapshot; their lines are

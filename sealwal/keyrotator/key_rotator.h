@@ -49,7 +49,13 @@
 // When a rotation is due: the operator asked (`raft-dek-needs-rotation`, or
 // RequestRotation()), the current DEK's encryption count reached
 // `max_encryptions` (2^30 by default), or the DEK is older than `max_age`
-// (off by default; used only when the facade knows the DEK's age). A
+// (off by default). The age is `now - current_created`: the storage facade
+// takes `current_created` from the creation time the key file keeps inside
+// each DEK record (docs/format.md §11) and `now` from its clock; a DEK with
+// no recorded creation time (written before version 2 of the record) never
+// rotates for its age. A promoted DEK keeps the time it was made pending,
+// so after an age-triggered rotation the new DEK is young and no second
+// rotation follows, unless the rotation itself took longer than `max_age`. A
 // request that arrives while a rotation runs is queued and starts the next
 // rotation once this one is promoted; it is never lost. (A request recorded
 // in the key file survives on its own: the flag is cleared when a rotation
@@ -78,7 +84,8 @@ struct RotationPolicy {
   // encrypter's hard limit is 2^32; rotating at 2^30 leaves room for the
   // messages sealed while the rotation runs.
   uint64_t max_encryptions = uint64_t{1} << 30;
-  // Rotate once the current DEK is older than this. Off when unset.
+  // Rotate once the current DEK is older than this (now - its creation
+  // time, both from KeyStoreState). Off when unset.
   std::optional<absl::Duration> max_age;
 };
 
@@ -90,7 +97,9 @@ struct KeyStoreState {
   bool rotation_requested = false;
   // The current DEK's encryption count (an upper bound, as stored).
   uint64_t current_encryptions = 0;
-  // When the current DEK was made, if known.
+  // When the current DEK was made (the key file's DekPlaintext `created`);
+  // nullopt when unknown (a version-1 record), and then max_age is not
+  // applied.
   std::optional<absl::Time> current_created;
 
   // The key the WAL seals new payloads under, and the first index of the
@@ -106,6 +115,7 @@ struct KeyStoreState {
   std::vector<encryption::KeyId> keys_in_use;
   std::vector<encryption::KeyId> keys_held;
 
+  // The facade's clock (StorageOptions::clock) when the state was built.
   absl::Time now = absl::UnixEpoch();
 };
 

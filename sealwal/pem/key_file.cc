@@ -4,6 +4,7 @@
 #include <openssl/evp.h>
 
 #include <array>
+#include <cstdint>
 #include <utility>
 #include <vector>
 
@@ -161,6 +162,7 @@ std::string EncodeDekPlaintext(const StoredDek& d) {
   PutLe(&out, d.dek.id.value(), 4);
   PutLe(&out, d.encryptions, 8);
   out.append(d.dek.key.bytes().data(), d.dek.key.size());
+  PutLe(&out, d.created, 8);
   return out;
 }
 
@@ -168,11 +170,17 @@ absl::StatusOr<StoredDek> DecodeDekPlaintext(absl::string_view b, absl::string_v
   auto bad = [&](absl::string_view what) {
     return absl::DataLossError(absl::StrCat("header ", header, ": ", what));
   };
-  if (b.size() != kDekPlaintextSize) {
-    return bad(absl::StrCat("DEK is ", b.size(), " bytes, want ", kDekPlaintextSize));
+  if (b.empty()) return bad("DEK is 0 bytes");
+  const uint8_t version = static_cast<uint8_t>(b[0]);
+  if (version != kDekPlaintextVersion && version != kDekPlaintextVersion1) {
+    return bad(absl::StrCat("unknown DEK format version ", static_cast<int>(version)));
   }
-  if (static_cast<uint8_t>(b[0]) != kDekPlaintextVersion) {
-    return bad(absl::StrCat("unknown DEK format version ", static_cast<int>(static_cast<uint8_t>(b[0]))));
+  // Each version has exactly one size: a record cut short or padded never
+  // passes as the other version.
+  const size_t want = version == kDekPlaintextVersion ? kDekPlaintextSize : kDekPlaintextV1Size;
+  if (b.size() != want) {
+    return bad(absl::StrCat("DEK version ", static_cast<int>(version), " is ", b.size(),
+                            " bytes, want ", want));
   }
   absl::StatusOr<Algorithm> alg = encryption::AlgorithmFromProto(static_cast<uint8_t>(b[1]));
   if (!alg.ok() || *alg == Algorithm::kNotEncrypted) {
@@ -180,10 +188,18 @@ absl::StatusOr<StoredDek> DecodeDekPlaintext(absl::string_view b, absl::string_v
   }
   const KeyId id(static_cast<uint32_t>(GetLe(b.substr(2), 4)));
   const uint64_t encryptions = GetLe(b.substr(6), 8);
+  uint64_t created = 0;  // version 1: unknown
+  if (version == kDekPlaintextVersion) {
+    created = GetLe(b.substr(46), 8);
+    // DekCreatedAt never writes more (absl::Time's unix seconds are int64).
+    if (created > static_cast<uint64_t>(INT64_MAX)) {
+      return bad(absl::StrCat("DEK creation time ", created, " is out of range"));
+    }
+  }
   SEALWAL_ASSIGN_OR_RETURN(encryption::SecretKey key, encryption::SecretKey::FromBytes(b.substr(14, 32)));
   absl::StatusOr<encryption::Dek> dek = encryption::Dek::FromParts(id, *alg, std::move(key));
   if (!dek.ok()) return bad(dek.status().message());
-  return StoredDek{std::move(*dek), encryptions};
+  return StoredDek{std::move(*dek), encryptions, created};
 }
 
 absl::StatusOr<ParsedKeyFile> ParseKeyFile(absl::string_view text) {
@@ -409,6 +425,12 @@ absl::StatusOr<std::string> EncodeKeyFile(const PrivateKey& key, const DekHeader
   if (headers.current.has_value() && headers.pending.has_value() &&
       headers.current->dek.id == headers.pending->dek.id) {
     return absl::InvalidArgumentError("raft-dek and raft-dek-pending have the same key id");
+  }
+  // What DecodeDekPlaintext would refuse is never written.
+  for (const std::optional<StoredDek>* d : {&headers.current, &headers.pending}) {
+    if (d->has_value() && (*d)->created > static_cast<uint64_t>(INT64_MAX)) {
+      return absl::InvalidArgumentError("a DEK's creation time is out of range");
+    }
   }
   const bool locked = unlock_key != nullptr;
   std::optional<Kek> kek;

@@ -26,8 +26,12 @@
 //     the other header, or kept across a KEK rotation, fails to open.
 //   unlocked: EncryptedRecord{NOT_ENCRYPTED, data = DekPlaintext} (no
 //     nonce, key_id 0); `sealwal key inspect` warns.
-//   DekPlaintext, 46 bytes: version (1) = 1 | algorithm (1) = 3 or 4 |
-//     key_id (4, LE) | encryptions (8, LE) | key (32)
+//   DekPlaintext, version 2 (written), 54 bytes: version (1) = 2 |
+//     algorithm (1) = 3 or 4 | key_id (4, LE) | encryptions (8, LE) |
+//     key (32) | created (8, LE; unix seconds, 0 = unknown).
+//   Version 1 (read only), 46 bytes: the same without `created` (unknown).
+//   The creation time sits inside the record: in a locked file it is
+//   authenticated by the KEK and hidden without the unlock key.
 //
 // File info (the DEK block's body, 34 bytes): version (1) = 1 | flags (1):
 // bit 0 = locked, others 0 | SHA-256 over a domain string, version, flags,
@@ -67,6 +71,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "sealwal/encryption/dek.h"
 #include "sealwal/pem/private_key.h"
 #include "sealwal/pem/unlock_key.h"
@@ -81,8 +86,11 @@ inline constexpr absl::string_view kRaftDekPendingHeader = "raft-dek-pending";
 inline constexpr absl::string_view kNeedsRotationHeader = "raft-dek-needs-rotation";
 inline constexpr uint8_t kFileInfoVersion = 1;
 inline constexpr size_t kFileInfoSize = 1 + 1 + 32;
-inline constexpr uint8_t kDekPlaintextVersion = 1;
-inline constexpr size_t kDekPlaintextSize = 1 + 1 + 4 + 8 + 32;
+// The DekPlaintext version written (2) and the older one still read (1).
+inline constexpr uint8_t kDekPlaintextVersion = 2;
+inline constexpr size_t kDekPlaintextSize = 1 + 1 + 4 + 8 + 32 + 8;
+inline constexpr uint8_t kDekPlaintextVersion1 = 1;
+inline constexpr size_t kDekPlaintextV1Size = 1 + 1 + 4 + 8 + 32;
 
 // A DEK as the key file keeps it.
 struct StoredDek {
@@ -91,8 +99,23 @@ struct StoredDek {
   // whoever encrypts raises it before sealing past it, so that a crash
   // never undercounts. 0 for a fresh DEK.
   uint64_t encryptions = 0;
-  StoredDek Clone() const { return StoredDek{dek.Clone(), encryptions}; }
+  // When the DEK was made, in unix seconds (DekCreatedAt); 0 = unknown (a
+  // DEK read from a version-1 record). Drives RotationPolicy::max_age.
+  uint64_t created = 0;
+  StoredDek Clone() const { return StoredDek{dek.Clone(), encryptions, created}; }
+  // `created` as a time; nullopt when unknown.
+  std::optional<absl::Time> CreatedTime() const {
+    if (created == 0) return std::nullopt;
+    return absl::FromUnixSeconds(static_cast<int64_t>(created));
+  }
 };
+
+// `now` as a StoredDek::created value: whole unix seconds, 0 (unknown) for
+// a clock at or before 1970.
+inline uint64_t DekCreatedAt(absl::Time now) {
+  const int64_t s = absl::ToUnixSeconds(now);
+  return s > 0 ? static_cast<uint64_t>(s) : 0;
+}
 
 // The DEK headers, decrypted.
 struct DekHeaders {
@@ -146,13 +169,14 @@ absl::StatusOr<KeyFile> DecodeKeyFile(absl::string_view text, const UnlockKey* u
 
 // The file text for (key, headers) at `kek_version`, locked under
 // `unlock_key` when it is non-null. kInvalidArgument when the DEKs are
-// malformed (current and pending share a key id). The caller wipes the
-// result.
+// malformed (current and pending share a key id, or a creation time is past
+// 2^63 - 1 seconds). The caller wipes the result.
 absl::StatusOr<std::string> EncodeKeyFile(const PrivateKey& key, const DekHeaders& headers,
                                           uint64_t kek_version, const UnlockKey* unlock_key);
 
-// The 46-byte DekPlaintext, and back (kDataLoss when malformed). Exposed
-// for tests and the fuzzer.
+// The DekPlaintext: always written as version 2 (54 bytes); version 1 (46
+// bytes, created unknown) and version 2 are read, anything else is
+// kDataLoss. Exposed for tests and the fuzzer.
 std::string EncodeDekPlaintext(const StoredDek& dek);
 absl::StatusOr<StoredDek> DecodeDekPlaintext(absl::string_view bytes, absl::string_view header);
 

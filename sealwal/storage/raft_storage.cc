@@ -129,7 +129,7 @@ absl::Status RaftStorage::OpenStore() {
       SEALWAL_ASSIGN_OR_RETURN(pem::PrivateKey key, pem::PrivateKey::GenerateEcP256());
       SEALWAL_ASSIGN_OR_RETURN(encryption::Dek dek, encryption::Dek::Generate());
       pem::DekHeaders headers;
-      headers.current = pem::StoredDek{std::move(dek), 0};
+      headers.current = pem::StoredDek{std::move(dek), 0, pem::DekCreatedAt(Now())};
       SEALWAL_RETURN_IF_ERROR(krw_->Write(key, headers));
     }
     pem::LoadKeyringOptions lo;
@@ -467,6 +467,7 @@ absl::StatusOr<StoreInventory> RaftStorage::Inventory() {
     if (file.headers.current.has_value()) {
       inv.current_key = file.headers.current->dek.id;
       inv.current_encryptions = file.headers.current->encryptions;
+      inv.current_created = file.headers.current->CreatedTime();
       in_file.push_back(*inv.current_key);
     }
     if (file.headers.pending.has_value()) {
@@ -509,6 +510,8 @@ absl::StatusOr<keyrotator::KeyStoreState> RaftStorage::BuildState(const StoreInv
   st.pending = inv.pending_key;
   st.rotation_requested = inv.needs_rotation;
   st.current_encryptions = inv.current_encryptions;
+  st.current_created = inv.current_created;
+  current_created_ = inv.current_created;
   if (std::shared_ptr<encryption::KeyUsage> u = keyring_->UsageOf(st.current); u != nullptr) {
     st.current_encryptions = std::max(st.current_encryptions, u->used());
   }
@@ -528,8 +531,18 @@ absl::StatusOr<keyrotator::KeyStoreState> RaftStorage::BuildState(const StoreInv
     if (f.key != KeyId() && !Contains(st.keys_in_use, f.key)) st.keys_in_use.push_back(f.key);
   }
   st.keys_held = keyring_->KeyIds();
-  st.now = absl::Now();
+  st.now = Now();
   return st;
+}
+
+absl::Time RaftStorage::Now() const {
+  return options_.clock ? options_.clock() : absl::Now();
+}
+
+bool RaftStorage::AgeDue() const {
+  const std::optional<absl::Duration>& max_age = options_.rotation.max_age;
+  return max_age.has_value() && current_created_.has_value() &&
+         Now() - *current_created_ >= *max_age;
 }
 
 absl::StatusOr<keyrotator::KeyStoreState> RaftStorage::KeyState() {
@@ -546,9 +559,13 @@ absl::Status RaftStorage::AdvanceRotation(bool force_check) {
   // every save meanwhile, only at the periodic check.
   const bool rotation_busy =
       !waiting_for_snapshot_ && (rotation_active_ || keyring_->KeyIds().size() > 1);
+  // An old DEK starts a rotation as a high count does. Not while one runs
+  // (rotation_active_): the old DEK stays current until the promotion, and
+  // checking its age would undo the wait for the snapshot above.
   bool check = force_check || rotation_busy || requested_ ||
                ++saves_since_check_ >= options_.key_file_check_interval ||
-               keyring_->encryptions() >= options_.rotation.max_encryptions;
+               keyring_->encryptions() >= options_.rotation.max_encryptions ||
+               (!rotation_active_ && AgeDue());
   if (!check) {
     absl::StatusOr<uint64_t> sz = fs_->GetFileSize(key_path_);
     check = !sz.ok() || !key_file_size_.has_value() || *sz != *key_file_size_;
@@ -600,7 +617,7 @@ absl::Status RaftStorage::DoStep(const keyrotator::Step& step) {
             for (;;) {
               SEALWAL_ASSIGN_OR_RETURN(encryption::Dek dek, encryption::Dek::Generate(alg));
               if (h.current.has_value() && dek.id == h.current->dek.id) continue;
-              out.pending = pem::StoredDek{std::move(dek), 0};
+              out.pending = pem::StoredDek{std::move(dek), 0, pem::DekCreatedAt(Now())};
               break;
             }
             out.needs_rotation = false;

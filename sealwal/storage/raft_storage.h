@@ -96,6 +96,17 @@
 // re-reads the file when it changed, and in any case every
 // `key_file_check_interval` batches (64 by default).
 //
+// DEK age (options.rotation.max_age): every DEK the facade makes (a new
+// store's, a rotation's pending one) records options.clock() as its
+// creation time in the key file, and promotion keeps it. Each read of the
+// key file remembers raft-dek's creation time; each SaveEntries compares it
+// with options.clock() (no read, no decryption) and, once the DEK is older
+// than max_age, takes the full look, where the rotator starts a rotation
+// as it does for the counter threshold. Not while a rotation runs: the
+// old DEK is current until the promotion, and the new one is then young.
+// A DEK with no recorded creation time (an older key file) is not rotated
+// for its age.
+//
 // Errors: absl::Status. A wrong unlock key is kPermissionDenied and
 // modifies nothing; a missing DEK kNotFound (IsMissingKeyError); corruption
 // kDataLoss; the WAL's errors keep their wal::WalErrorClass. After a failed
@@ -120,6 +131,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "sealwal/encryption/keyring.h"
 #include "sealwal/encryption/secret_key.h"
@@ -163,6 +176,9 @@ struct StorageOptions {
   uint64_t reservation_block = encryption::kDefaultReservationBlock;
   // Re-read the key file at least every this many SaveEntries calls.
   uint64_t key_file_check_interval = 64;
+  // The time: new DEKs' creation times and their age for rotation.max_age.
+  // Tests move it; null means absl::Now.
+  std::function<absl::Time()> clock = absl::Now;
 
   // The consensus layer's snapshot hook: "please save a snapshot at an
   // index >= min_index". Must not call into the storage (see above).
@@ -241,6 +257,7 @@ struct StoreInventory {
   std::optional<encryption::KeyId> pending_key;  // raft-dek-pending
   bool needs_rotation = false;
   uint64_t current_encryptions = 0;  // stored count of raft-dek
+  std::optional<absl::Time> current_created;  // raft-dek's creation (nullopt: unknown)
   // Every key a retained file needs is in the key file.
   bool all_keys_present = true;
 };
@@ -333,6 +350,10 @@ class RaftStorage {
   absl::Status RemoveSegmentsBelow(uint64_t index);
   absl::Status RemoveSnapshot(const std::string& name);
   absl::Status Fail(absl::Status s);
+  absl::Time Now() const;
+  // The current DEK is older than rotation.max_age, by the creation time
+  // seen at the last read of the key file (no read here).
+  bool AgeDue() const;
 
   StorageOptions options_;
   env::FileSystem* fs_;
@@ -358,6 +379,9 @@ class RaftStorage {
   // The rotator had nothing to do but wait for a snapshot when last asked.
   bool waiting_for_snapshot_ = false;
   bool requested_ = false;
+  // raft-dek's creation time at the last read of the key file, so that each
+  // save can check its age without reading and decrypting the file.
+  std::optional<absl::Time> current_created_;
   std::map<std::string, encryption::KeyId> segment_keys_;
   std::map<std::string, encryption::KeyId> snapshot_keys_;
   absl::Status error_;
