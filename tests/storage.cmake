@@ -14,3 +14,9 @@ sealwal_test(store_cli_test TIMEOUT 600)
 #                     step both ways, wrong keys / torn tail / a writer refused
 sealwal_test(store_migrate_test DEPS sealwal::storage sealwal::env sealwal_fault_injection
              TIMEOUT 900)
+#   backup_test       sealwal/backup: backup/restore round trips (encrypted,
+#                     plaintext, streamed snapshots), backups while a writer
+#                     appends, a DEK change during the copy, a .snap without
+#                     its WAL record, refusals leaving the target untouched,
+#                     redaction, the container format's checks
+sealwal_test(backup_test DEPS sealwal::backup sealwal::storage sealwal::env TIMEOUT 600)

@@ -243,6 +243,11 @@ int KeyInspect(const std::vector<std::string>& args) {
   std::printf("layout %s\n", std::string(pem::LayoutName(parsed->layout)).c_str());
   std::printf("autolock %s\n", parsed->locked ? "on" : "off");
   std::printf("kek-version %llu\n", static_cast<unsigned long long>(parsed->kek_version));
+  // What a copy of this file gives away: the DEKs and the private key,
+  // wrapped under the KEK (locked) or in the clear.
+  std::printf("key-material %s\n",
+              parsed->locked ? "wrapped (DEKs and private key open only with the unlock key)"
+                             : "in the clear (DEKs and private key readable by anyone with the file)");
   if (file.has_value()) {
     std::printf("private-key %s\n", file->key.Description().c_str());
     std::printf("%s\n", DekLine(pem::kRaftDekHeader, file->headers.current).c_str());

@@ -359,6 +359,12 @@ int SnapInspect(const std::vector<std::string>& args, bool ls) {
                 static_cast<unsigned long long>(size), static_cast<unsigned long long>(f.file_size),
                 std::string(encryption::AlgorithmName(alg)).c_str(), KeyIdText(key).c_str());
     if (!stream_line.empty()) std::printf("  %s\n", stream_line.c_str());
+    // A .snap never holds a key: its data is sealed under a DEK that lives
+    // only in the node key file (or it is plaintext).
+    std::printf("  key-material none (%s)\n",
+                alg == encryption::Algorithm::kNotEncrypted
+                    ? "plaintext: the data is readable without any key"
+                    : "the data is sealed; its DEK is in the node key file, not here");
     if (!f.decrypt_status.ok()) {
       const bool missing = encryption::IsMissingKeyError(f.decrypt_status);
       std::printf("  DOES NOT DECRYPT (%s): %.*s\n", missing ? "missing key" : "does not authenticate",

@@ -5,6 +5,8 @@
 // Exit status: 0 ok; 1 the data is bad (corruption, a failed check, a
 // needed key missing from the key file in `inspect`); 2 usage or key error.
 #include <csignal>
+#include <sys/stat.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -30,6 +32,10 @@ namespace sealwal::cli {
 
 // tools/store_migrate.cc
 int StoreMigrateMain(const std::vector<std::string>& args);
+// tools/store_backup.cc
+int StoreBackupMain(const std::vector<std::string>& args);
+int StoreRestoreMain(const std::vector<std::string>& args);
+int InspectBackupFile(const std::string& path);
 
 namespace {
 
@@ -358,11 +364,16 @@ int StoreVerify(const std::vector<std::string>& args) {
 
 int StoreInspect(const std::vector<std::string>& args) {
   Command a("store inspect",
-            "Lists, without modifying anything, the key file's DEK ids and the retained files "
-            "with the DEK each needs; `keys-present false` (a file needs a DEK the key file "
-            "lacks) exits 1.");
+            "Lists, without modifying anything, the key file's DEK ids, whether its key material "
+            "is wrapped or in the clear, and the retained files with the DEK each needs; "
+            "`keys-present false` (a file needs a DEK the key file lacks) exits 1. Given a "
+            "backup file instead of DATADIR, prints its manifest, checks every member's "
+            "checksum and says what key material it holds (nothing is decrypted).");
   CommonFlags(a);
   if (std::optional<int> rc = a.Parse(args)) return *rc;
+  if (struct stat sb; ::stat(a.positional()[0].c_str(), &sb) == 0 && S_ISREG(sb.st_mode)) {
+    return InspectBackupFile(a.positional()[0]);
+  }
   absl::StatusOr<storage::StorageOptions> o = CommonOptions(a);
   if (!o.ok()) return Fail(kExitUsage, o.status().message());
   absl::StatusOr<std::unique_ptr<storage::RaftStorage>> st = OpenReadOnly(std::move(*o));
@@ -378,6 +389,12 @@ int StoreInspect(const std::vector<std::string>& args) {
     std::printf("raft-dek-pending %s\n",
                 inv->pending_key.has_value() ? KeyIdText(*inv->pending_key).c_str() : "none");
     std::printf("raft-dek-needs-rotation %s\n", inv->needs_rotation ? "true" : "false");
+    std::printf("key-material %s\n",
+                inv->key_file_locked
+                    ? "wrapped (node.key is locked: its DEKs open only with the unlock key)"
+                    : "in the clear (node.key is unlocked, autolock off)");
+  } else {
+    std::printf("key-material none (a plaintext store)\n");
   }
   auto key_text = [&](const storage::RetainedFile& f) {
     if (!inv->encrypted) return std::string("plaintext");
@@ -430,7 +447,11 @@ int StoreMain(const std::vector<std::string>& args) {
                    {"inspect", "list DEKs and the retained files that need them", StoreInspect},
                    {"rotate", "ask the writer for a DEK rotation", StoreRotate},
                    {"migrate", "move a plaintext store to an encrypted one, or back",
-                    StoreMigrateMain}},
+                    StoreMigrateMain},
+                   {"backup", "write one backup file (while a writer runs; --redact: no keys)",
+                    StoreBackupMain},
+                   {"restore", "restore a backup file into a new data directory",
+                    StoreRestoreMain}},
                   args);
 }
 

@@ -475,6 +475,7 @@ absl::StatusOr<StoreInventory> RaftStorage::Inventory() {
       in_file.push_back(*inv.pending_key);
     }
     inv.needs_rotation = file.headers.needs_rotation;
+    inv.key_file_locked = file.locked;
   }
   SEALWAL_ASSIGN_OR_RETURN(std::vector<std::string> segs, wal::Wal::SegmentNames(wal_dir_, fs_));
   const std::string wal_base = env::Basename(wal_dir_);

@@ -256,6 +256,9 @@ struct StoreInventory {
   std::optional<encryption::KeyId> current_key;  // raft-dek
   std::optional<encryption::KeyId> pending_key;  // raft-dek-pending
   bool needs_rotation = false;
+  // node.key is locked (its DEKs wrapped under the KEK); false: they are in
+  // the clear (autolock off).
+  bool key_file_locked = false;
   uint64_t current_encryptions = 0;  // stored count of raft-dek
   std::optional<absl::Time> current_created;  // raft-dek's creation (nullopt: unknown)
   // Every key a retained file needs is in the key file.
