@@ -20,3 +20,8 @@ sealwal_test(store_migrate_test DEPS sealwal::storage sealwal::env sealwal_fault
 #                     its WAL record, refusals leaving the target untouched,
 #                     redaction, the container format's checks
 sealwal_test(backup_test DEPS sealwal::backup sealwal::storage sealwal::env TIMEOUT 600)
+#   store_backup_cli_test  `sealwal store backup|restore` as the binary: a
+#                     backup while `store gen` appends, quiet round trips to
+#                     the same verify output, refusals, inspect's
+#                     key-material lines for every kind of file
+sealwal_test(store_backup_cli_test TIMEOUT 600)

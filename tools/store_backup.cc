@@ -77,7 +77,7 @@ void PrintSnapshot(const backuppb::Manifest& m) {
 int StoreBackup(const std::vector<std::string>& args) {
   Command a("store backup",
             "Writes one backup file of DATADIR, also while a writer runs: the newest snapshot "
-            "whose WAL record the copy holds, the WAL from it to the last whole record, and "
+            "whose WAL record the copy holds, the retained WAL up to its last whole record, and "
             "node.key as it is on disk (a locked one keeps its DEKs wrapped: restoring needs "
             "the file and the unlock key). Written as FILE.tmp, fsynced and renamed. --redact "
             "leaves node.key out: a file to hand to someone debugging the cluster, which cannot "

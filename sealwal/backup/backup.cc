@@ -23,6 +23,7 @@
 #include "sealwal/storage/raft_storage.h"
 #include "sealwal/wal/format.h"
 #include "sealwal/wal/record_reader.h"
+#include "sealwal/wal/wal.h"
 #include "sealwal/walcrypt/wal_codec.h"
 
 namespace sealwal::backup {
@@ -163,45 +164,42 @@ absl::StatusOr<BackupResult> Attempt(const BackupOptions& o, const Layout& layou
     return a.term != b.term ? a.term > b.term : a.index > b.index;
   });
   if (snaps.size() > 2) snaps.resize(2);
-  const wal::SnapshotPosition from = snaps.empty() ? wal::SnapshotPosition{} : snaps.back();
 
-  // 3. Scan the WAL from there: the CRC chain, the snapshot records, and
-  // where the last whole record ends.
-  absl::StatusOr<std::unique_ptr<wal::RecordReader>> reader =
-      wal::RecordReader::Open(wal_dir, from, fs);
-  if (!reader.ok()) {
-    if (absl::IsNotFound(reader.status())) {
-      return again("a WAL segment went away (GC)", reader.status());
-    }
-    return reader.status();
-  }
+  // 3. Scan every retained segment (what the store itself would verify):
+  // the CRC chain, the snapshot records, and where the last whole record
+  // ends.
+  absl::StatusOr<std::vector<std::string>> segs = wal::Wal::SegmentNames(wal_dir, fs);
+  if (!segs.ok()) return segs.status();
+  if (segs->empty()) return absl::DataLossError(absl::StrCat(wal_dir, ": no WAL segment"));
+  std::vector<std::string> seg_paths;
+  for (const std::string& n : *segs) seg_paths.push_back(env::JoinPath(wal_dir, n));
+  auto reader = std::make_unique<wal::RecordReader>(fs, std::move(seg_paths));
   std::set<std::pair<uint64_t, uint64_t>> recorded;
   wal::Record rec;
-  while ((*reader)->ReadRecord(&rec)) {
+  while (reader->ReadRecord(&rec)) {
     wal::SnapshotPosition p;
     if (rec.type == static_cast<int64_t>(wal::RecordType::kSnapshot) &&
         wal::ParseSnapshotRecord(rec.data, &p)) {
       recorded.insert({p.index, p.term});
     }
   }
-  switch ((*reader)->end()) {
+  switch (reader->end()) {
     case wal::RecordReader::End::kEof:
     case wal::RecordReader::End::kTornTail:
       break;
     case wal::RecordReader::End::kCorruption:
       // A record being written as it is read looks damaged; real damage
       // stays and is reported once the attempts run out.
-      return again("the WAL's tail changed while it was read", (*reader)->status());
+      return again("the WAL's tail changed while it was read", reader->status());
     default:
-      if (absl::IsNotFound((*reader)->status())) {
-        return again("a WAL segment went away (GC)", (*reader)->status());
+      if (absl::IsNotFound(reader->status())) {
+        return again("a WAL segment went away (GC)", reader->status());
       }
-      return (*reader)->status();
+      return reader->status();
   }
-  std::vector<std::string> paths = (*reader)->paths();
-  const uint64_t wal_end = (*reader)->last_valid_offset();
-  reader->reset();
-  if (paths.empty()) return absl::DataLossError(absl::StrCat(wal_dir, ": no WAL segment"));
+  const std::vector<std::string> paths = reader->paths();
+  const uint64_t wal_end = reader->last_valid_offset();
+  reader.reset();
 
   std::optional<wal::SnapshotPosition> chosen;
   for (const wal::SnapshotPosition& s : snaps) {
@@ -215,15 +213,6 @@ absl::StatusOr<BackupResult> Attempt(const BackupOptions& o, const Layout& layou
                  absl::FailedPreconditionError(absl::StrCat(
                      "no snapshot in ", snap_dir, " has a snapshot record in the WAL")));
   }
-  if (chosen) {
-    // Only the segments from the one holding the chosen snapshot on.
-    std::vector<std::string> names;
-    for (const std::string& p : paths) names.push_back(env::Basename(p));
-    if (std::optional<wal::SegmentPosition> at = wal::SegmentHolding(names, chosen->index)) {
-      paths.erase(paths.begin(), paths.begin() + static_cast<std::ptrdiff_t>(at->position));
-    }
-  }
-
   // 4. Copy. Sizes are known up front, for the progress report.
   std::vector<std::pair<std::string, std::string>> snap_files;  // path, member name
   if (chosen) {

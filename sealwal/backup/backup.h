@@ -3,9 +3,9 @@
 // sealwal/backup/backup_file.h and docs/format.md §14.
 //
 // What a backup holds: the newest snapshot whose WAL snapshot record the
-// copied WAL holds (its .snap and, when streamed, its .snap.stream), the
-// WAL segments from the one holding that snapshot on, and node.key as it
-// is on disk: a locked file keeps its DEKs wrapped under the KEK, so the
+// copied WAL holds (its .snap and, when streamed, its .snap.stream), every
+// WAL segment the store retains (so the restored store verifies to the
+// same digest), and node.key as it is on disk: a locked file keeps its DEKs wrapped under the KEK, so the
 // backup needs the unlock key to be restored, as the store does. The DEKs
 // are never decrypted into the backup.
 //
@@ -14,7 +14,7 @@
 // tolerates):
 //   - WAL segments are append-only: bytes before a segment's end never
 //     change, and a cut segment never changes again. The copy scans the
-//     selected segments with the WAL's record reader (CRC chain checked)
+//     segments with the WAL's record reader (CRC chain checked)
 //     and copies the last one only up to the end of its last whole record:
 //     the consistency point. A record being written at that moment is left
 //     out, as a crash at that moment would leave it.
