@@ -1,5 +1,6 @@
 #include "sealwal/backup/backup_file.h"
 
+#include <openssl/crypto.h>
 #include <xxhash.h>
 
 #include <algorithm>
@@ -8,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -299,6 +301,8 @@ absl::Status BackupFileReader::ReadMember(
   Xxh3 h;
   std::string buf(static_cast<size_t>(std::min<uint64_t>(kChunk, std::max<uint64_t>(m.size(), 1))),
                   '\0');
+  // node.key passes through this buffer: nothing of it stays in freed memory.
+  absl::Cleanup wipe = [&buf] { OPENSSL_cleanse(buf.data(), buf.size()); };
   uint64_t done = 0;
   while (done < m.size()) {
     const size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), m.size() - done));
