@@ -135,8 +135,8 @@ TEST_P(EncryptedRecordTest, InPlaceMatchesCopyingDecryption) {
                   StatusIs(absl::StatusCode::kDataLoss));
     }
 
-    // A valid but non-canonical encoding (fields reversed) decrypts into
-    // scratch.
+    // A valid but non-canonical encoding (fields reversed) is refused, in
+    // place (also without scratch) and copying: one record, one byte form.
     encryptionpb::EncryptedRecord rec;
     ASSERT_TRUE(rec.ParseFromString(ser));
     // Each field serialized alone, last field first: protobuf concatenates.
@@ -149,10 +149,17 @@ TEST_P(EncryptedRecordTest, InPlaceMatchesCopyingDecryption) {
       if (field == 1) one.set_algorithm(rec.algorithm());
       odd += one.SerializeAsString();
     }
-    ASSERT_OK(dec_->DecryptSerializedInPlace(absl::MakeSpan(odd), EntryCtx(4, 1), &scratch,
-                                             &plain));
-    EXPECT_TRUE(plain == pt);
-    EXPECT_EQ(plain.data(), scratch.data());
+    const std::string odd_copy = odd;
+    EXPECT_THAT(dec_->DecryptSerializedInPlace(absl::MakeSpan(odd), EntryCtx(4, 1), &scratch,
+                                               &plain),
+                StatusIs(absl::StatusCode::kDataLoss, HasSubstr("non-canonical")));
+    std::string odd2 = odd_copy;
+    EXPECT_THAT(dec_->DecryptSerializedInPlace(absl::MakeSpan(odd2), EntryCtx(4, 1), nullptr,
+                                               &plain),
+                StatusIs(absl::StatusCode::kDataLoss));
+    std::string out;
+    EXPECT_THAT(dec_->DecryptSerialized(odd_copy, EntryCtx(4, 1), &out),
+                StatusIs(absl::StatusCode::kDataLoss));
   }
 }
 

@@ -286,6 +286,39 @@ TEST_F(KeyCliTest, UnlockedKeyFileIsRefusedWhenAnUnlockKeyIsGiven) {
   EXPECT_THAT(ok.err, HasSubstr("is not locked"));
 }
 
+// Issue 16 item 1, the attack through the CLI: node.key is swapped for an
+// unlocked file; the operator runs `key rotate-dek` (and a store writer
+// opens the store) with the unlock key. Both refuse (exit 2, one line) and
+// the planted file keeps every byte: no fresh DEK is ever stored in the clear.
+TEST_F(KeyCliTest, SwappedUnlockedKeyFileIsNeverWrittenWithTheUnlockKey) {
+  const std::string k = Init();  // the node's real, locked file
+  // The attacker's unlocked file, put in its place.
+  const std::string attacker = tmp_.Sub("attacker.key");
+  auto a = RunCommand(Cli("key init --key-file " + ShellQuote(attacker)));
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  const std::string planted = testing::ReadFileOrDie(attacker);
+  testing::WriteFileOrDie(key_, planted);
+  // (`key inspect` only reads, and says "autolock off" with a warning.)
+  for (const char* cmd : {"key rotate-dek", "key rotate-kek", "key unlock"}) {
+    auto r = RunCommand(WithKey(k, Cli(std::string(cmd) + " --key-file " + ShellQuote(key_))));
+    EXPECT_EQ(r.exit_code, 2) << cmd;
+    ExpectOneErrorLine(r);
+    EXPECT_THAT(r.err, HasSubstr("not locked")) << cmd;
+    EXPECT_EQ(Bytes(), planted) << cmd;
+  }
+  // A store whose node.key was swapped: the writer refuses to open it.
+  const std::string store = tmp_.Sub("store");
+  auto init = RunCommand(WithKey(k, Cli("store init " + ShellQuote(store))));
+  ASSERT_EQ(init.exit_code, 0) << init.err;
+  testing::WriteFileOrDie(store + "/node.key", planted);
+  auto gen = RunCommand(WithKey(k, Cli("store gen " + ShellQuote(store) +
+                                       " --entries 10 --size 10 --batch 5 --seed 1")));
+  EXPECT_EQ(gen.exit_code, 2) << gen.err;
+  ExpectOneErrorLine(gen);
+  EXPECT_THAT(gen.err, HasSubstr("not locked"));
+  EXPECT_EQ(testing::ReadFileOrDie(store + "/node.key"), planted);
+}
+
 TEST_F(KeyCliTest, WalRoundTripsWithKeyFile) {
   const std::string k = Init();
   const std::string wal = tmp_.Sub("wal-v3-encrypted");

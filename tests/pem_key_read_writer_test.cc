@@ -173,6 +173,37 @@ TEST_F(KeyReadWriterTest, WrongUnlockKeyChangesNoByte) {
   }
 }
 
+// Issue 16 item 1: with disk access, an attacker replaces a locked node.key
+// by an unlocked one holding a DEK they know. A reader/writer that holds the
+// unlock key must refuse it, never read it and never write a header update
+// (such as a fresh DEK) back in the clear.
+TEST_F(KeyReadWriterTest, SwappedUnlockedFileIsRefusedWhenAnUnlockKeyIsHeld) {
+  ASSERT_OK(Krw(fs_.get(), std::nullopt)->Write(*key_, Headers(7, false)));  // the planted file
+  const std::string planted = Bytes();
+  auto krw = Krw(fs_.get(), Key(1));
+  EXPECT_THAT(krw->Read(), StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("not locked")));
+  EXPECT_THAT(krw->ViewAndUpdateHeaders([](const DekHeaders& h) -> absl::StatusOr<DekHeaders> {
+    DekHeaders out = h.Clone();
+    out.pending = Dek(0x44);  // what `key rotate-dek` would store
+    return out;
+  }),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(krw->ViewAndRotateKEK([](const KekState& st, const DekHeaders& h) {
+    return absl::StatusOr<KekUpdate>(KekUpdate{Key(3), st.version + 1, h.Clone()});
+  }),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_EQ(Bytes(), planted);
+  // Without an unlock key the same file is usable on purpose, and stays
+  // unlocked; a writer holding a key always writes a locked file.
+  auto plain = Krw(fs_.get(), std::nullopt);
+  ASSERT_OK(plain->ViewAndUpdateHeaders([](const DekHeaders& h) {
+    return absl::StatusOr<DekHeaders>(h.Clone());
+  }));
+  EXPECT_FALSE(plain->Read()->locked);
+  ASSERT_OK(krw->Write(*key_, Headers(7, false)));
+  EXPECT_TRUE(krw->Read()->locked);
+}
+
 TEST_F(KeyReadWriterTest, OpenSslReadsTheWholeFile) {
   // What a TLS stack does (SSL_CTX_use_PrivateKey_file): PEM_read_bio_PrivateKey
   // on the whole file skips the DEK block and loads the key.

@@ -78,6 +78,11 @@ struct DekIds {
 
 absl::StatusOr<DekIds> DekIdsOf(const pem::ParsedKeyFile& parsed,
                                 const std::optional<pem::UnlockKey>& unlock_key) {
+  if (!parsed.locked && unlock_key.has_value()) {
+    return absl::FailedPreconditionError(
+        "node.key is not locked, but an unlock key was given: refusing to use it (the file may "
+        "have been replaced)");
+  }
   if (parsed.locked && !unlock_key.has_value()) {
     return absl::PermissionDeniedError(
         "node.key is locked: its unlock key is needed to back the store up with its keys (a "
@@ -420,6 +425,12 @@ absl::StatusOr<RestoreResult> RestoreBackup(const RestoreOptions& o) {
     if (parsed.locked && !o.unlock_key) {
       return absl::PermissionDeniedError(
           "the backup's node.key is locked: its unlock key is needed");
+    }
+    if (!parsed.locked && o.unlock_key) {
+      return absl::FailedPreconditionError(
+          "the backup's node.key is not locked, but an unlock key was given: refusing to use it "
+          "(the file may have been replaced); restore without the unlock key to use it "
+          "deliberately");
     }
     SEALWAL_ASSIGN_OR_RETURN(pem::DekHeaders headers,
                              pem::OpenDekHeaders(parsed, o.unlock_key ? &*o.unlock_key : nullptr));

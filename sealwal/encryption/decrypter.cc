@@ -82,8 +82,10 @@ bool ReadVarint(absl::string_view in, size_t* pos, uint64_t* v) {
 
 // Reads the canonical encoding (what Encrypter and protobuf write: known
 // fields once each, in field order, one-byte algorithm) without copying.
-// Returns false for anything else, and the caller then asks the protobuf
-// parser, so odd but valid encodings get protobuf's exact semantics.
+// Returns false for anything else. Only this encoding is accepted from disk:
+// a record has exactly one byte form, so nobody can rewrite a stored record
+// into another encoding that still authenticates (the key file's records
+// are held to the same rule).
 template <typename View>
 bool ParseCanonical(absl::string_view in, View* v) {
   size_t pos = 0;
@@ -118,6 +120,19 @@ bool ParseCanonical(absl::string_view in, View* v) {
     }
   }
   return true;
+}
+
+// What a payload that is not a canonical EncryptedRecord gets: kDataLoss,
+// whether it is another valid protobuf encoding or not protobuf at all.
+absl::Status NotCanonical(absl::string_view bytes, const AadContext& ctx) {
+  encryptionpb::EncryptedRecord record;
+  const bool parses = record.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
+  return absl::DataLossError(absl::StrCat(
+      "payload for ", DescribeAadContext(ctx),
+      parses ? " is an EncryptedRecord in a non-canonical encoding (refused: one record, one "
+               "byte form) ("
+             : " is not an EncryptedRecord (",
+      bytes.size(), " bytes)"));
 }
 
 RecordView ViewOf(const encryptionpb::EncryptedRecord& record) {
@@ -302,15 +317,8 @@ absl::Status MultiDecrypter::DecryptSerializedWith(absl::string_view serialized_
   if (ParseCanonical(serialized_record, &view)) {
     return DecryptView(view, ctx, out, nullptr, borrowed);
   }
-  encryptionpb::EncryptedRecord record;
-  if (!record.ParseFromArray(serialized_record.data(),
-                             static_cast<int>(serialized_record.size()))) {
-    out->clear();
-    return absl::DataLossError(absl::StrCat("payload for ", DescribeAadContext(ctx),
-                                            " is not an EncryptedRecord (",
-                                            serialized_record.size(), " bytes)"));
-  }
-  return DecryptView(ViewOf(record), ctx, out, nullptr, borrowed);
+  out->clear();
+  return NotCanonical(serialized_record, ctx);
 }
 
 class MultiDecrypter::MultiSession final : public Decrypter::Session {
@@ -350,12 +358,7 @@ absl::Status MultiDecrypter::DecryptSerializedInPlaceWith(absl::Span<char> seria
                                                           Borrowed* borrowed) const {
   const absl::string_view bytes(serialized_record.data(), serialized_record.size());
   RecordView view;
-  if (!ParseCanonical(bytes, &view)) {
-    // Odd encodings go through the protobuf parser, which copies anyway.
-    SEALWAL_RETURN_IF_ERROR(DecryptSerializedWith(bytes, ctx, scratch, borrowed));
-    *plaintext = *scratch;
-    return absl::OkStatus();
-  }
+  if (!ParseCanonical(bytes, &view)) return NotCanonical(bytes, ctx);
   // An empty data field may view nothing at all (a null pointer): no
   // offset to take then, and nothing to decrypt.
   char* data = view.data.empty() ? serialized_record.data()

@@ -96,16 +96,18 @@ class Decrypter {
   virtual absl::Status Decrypt(const encryptionpb::EncryptedRecord& record, const AadContext& ctx,
                                std::string* out) const = 0;
 
-  // As Decrypt, for a serialized EncryptedRecord; kDataLoss when it does
-  // not parse. `out` must not alias `serialized_record`.
+  // As Decrypt, for a serialized EncryptedRecord in its canonical encoding
+  // (what Encrypter writes: fields in order, each once); kDataLoss for any
+  // other encoding, also a valid protobuf one, so that a stored record has
+  // exactly one byte form. `out` must not alias `serialized_record`.
   virtual absl::Status DecryptSerialized(absl::string_view serialized_record,
                                          const AadContext& ctx, std::string* out) const = 0;
 
-  // As DecryptSerialized, but decrypts in place where it can, so that a
-  // record as large as a snapshot needs no second buffer: on success
-  // *plaintext views the plaintext, inside `serialized_record` (whose
-  // ciphertext it overwrote) or, for encodings read through the protobuf
-  // parser, in *scratch. Whatever the outcome, the bytes of
+  // As DecryptSerialized, but decrypts in place, so that a record as large
+  // as a snapshot needs no second buffer: on success *plaintext views the
+  // plaintext inside `serialized_record` (whose ciphertext it overwrote).
+  // `scratch` (may be null) is used only by Session implementations that
+  // cannot decrypt in place. Whatever the outcome, the bytes of
   // serialized_record are unspecified afterwards (never unauthenticated
   // plaintext).
   virtual absl::Status DecryptSerializedInPlace(absl::Span<char> serialized_record,

@@ -201,10 +201,12 @@ class AeadEncrypter final : public Encrypter {
   bool rotation_required() const override { return encryptions() >= rotation_threshold_; }
   uint64_t rotation_threshold() const { return rotation_threshold_; }
 
-  // Test hook: moves the nonce counter, e.g. next to its 2^64 wrap.
-  void SetNonceCounterForTesting(uint64_t counter) { nonce_counter_ = counter; }
-
  private:
+  // Only tests move the nonce counter (next to its 2^64 wrap): moving it
+  // back would repeat nonces, so no public call can. The peer is defined
+  // in tests/encryption_nonce_test.cc and nowhere in the library.
+  friend class AeadEncrypterTestPeer;
+
   AeadEncrypter(KeyId key_id, std::unique_ptr<Aead> aead, const EncrypterOptions& options);
 
   // Claims the next nonce (into nonce_) and builds the AAD (into aad_).

@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -43,15 +44,30 @@ bool IsOpenSslHeader(absl::string_view name) { return name == "Proc-Type" || nam
 std::array<unsigned char, 32> FileDigest(uint8_t version, uint8_t flags,
                                          const std::vector<PemHeader>& dek_headers,
                                          absl::string_view key_label, absl::string_view key_der) {
-  std::string in(kDigestDomain);
-  in.push_back(static_cast<char>(version));
-  in.push_back(static_cast<char>(flags));
-  for (const PemHeader& h : dek_headers) absl::StrAppend(&in, h.name, ": ", h.value, "\n");
-  absl::StrAppend(&in, key_label, "\n", key_der);
+  // Fed piece by piece: an unlocked key's DER is never copied into a
+  // growing buffer (whose outgrown copies would be freed unwiped).
   std::array<unsigned char, 32> out{};
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> md(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  auto feed = [&](absl::string_view piece) {
+    EVP_DigestUpdate(md.get(), piece.data(), piece.size());
+  };
+  if (md == nullptr || EVP_DigestInit_ex(md.get(), EVP_sha256(), nullptr) != 1) {
+    return out;  // all zeros: never matches a real digest, so the file is refused
+  }
+  const char vf[2] = {static_cast<char>(version), static_cast<char>(flags)};
+  feed(kDigestDomain);
+  feed(absl::string_view(vf, 2));
+  for (const PemHeader& h : dek_headers) {
+    feed(h.name);
+    feed(": ");
+    feed(h.value);
+    feed("\n");
+  }
+  feed(key_label);
+  feed("\n");
+  feed(key_der);
   unsigned int n = 0;
-  EVP_Digest(in.data(), in.size(), out.data(), &n, EVP_sha256(), nullptr);
-  WipeString(&in);  // holds an unlocked key's DER
+  if (EVP_DigestFinal_ex(md.get(), out.data(), &n) != 1) out.fill(0);
   return out;
 }
 

@@ -55,6 +55,15 @@ absl::StatusOr<KeyFile> KeyReadWriter::ReadLocked() {
     return absl::Status(file.status().code(),
                         absl::StrCat(options_.path, ": ", file.status().message()));
   }
+  // Whoever can write F could swap a locked file for an unlocked one
+  // holding DEKs (or a private key) of their choosing; a caller who brings
+  // an unlock key expects a locked file, so it is never read, and so never
+  // written back in the clear.
+  if (options_.unlock_key.has_value() && !file->locked) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        options_.path, " is not locked, but an unlock key was given: refusing to use it (the "
+                       "file may have been replaced)"));
+  }
   return file;
 }
 
@@ -90,9 +99,10 @@ absl::Status KeyReadWriter::ViewAndUpdateHeaders(
   SEALWAL_ASSIGN_OR_RETURN(std::unique_ptr<env::FileLock> lock, LockFileLocked());
   SEALWAL_ASSIGN_OR_RETURN(KeyFile file, ReadLocked());
   SEALWAL_ASSIGN_OR_RETURN(DekHeaders updated, fn(file.headers));
-  // The file decoded, so when it is locked our unlock key is its key.
+  // The lock state is this object's, never the file's (ReadLocked refused
+  // a file that is not as locked as we are).
   return WriteLocked(file.key, updated, file.kek_version,
-                     file.locked ? &*options_.unlock_key : nullptr);
+                     options_.unlock_key.has_value() ? &*options_.unlock_key : nullptr);
 }
 
 absl::Status KeyReadWriter::ViewAndRotateKEK(

@@ -29,6 +29,12 @@
 // is not greater than the file's, so a delayed or replayed KEK change
 // cannot undo a newer one.
 //
+// A KeyReadWriter that holds an unlock key refuses an unlocked F
+// (kFailedPrecondition, nothing written): someone who can write F could
+// have swapped a locked file for an unlocked one holding DEKs of their
+// choosing, and a header update would then write a fresh DEK back in the
+// clear. Writes always use this object's lock state, never the file's.
+//
 // Errors: those of sealwal/pem/key_file.h (kDataLoss damage, kPermissionDenied no
 // or wrong unlock key) and of the FileSystem; a failed read or decode, a
 // callback error or a refused update writes nothing, so a wrong unlock key
@@ -88,8 +94,9 @@ class KeyReadWriter {
   KeyReadWriter(const KeyReadWriter&) = delete;
   KeyReadWriter& operator=(const KeyReadWriter&) = delete;
 
-  // The whole file, decrypted with this object's unlock key (ignored when
-  // the file is unlocked). kNotFound when F does not exist.
+  // The whole file, decrypted with this object's unlock key.
+  // kNotFound when F does not exist; kFailedPrecondition when this object
+  // holds an unlock key and F is not locked.
   absl::StatusOr<KeyFile> Read();
 
   // Replaces F with (key, headers), locked iff this object holds an unlock
@@ -98,7 +105,8 @@ class KeyReadWriter {
   absl::Status Write(const PrivateKey& key, const DekHeaders& headers);
 
   // Reads the headers, lets `fn` compute new ones and writes them, under
-  // the lock, keeping the key, the lock state and kek-version. An error
+  // the lock, keeping the key and kek-version, locked iff this object
+  // holds an unlock key. An error
   // from `fn` is returned and nothing is written.
   absl::Status ViewAndUpdateHeaders(
       absl::FunctionRef<absl::StatusOr<DekHeaders>(const DekHeaders&)> fn);

@@ -60,6 +60,10 @@ bool Framed(absl::string_view line, absl::string_view prefix, absl::string_view*
 }  // namespace
 
 void WipeString(std::string* s) {
+  // The whole buffer, not only size(): bytes past the end may hold what a
+  // shorter assignment left behind. resize() within the capacity does not
+  // reallocate, and makes every byte addressable.
+  s->resize(s->capacity());
   if (!s->empty()) OPENSSL_cleanse(s->data(), s->size());
   s->clear();
 }

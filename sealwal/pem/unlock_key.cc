@@ -37,7 +37,13 @@ absl::StatusOr<UnlockKey> UnlockKey::FromBytes(absl::string_view bytes) {
     return absl::InvalidArgumentError(
         absl::StrCat("an unlock key is ", kUnlockKeyBytes, " bytes, got ", bytes.size()));
   }
-  std::string text = absl::StrCat(kUnlockKeyPrefix, absl::WebSafeBase64Escape(bytes));
+  // Both the base64 and the text hold the key: each is wiped.
+  std::string b64 = absl::WebSafeBase64Escape(bytes);
+  std::string text;
+  text.reserve(kUnlockKeyPrefix.size() + b64.size());
+  text.append(kUnlockKeyPrefix.data(), kUnlockKeyPrefix.size());
+  text.append(b64);
+  Wipe(&b64);
   absl::StatusOr<encryption::SecretKey> t = encryption::SecretKey::FromBytes(text);
   Wipe(&text);
   if (!t.ok()) return t.status();
