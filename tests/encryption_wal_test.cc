@@ -31,6 +31,7 @@
 #include "testing/status_matchers.h"
 #include "testing/test_util.h"
 #include "sealwal/wal/format.h"
+#include "sealwal/wal/transcode.h"
 #include "sealwal/wal/wal.h"
 
 namespace sealwal::encryption {
@@ -575,6 +576,16 @@ TEST_F(EncryptedWalTest, CodecAndDirectoryNameMustAgree) {
               StatusIs(absl::StatusCode::kFailedPrecondition));
   EXPECT_FALSE(Exists(tmp_.Sub("member/wal")));
   EXPECT_FALSE(Exists(tmp_.Sub("member/wal.tmp")));
+  // A copy through codecs: each side's name must fit its codec.
+  ASSERT_EQ(::mkdir(tmp_.Sub("copy").c_str(), 0700), 0);
+  wal::TranscodeOptions to;
+  to.decode = nullptr;  // would copy ciphertext as plaintext payloads
+  EXPECT_THAT(wal::TranscodeWal(dir_, tmp_.Sub("copy"), to),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("open it with a key")));
+  to.encode = codec_.get();  // would seal into a plaintext-named copy
+  EXPECT_THAT(wal::TranscodeWal(plain_dir, tmp_.Sub("copy"), to),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("is a plaintext WAL")));
+  EXPECT_TRUE(testing::DirContents(tmp_.Sub("copy")).empty());
   EXPECT_TRUE(testing::DirContents(dir_) == sealed_before) << "a refused open modified the WAL";
   EXPECT_TRUE(testing::DirContents(plain_dir) == plain_before) << "a refused open modified the WAL";
   // The matching pairs still read everything.

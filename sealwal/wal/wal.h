@@ -48,7 +48,8 @@
 // WAL is encrypted (format.h, IsEncryptedDirName): its last component ends
 // in "-encrypted" ("wal-v3-encrypted") exactly when the WAL is sealed by a
 // codec that encrypts (PayloadCodec::encrypts()). Create, Open, OpenForRead
-// and Verify refuse a mismatch before touching any file, with
+// (and so LogReader::Open), Verify and TranscodeWal (transcode.h) refuse a
+// mismatch before touching any file, with
 // kFailedPrecondition naming the directory: an "-encrypted" directory
 // without such a codec (it would read ciphertext as entry data and append
 // plaintext), and an encrypting codec on any other name. Repair,
