@@ -65,7 +65,7 @@ const std::string& Data(size_t n) {
 void BM_SnapSave(benchmark::State& state) {
   const size_t n = static_cast<size_t>(state.range(0)) << 20;
   const bool enc = state.range(1) != 0;
-  const std::string dir = BenchDir("save");
+  const std::string dir = BenchDir(enc ? "save-encrypted" : "save");
   RemoveDir(dir);
   auto s = Open(dir, enc);
   const absl::string_view data = absl::string_view(Data(n)).substr(0, n);
@@ -81,7 +81,7 @@ void BM_SnapSave(benchmark::State& state) {
 void BM_SnapLoad(benchmark::State& state) {
   const size_t n = static_cast<size_t>(state.range(0)) << 20;
   const bool enc = state.range(1) != 0;
-  const std::string dir = BenchDir("load");
+  const std::string dir = BenchDir(enc ? "load-encrypted" : "load");
   RemoveDir(dir);
   auto s = Open(dir, enc);
   if (auto st = s->Save(Md(1), absl::string_view(Data(n)).substr(0, n)); !st.ok()) {
@@ -99,7 +99,7 @@ void BM_SnapLoad(benchmark::State& state) {
 void BM_StreamSave(benchmark::State& state) {
   const size_t n = static_cast<size_t>(state.range(0)) << 20;
   const bool enc = state.range(1) != 0;
-  const std::string dir = BenchDir("stream-save");
+  const std::string dir = BenchDir(enc ? "stream-save-encrypted" : "stream-save");
   RemoveDir(dir);
   auto s = Open(dir, enc);
   // The caller's data arrives in 1 MiB pieces (a state machine writing out
@@ -123,7 +123,7 @@ void BM_StreamSave(benchmark::State& state) {
 void BM_StreamLoad(benchmark::State& state) {
   const size_t n = static_cast<size_t>(state.range(0)) << 20;
   const bool enc = state.range(1) != 0;
-  const std::string dir = BenchDir("stream-load");
+  const std::string dir = BenchDir(enc ? "stream-load-encrypted" : "stream-load");
   RemoveDir(dir);
   auto s = Open(dir, enc);
   {

@@ -25,18 +25,20 @@ using namespace sealwal;
 
 void LoadOnce(const std::string& bytes, std::shared_ptr<encryption::Keyring> keys) {
   auto fs = env::NewMemFileSystem();
-  if (!fs->CreateDir("/s").ok()) std::abort();
+  // The directory's name must say what the keyring says (Snapshotter::Open).
+  const std::string dir = keys != nullptr ? "/s-encrypted" : "/s";
+  if (!fs->CreateDir(dir).ok()) std::abort();
   const std::string name = snap::SnapFileName(1, 1);
-  if (!env::WriteFileAtomically(fs.get(), "/s/" + name, bytes).ok()) std::abort();
+  if (!env::WriteFileAtomically(fs.get(), dir + "/" + name, bytes).ok()) std::abort();
   snap::SnapshotterOptions o;
   o.fs = fs.get();
   o.keys = std::move(keys);
-  auto s = snap::Snapshotter::Open("/s", o);
+  auto s = snap::Snapshotter::Open(dir, o);
   if (!s.ok()) std::abort();
   (void)(*s)->Inspect(name);
   snap::LoadReport report;
   auto l = (*s)->Load(&report);
-  const bool renamed = fs->FileExists("/s/" + name + ".broken").ok();
+  const bool renamed = fs->FileExists(dir + "/" + name + ".broken").ok();
   const bool decodes = snap::DecodeSnapFile(bytes).ok() &&
                        snap::DecodeRaftSnapshot(snap::DecodeSnapFile(bytes)->raft_snapshot).ok();
   if (renamed == decodes) std::abort();  // renamed exactly the undecodable

@@ -33,16 +33,32 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (h.ok() && snap::EncodeStreamHeader(*h) != bytes.substr(0, snap::kStreamHeaderSize)) {
     std::abort();
   }
-  if (h.ok()) (void)snap::LayoutFromFileSize(*h, bytes.size());
+  // There is no .snap here: the expectation is what the header claims and
+  // the size its layout gives (a file of no valid layout is refused before
+  // the expectation is looked at). A plaintext stream is read without a
+  // keyring, since a keyring refuses plaintext streams.
+  snap::StreamExpectation expect;
+  bool encrypted = true;
+  if (h.ok()) {
+    auto layout = snap::LayoutFromFileSize(*h, bytes.size());
+    expect.index = h->index;
+    expect.term = h->term;
+    expect.ref.algorithm = h->algorithm;
+    expect.ref.key_id = h->key_id;
+    expect.ref.chunk_size = h->chunk_size;
+    expect.ref.salt = h->salt;
+    if (layout.ok()) expect.ref.size = layout->size;
+    encrypted = h->algorithm != encryption::Algorithm::kNotEncrypted;
+  }
   auto fs = env::NewMemFileSystem();
   if (!env::WriteFileAtomically(fs.get(), "/x.snap.stream", bytes).ok()) std::abort();
-  auto keys = fuzz::SeedKeyring(h.ok() ? h->key_id.value() : 1);
+  auto keys = encrypted ? fuzz::SeedKeyring(h.ok() ? h->key_id.value() : 1) : nullptr;
   std::string seq[2];
   bool full[2] = {false, false};
   for (int threads : {0, 2}) {
     snap::StreamReadOptions o;
     o.threads = threads;
-    auto r = snap::StreamReader::Open(fs.get(), "/x.snap.stream", keys, std::nullopt, o);
+    auto r = snap::StreamReader::Open(fs.get(), "/x.snap.stream", keys, expect, o);
     if (!r.ok()) {
       if (!Allowed(r.status())) std::abort();
       return 0;

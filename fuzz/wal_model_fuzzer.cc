@@ -60,7 +60,7 @@ class Harness {
 
   void Run() {
     wal::WalOptions o = Options();
-    auto w = wal::Wal::Create(kDir, "model", o);
+    auto w = wal::Wal::Create(Dir(), "model", o);
     Check(w.ok());
     wal_ = std::move(*w);
     while (in_->remaining_bytes() > 0) {
@@ -83,7 +83,8 @@ class Harness {
   }
 
  private:
-  static constexpr const char* kDir = "/wal";
+  // The directory's name must say what the codec is (Wal::Create/Open).
+  const char* Dir() const { return encrypted_ ? "/wal-encrypted" : "/wal"; }
 
   wal::WalOptions Options() {
     wal::WalOptions o;
@@ -186,7 +187,7 @@ class Harness {
     fault_.CrashAfterOps(-1);
     fault_.Reactivate();
     wal::WalOptions o = Options();
-    auto w = wal::Wal::Open(kDir, {}, o);
+    auto w = wal::Wal::Open(Dir(), {}, o);
     Check(w.ok());
     wal::WalContents c;
     absl::Status s = (*w)->ReadAll(&c);
@@ -194,9 +195,9 @@ class Harness {
     if (!s.ok()) {
       Check(wal::GetWalErrorClass(s) == wal::WalErrorClass::kUnexpectedEof);
       w->reset();
-      auto r = wal::Wal::Repair(kDir, o);
+      auto r = wal::Wal::Repair(Dir(), o);
       Check(r.ok() && *r);
-      w = wal::Wal::Open(kDir, {}, o);
+      w = wal::Wal::Open(Dir(), {}, o);
       Check(w.ok());
       Check((*w)->ReadAll(&c).ok());
     }

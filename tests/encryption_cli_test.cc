@@ -138,6 +138,40 @@ TEST_F(EncryptedWalCliTest, KeyErrorsAreUsageErrors) {
   EXPECT_TRUE(Files(enc_) == before);
 }
 
+// The directory's name says which kind a WAL is: every `wal` command
+// refuses an "-encrypted" WAL without a key and a plaintext WAL with one,
+// with exit 2 and one "sealwal: " line, and changes no file.
+TEST_F(EncryptedWalCliTest, KeyAndDirectoryKindMismatchIsRefusedByEveryCommand) {
+  const std::string gen = " --entries 20 --size 10 --batch 5 --seed 1";
+  ASSERT_EQ(RunCommand(Cli("wal gen " + ShellQuote(enc_) + gen + " --dek-file " + ShellQuote(key_)))
+                .exit_code,
+            0);
+  ASSERT_EQ(RunCommand(Cli("wal gen " + ShellQuote(plain_) + gen)).exit_code, 0);
+  const auto enc_before = Files(enc_);
+  const auto plain_before = Files(plain_);
+  for (const std::string sub : {"gen", "dump", "verify"}) {
+    const std::string extra = sub == "gen" ? gen : "";
+    {
+      SCOPED_TRACE(sub + " on an encrypted WAL without a key");
+      auto r = RunCommand(Cli("wal " + sub + " " + ShellQuote(enc_) + extra));
+      EXPECT_EQ(r.exit_code, 2);
+      ExpectOneErrorLine(r);
+      EXPECT_THAT(r.err, HasSubstr("is an encrypted directory"));
+    }
+    for (const std::string flag : {"--dek-file", "--key-file"}) {
+      SCOPED_TRACE(sub + " on a plaintext WAL with " + flag);
+      auto r = RunCommand(Cli("wal " + sub + " " + ShellQuote(plain_) + extra + " " + flag + " " +
+                              ShellQuote(key_)));
+      EXPECT_EQ(r.exit_code, 2);
+      ExpectOneErrorLine(r);
+      EXPECT_THAT(r.err, HasSubstr(plain_ + " is a plaintext directory"));
+      EXPECT_TRUE(r.out.empty()) << r.out;
+    }
+  }
+  EXPECT_TRUE(Files(enc_) == enc_before) << "a refused command modified the encrypted WAL";
+  EXPECT_TRUE(Files(plain_) == plain_before) << "a refused command modified the plaintext WAL";
+}
+
 TEST_F(EncryptedWalCliTest, WrongKeyFailsAndChangesNothing) {
   ASSERT_EQ(RunCommand(Cli("wal gen " + ShellQuote(enc_) +
                            " --entries 50 --size 100 --batch 5 --seed 2 --segment-size 8192 "

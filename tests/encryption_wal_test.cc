@@ -4,6 +4,7 @@
 // (reported, nothing on disk modified), key rotation inside one WAL, and
 // etcd's own reader (the etcdwal-peer driver) walking the framing.
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -30,6 +31,7 @@
 #include "testing/status_matchers.h"
 #include "testing/test_util.h"
 #include "sealwal/wal/format.h"
+#include "sealwal/wal/transcode.h"
 #include "sealwal/wal/wal.h"
 
 namespace sealwal::encryption {
@@ -370,8 +372,8 @@ TEST_F(EncryptedWalTest, StrippedPayloadFailsEmptyEntryRoundTrips) {
   });
   ExpectDecryptFailure(10, {"no encrypted payload at index 10"});
   // The same for a non-empty entry.
-  WriteWal(tmp_.Sub("second"), codec_.get(), specs, 5, 1 << 20);
-  dir_ = tmp_.Sub("second");
+  WriteWal(tmp_.Sub("second-encrypted"), codec_.get(), specs, 5, 1 << 20);
+  dir_ = tmp_.Sub("second-encrypted");
   RewriteWithValidCrc(dir_, [](std::vector<walpb::Record>* recs) {
     MutateEntry(recs, 20, [](raftpb::Entry* e) { e->clear_data(); });
   });
@@ -505,6 +507,96 @@ TEST_F(EncryptedWalTest, WrongKeyIsReportedAndModifiesNothing) {
   ExpectEntries(c, Specs(200, 300));
 }
 
+bool Exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
+
+// Stores payloads as they are but is not a WalCodec: to the WAL a
+// plaintext codec (encrypts() is false).
+class PassThroughCodec final : public wal::PayloadCodec {
+ public:
+  absl::Status Encode(const wal::PayloadContext&, absl::string_view plain,
+                      std::string* out) override {
+    out->assign(plain.data(), plain.size());
+    return absl::OkStatus();
+  }
+  absl::Status Decode(const wal::PayloadContext&, absl::string_view stored,
+                      std::string* out) const override {
+    out->assign(stored.data(), stored.size());
+    return absl::OkStatus();
+  }
+};
+
+// Every entry point that opens a WAL directory refuses a codec that does
+// not fit the directory's name, before touching a file: an "-encrypted"
+// directory without a codec that encrypts (it would read ciphertext as
+// entry data and append plaintext), and an encrypting codec on any other
+// name. The files stay byte-identical.
+TEST_F(EncryptedWalTest, CodecAndDirectoryNameMustAgree) {
+  WriteWal(dir_, codec_.get(), Specs(200, 300), 10, 16 * 1024);
+  const std::string plain_dir = tmp_.Sub(std::string(kPlaintextWalDirName));
+  WriteWal(plain_dir, nullptr, Specs(200, 300), 10, 16 * 1024);
+  const auto sealed_before = testing::DirContents(dir_);
+  const auto plain_before = testing::DirContents(plain_dir);
+  ASSERT_GT(sealed_before.size(), 2u);
+  ASSERT_GT(plain_before.size(), 2u);
+  PassThroughCodec pass;
+  const auto key_needed = StatusIs(absl::StatusCode::kFailedPrecondition,
+                                   AllOf(HasSubstr(dir_ + " is an encrypted WAL"),
+                                         HasSubstr("open it with a key")));
+  const auto key_refused = StatusIs(absl::StatusCode::kFailedPrecondition,
+                                    HasSubstr(plain_dir + " is a plaintext WAL"));
+  for (wal::PayloadCodec* codec : {static_cast<wal::PayloadCodec*>(nullptr),
+                                   static_cast<wal::PayloadCodec*>(&pass)}) {
+    SCOPED_TRACE(codec == nullptr ? "no codec" : "plaintext codec");
+    const wal::WalOptions o = Options(codec);
+    EXPECT_THAT(wal::Wal::Open(dir_, {}, o), key_needed);
+    EXPECT_THAT(wal::Wal::OpenForRead(dir_, {}, o), key_needed);
+    EXPECT_THAT(wal::Wal::Verify(dir_, {}, o), key_needed);
+    EXPECT_THAT(wal::Wal::Create(tmp_.Sub("new-encrypted"), kMetadata, o),
+                StatusIs(absl::StatusCode::kFailedPrecondition));
+    EXPECT_FALSE(Exists(tmp_.Sub("new-encrypted")));
+    EXPECT_FALSE(Exists(tmp_.Sub("new-encrypted.tmp")));
+    // Walks that never look inside a payload need no key (recovery).
+    EXPECT_OK(wal::Wal::Repair(dir_, o).status());
+    EXPECT_OK(wal::Wal::ValidSnapshotEntries(dir_, o).status());
+    EXPECT_OK(wal::Wal::OldestReadablePosition(dir_, o).status());
+    // A plaintext codec on a plaintext name is fine.
+    wal::WalContents pc;
+    EXPECT_OK(ReadAllStatus(plain_dir, codec, false, &pc));
+    EXPECT_EQ(pc.entries.size(), 200u);
+  }
+  // An encrypting codec on a plaintext name: refused everywhere.
+  const wal::WalOptions o = Options(codec_.get());
+  EXPECT_THAT(wal::Wal::Open(plain_dir, {}, o), key_refused);
+  EXPECT_THAT(wal::Wal::OpenForRead(plain_dir, {}, o), key_refused);
+  EXPECT_THAT(wal::Wal::Verify(plain_dir, {}, o), key_refused);
+  EXPECT_THAT(wal::Wal::Repair(plain_dir, o), key_refused);
+  EXPECT_THAT(wal::Wal::ValidSnapshotEntries(plain_dir, o), key_refused);
+  EXPECT_THAT(wal::Wal::OldestReadablePosition(plain_dir, o), key_refused);
+  EXPECT_THAT(wal::Wal::Create(tmp_.Sub("member/wal"), kMetadata, o),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_FALSE(Exists(tmp_.Sub("member/wal")));
+  EXPECT_FALSE(Exists(tmp_.Sub("member/wal.tmp")));
+  // A copy through codecs: each side's name must fit its codec.
+  ASSERT_EQ(::mkdir(tmp_.Sub("copy").c_str(), 0700), 0);
+  wal::TranscodeOptions to;
+  to.decode = nullptr;  // would copy ciphertext as plaintext payloads
+  EXPECT_THAT(wal::TranscodeWal(dir_, tmp_.Sub("copy"), to),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("open it with a key")));
+  to.encode = codec_.get();  // would seal into a plaintext-named copy
+  EXPECT_THAT(wal::TranscodeWal(plain_dir, tmp_.Sub("copy"), to),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("is a plaintext WAL")));
+  EXPECT_TRUE(testing::DirContents(tmp_.Sub("copy")).empty());
+  EXPECT_TRUE(testing::DirContents(dir_) == sealed_before) << "a refused open modified the WAL";
+  EXPECT_TRUE(testing::DirContents(plain_dir) == plain_before) << "a refused open modified the WAL";
+  // The matching pairs still read everything.
+  wal::WalContents c;
+  ASSERT_OK(ReadAllStatus(dir_, codec_.get(), false, &c));
+  ExpectEntries(c, Specs(200, 300));
+  wal::WalContents p;
+  ASSERT_OK(ReadAllStatus(plain_dir, nullptr, false, &p));
+  EXPECT_EQ(p.entries.size(), 200u);
+}
+
 TEST_F(EncryptedWalTest, KeyRotationWithinOneWal) {
   const auto first = Specs(100, 200);
   WriteWal(dir_, codec_.get(), first, 10, 16 * 1024);
@@ -615,6 +707,10 @@ TEST(WalCodecTest, EncryptedDirectoryNames) {
   EXPECT_TRUE(IsEncryptedWalDir("wal-v3-encrypted"));
   EXPECT_FALSE(IsEncryptedWalDir("/data/wal-v3"));
   EXPECT_FALSE(IsEncryptedWalDir("/data-encrypted/wal-v3"));
+  // A directory being built under "<name>.tmp" has <name>'s kind.
+  EXPECT_TRUE(IsEncryptedWalDir("/data/wal-v3-encrypted.tmp"));
+  EXPECT_FALSE(IsEncryptedWalDir("/data/wal-v3.tmp"));
+  EXPECT_FALSE(IsEncryptedWalDir("/data/wal-v3-encrypted.old"));
   EXPECT_EQ(kEncryptedWalDirName, "wal-v3-encrypted");
   EXPECT_EQ(kPlaintextWalDirName, "wal-v3");
 }

@@ -8,7 +8,9 @@
 
 #include <sys/stat.h>
 
+#include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -59,7 +61,9 @@ absl::StatusOr<std::string> AllData(LoadedSnapshot& l) {
 
 class SnapshotterBase : public ::testing::Test {
  protected:
-  void SetUp() override { ASSERT_OK(fs_->CreateDir("/snap")); }
+  // The directory's name must agree with the keyring (Snapshotter::Open):
+  // subclasses set dir_ before this runs.
+  void SetUp() override { ASSERT_OK(fs_->CreateDir(dir_)); }
   std::unique_ptr<Snapshotter> Open(std::shared_ptr<const encryption::Keyring> keys,
                                     StreamCheck check = StreamCheck::kEnds) {
     SnapshotterOptions o;
@@ -67,7 +71,7 @@ class SnapshotterBase : public ::testing::Test {
     o.keys = std::move(keys);
     o.stream.chunk_size = 4096;
     o.stream_check = check;
-    auto s = Snapshotter::Open("/snap", o);
+    auto s = Snapshotter::Open(dir_, o);
     EXPECT_THAT(s, IsOk());
     return std::move(*s);
   }
@@ -78,23 +82,25 @@ class SnapshotterBase : public ::testing::Test {
     for (size_t off = 0; off < d.size(); off += 3000) ASSERT_OK(saver->Append(d.substr(off, 3000)));
     ASSERT_OK(saver->Commit());
   }
-  std::vector<std::string> Files() { return *fs_->ListDir("/snap"); }
+  std::vector<std::string> Files() { return *fs_->ListDir(dir_); }
   std::string Read(const std::string& name) {
-    return *env::ReadFileToString(fs_.get(), "/snap/" + name);
+    return *env::ReadFileToString(fs_.get(), dir_ + "/" + name);
   }
   void Write(const std::string& name, absl::string_view b) {
-    ASSERT_OK(env::WriteFileAtomically(fs_.get(), "/snap/" + name, b));
+    ASSERT_OK(env::WriteFileAtomically(fs_.get(), dir_ + "/" + name, b));
   }
 
   std::unique_ptr<env::FileSystem> fs_ = env::NewMemFileSystem();
   std::shared_ptr<encryption::Keyring> keys_;
+  std::string dir_ = "/snap";
 };
 
 class SnapshotterTest : public SnapshotterBase, public ::testing::WithParamInterface<bool> {
  protected:
   void SetUp() override {
-    SnapshotterBase::SetUp();
     keys_ = GetParam() ? MakeKeys() : nullptr;
+    dir_ = GetParam() ? "/snap-encrypted" : "/snap";
+    SnapshotterBase::SetUp();
   }
 };
 
@@ -156,7 +162,7 @@ TEST_P(SnapshotterTest, CrcBrokenNewestIsRenamedBrokenAndLoadFallsBack) {
   EXPECT_THAT(Files(), ::testing::Contains(SnapFileName(3, 30) + ".broken"));
   EXPECT_THAT(Files(), ::testing::Contains(SnapFileName(3, 32) + ".broken"));
   // Nothing valid left: etcd's ErrNoSnapshot.
-  ASSERT_OK(fs_->RemoveFile("/snap/" + SnapFileName(1, 10)));
+  ASSERT_OK(fs_->RemoveFile(dir_ + "/" + SnapFileName(1, 10)));
   EXPECT_THAT(s->Load(), StatusIs(absl::StatusCode::kNotFound, HasSubstr("no available")));
 }
 
@@ -180,7 +186,7 @@ TEST_P(SnapshotterTest, StreamMissingOrBrokenFallsBackWithoutRenaming) {
   Write(stream, good.substr(0, good.size() - 4096));
   EXPECT_EQ(s->Load()->metadata.index(), 10u);
   // Missing.
-  ASSERT_OK(fs_->RemoveFile("/snap/" + stream));
+  ASSERT_OK(fs_->RemoveFile(dir_ + "/" + stream));
   EXPECT_EQ(s->Load()->metadata.index(), 10u);
   // A middle chunk damaged: kEnds returns the snapshot and reading it fails;
   // kFull falls back before returning.
@@ -215,10 +221,41 @@ TEST_P(SnapshotterTest, PurgeKeepsTheNewestAndTheirStreams) {
   EXPECT_THAT(s->Purge(0), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
+// The stream must hold exactly what its .snap says: one cut short by a
+// chunk or extended by one is refused (Load falls back), never read as a
+// shorter or longer snapshot.
+TEST_P(SnapshotterTest, TruncatedOrExtendedStreamIsRefused) {
+  auto s = Open();
+  ASSERT_OK(s->Save(Md(10, 1), Data(10, 1, 1000)));
+  SaveStream(s.get(), 20, 1, 3 * 4096);  // 3 full chunks
+  const std::string stream = StreamFileName(1, 20);
+  const std::string good = Read(stream);
+  const size_t stored = (good.size() - kStreamHeaderSize) / 3;
+  for (const std::string& bad : {good.substr(0, good.size() - stored),
+                                 good + good.substr(kStreamHeaderSize, stored)}) {
+    Write(stream, bad);
+    LoadReport report;
+    ASSERT_OK_AND_ASSIGN(LoadedSnapshot l, s->Load(&report));
+    EXPECT_EQ(l.metadata.index(), 10u);
+    ASSERT_EQ(report.skipped.size(), 1u);
+    EXPECT_THAT(report.skipped[0].reason,
+                StatusIs(absl::StatusCode::kDataLoss, HasSubstr("truncated or extended")));
+    EXPECT_TRUE(Read(stream) == bad);  // nothing renamed or repaired
+  }
+  Write(stream, good);
+  EXPECT_EQ(s->Load()->metadata.index(), 20u);
+}
+
 INSTANTIATE_TEST_SUITE_P(Kinds, SnapshotterTest, ::testing::Bool(),
                          [](const auto& info) { return info.param ? "Encrypted" : "Plain"; });
 
-class EncryptedSnapshotterTest : public SnapshotterBase {};
+class EncryptedSnapshotterTest : public SnapshotterBase {
+ protected:
+  void SetUp() override {
+    dir_ = "/snap-encrypted";
+    SnapshotterBase::SetUp();
+  }
+};
 
 TEST_F(EncryptedSnapshotterTest, KeyProblemsAreReportedAndNothingIsRenamed) {
   keys_ = MakeKeys(0x51, 'k');
@@ -244,17 +281,32 @@ TEST_F(EncryptedSnapshotterTest, KeyProblemsAreReportedAndNothingIsRenamed) {
   ASSERT_OK_AND_ASSIGN(SnapFileInfo wrong_info,
                        Open(MakeKeys(0x51, 'x'))->Inspect(SnapFileName(1, 10)));
   EXPECT_THAT(wrong_info.decrypt_status, StatusIs(absl::StatusCode::kDataLoss));
-  // A plaintext snapshot in an encrypted directory: a downgrade, refused.
-  ASSERT_OK(Open(nullptr)->Save(Md(30, 1), "plaintext"));
+  // A plaintext snapshot in an encrypted directory (written in a plaintext
+  // one and copied over): a downgrade, refused.
+  ASSERT_OK(fs_->CreateDir("/plain"));
+  {
+    SnapshotterOptions po;
+    po.fs = fs_.get();
+    ASSERT_OK_AND_ASSIGN(auto plain, Snapshotter::Open("/plain", po));
+    ASSERT_OK(plain->Save(Md(30, 1), "plaintext"));
+    Write(SnapFileName(1, 30), *env::ReadFileToString(fs_.get(), "/plain/" + SnapFileName(1, 30)));
+  }
   EXPECT_THAT(s->Load(), StatusIs(absl::StatusCode::kDataLoss));
   EXPECT_THAT(Files(), ::testing::Contains(SnapFileName(1, 30)));
-  ASSERT_OK(fs_->RemoveFile("/snap/" + SnapFileName(1, 30)));
-  // Plaintext reader of an encrypted dir gets sealed bytes, never plaintext.
-  ASSERT_OK_AND_ASSIGN(LoadedSnapshot raw, Open(nullptr)->LoadNewestAvailable(
-                                               std::vector<wal::SnapshotPosition>{{10, 1}}));
-  EXPECT_EQ(raw.data.find(Data(10, 1, 1000).substr(0, 32)), std::string::npos);
+  ASSERT_OK(fs_->RemoveFile(dir_ + "/" + SnapFileName(1, 30)));
+  // No plaintext reader of an encrypted directory: Open refuses it.
+  SnapshotterOptions no_key;
+  no_key.fs = fs_.get();
+  EXPECT_THAT(Snapshotter::Open(dir_, no_key),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("open it with a key")));
+  EXPECT_EQ(Files(), before);
   // Inspect without a key shows the algorithm and key id, decrypts nothing.
-  ASSERT_OK_AND_ASSIGN(SnapFileInfo info, Open(nullptr)->Inspect(SnapFileName(1, 10)));
+  ASSERT_OK_AND_ASSIGN(auto inspector, Snapshotter::OpenForInspect(dir_, no_key));
+  EXPECT_THAT(inspector->Load(), StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(inspector->Purge(1), StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(inspector->Save(Md(40, 1), "x"), StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_EQ(Files(), before);
+  ASSERT_OK_AND_ASSIGN(SnapFileInfo info, inspector->Inspect(SnapFileName(1, 10)));
   EXPECT_TRUE(info.encrypted_record);
   EXPECT_EQ(info.key_id, encryption::KeyId(0x51));
   EXPECT_EQ(info.data_size, 1000u);
@@ -273,11 +325,65 @@ TEST_F(EncryptedSnapshotterTest, AssociatedDataBindsIndexTermAndConfState) {
   // The same sealed bytes under another index, another term, other voters,
   // each with a correct CRC: none decrypts.
   for (const auto& md : {Md(11, 1), Md(10, 2), Md(10, 1, {1, 2})}) {
-    ASSERT_OK(fs_->RemoveFile("/snap/" + *s->List()->begin()));
+    ASSERT_OK(fs_->RemoveFile(dir_ + "/" + *s->List()->begin()));
     SnapFilePieces p = EncodeSnapFilePieces(sealed, md);
     Write(SnapFileName(md.term(), md.index()), p.prefix + sealed + p.suffix);
     EXPECT_THAT(s->Load(), StatusIs(absl::StatusCode::kDataLoss));
   }
+}
+
+std::map<std::string, std::string> MemDirContents(env::FileSystem* fs, const std::string& dir) {
+  std::map<std::string, std::string> m;
+  const std::vector<std::string> names = *fs->ListDir(dir);
+  for (const std::string& n : names) m[n] = *env::ReadFileToString(fs, dir + "/" + n);
+  return m;
+}
+
+// The directory's name says which kind it is: a keyring needs a name ending
+// in "-encrypted", and such a name needs a keyring. A mismatch is refused
+// before anything is created, read or renamed.
+TEST(SnapshotterDirNameTest, KeyringAndDirectoryNameMustAgree) {
+  auto fs = env::NewMemFileSystem();
+  auto keys = MakeKeys();
+  SnapshotterOptions plain;
+  plain.fs = fs.get();
+  plain.create_dir = true;
+  SnapshotterOptions sealed = plain;
+  sealed.keys = keys;
+  // Existing directories of both kinds, each holding an inline and a
+  // streamed snapshot (one of them CRC-broken, which a Load would rename).
+  for (const auto& [dir, o] : {std::pair{std::string("/snap-v3"), plain},
+                               std::pair{std::string("/snap-v3-encrypted"), sealed}}) {
+    ASSERT_OK_AND_ASSIGN(auto s, Snapshotter::Open(dir, o));
+    ASSERT_OK(s->Save(Md(10, 1), Data(10, 1, 1000)));
+    ASSERT_OK_AND_ASSIGN(auto saver, s->SaveStream(Md(20, 1)));
+    ASSERT_OK(saver->Append(Data(20, 1, 9000)));
+    ASSERT_OK(saver->Commit());
+    ASSERT_OK(env::WriteFileAtomically(fs.get(), dir + "/" + SnapFileName(1, 30), "broken"));
+  }
+  const auto plain_before = MemDirContents(fs.get(), "/snap-v3");
+  const auto sealed_before = MemDirContents(fs.get(), "/snap-v3-encrypted");
+
+  EXPECT_THAT(Snapshotter::Open("/snap-v3", sealed),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("/snap-v3 is a plaintext snapshot directory")));
+  EXPECT_THAT(Snapshotter::Open("/snap-v3-encrypted/", plain),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("/snap-v3-encrypted is an encrypted snapshot directory")));
+  EXPECT_THAT(Snapshotter::OpenForInspect("/snap-v3", sealed),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_TRUE(MemDirContents(fs.get(), "/snap-v3") == plain_before);
+  EXPECT_TRUE(MemDirContents(fs.get(), "/snap-v3-encrypted") == sealed_before);
+  // Nothing is created for a refused open either.
+  EXPECT_THAT(Snapshotter::Open("/new/snap", sealed),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(Snapshotter::Open("/new/snap-encrypted", plain),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(fs->FileExists("/new"), StatusIs(absl::StatusCode::kNotFound));
+  // The matching opens work, etcd's plaintext name included.
+  EXPECT_OK(Snapshotter::Open("/snap-v3", plain).status());
+  EXPECT_OK(Snapshotter::Open("/snap-v3-encrypted", sealed).status());
+  EXPECT_OK(Snapshotter::Open("/member/snap", plain).status());
 }
 
 TEST(SnapshotterPosixTest, FilesAre0600AndNoTempFilesRemain) {
@@ -308,6 +414,7 @@ TEST_P(SnapshotterCrashTest, CrashAtEveryWriteStep) {
   const bool encrypted = std::get<0>(GetParam());
   const bool streamed = std::get<1>(GetParam());
   auto keys = encrypted ? MakeKeys() : nullptr;
+  const std::string dir = encrypted ? "/d/snap-encrypted" : "/d/snap";
   const std::string new_data = Data(20, 2, 3 * 4096 + 500);
   int crashes = 0;
   for (int64_t n = 0;; ++n) {
@@ -320,13 +427,13 @@ TEST_P(SnapshotterCrashTest, CrashAtEveryWriteStep) {
     o.stream.chunk_size = 4096;
     o.stream.threads = 1;
     {
-      ASSERT_OK_AND_ASSIGN(auto s, Snapshotter::Open("/d/snap", o));
+      ASSERT_OK_AND_ASSIGN(auto s, Snapshotter::Open(dir, o));
       ASSERT_OK(s->Save(Md(10, 1), Data(10, 1, 700)));
     }
     fi.CrashAfterOps(n);
     absl::Status st;
     {
-      auto s = Snapshotter::Open("/d/snap", o);
+      auto s = Snapshotter::Open(dir, o);
       ASSERT_OK(s.status());
       if (streamed) {
         auto saver = (*s)->SaveStream(Md(20, 2));
@@ -342,7 +449,7 @@ TEST_P(SnapshotterCrashTest, CrashAtEveryWriteStep) {
     const bool crashed = fi.crashed();
     ASSERT_OK(fi.DropUnsyncedData());
     fi.Reactivate();
-    ASSERT_OK_AND_ASSIGN(auto s, Snapshotter::Open("/d/snap", o));
+    ASSERT_OK_AND_ASSIGN(auto s, Snapshotter::Open(dir, o));
     ASSERT_OK_AND_ASSIGN(LoadedSnapshot l, s->Load());
     ASSERT_OK_AND_ASSIGN(std::string got, AllData(l));
     if (l.metadata.index() == 20) {

@@ -53,12 +53,16 @@ class SnapStreamTest : public ::testing::TestWithParam<Algorithm> {
     }
     auto ref = (*w)->Finish();
     EXPECT_THAT(ref, IsOk());
+    last_ = StreamExpectation{index, term, *ref};
     return *ref;
   }
 
+  // What the .snap of the last stream written would say about it.
+  const StreamExpectation& Expect() const { return last_; }
+
   // Reads the whole stream; the status of the first failure.
-  absl::StatusOr<std::string> ReadAll(const std::string& path,
-                                      std::optional<StreamExpectation> expect = std::nullopt,
+  absl::StatusOr<std::string> ReadAll(const std::string& path) { return ReadAll(path, Expect()); }
+  absl::StatusOr<std::string> ReadAll(const std::string& path, const StreamExpectation& expect,
                                       int threads = 2) {
     StreamReadOptions o;
     o.threads = threads;
@@ -81,6 +85,7 @@ class SnapStreamTest : public ::testing::TestWithParam<Algorithm> {
 
   std::unique_ptr<env::FileSystem> fs_ = env::NewMemFileSystem();
   std::shared_ptr<encryption::Keyring> keys_;
+  StreamExpectation last_;
 };
 
 TEST_P(SnapStreamTest, RoundTripAtEverySizeEdgeAndThreadCount) {
@@ -95,7 +100,7 @@ TEST_P(SnapStreamTest, RoundTripAtEverySizeEdgeAndThreadCount) {
       EXPECT_TRUE(back == data);
       EXPECT_THAT(fs_->FileExists("/s.tmp"), StatusIs(absl::StatusCode::kNotFound));
       // Read() in odd-sized pieces gives the same bytes.
-      ASSERT_OK_AND_ASSIGN(auto r, StreamReader::Open(fs_.get(), "/s", keys(), std::nullopt));
+      ASSERT_OK_AND_ASSIGN(auto r, StreamReader::Open(fs_.get(), "/s", keys(), Expect()));
       std::string viaread;
       char buf[777];
       for (;;) {
@@ -111,7 +116,7 @@ TEST_P(SnapStreamTest, RoundTripAtEverySizeEdgeAndThreadCount) {
 TEST_P(SnapStreamTest, ReadChunkDirectlyAndConcurrently) {
   const std::string data = DataGen(2, 1, 1, 10 * kChunk + 5);
   Write("/s", data);
-  ASSERT_OK_AND_ASSIGN(auto r, StreamReader::Open(fs_.get(), "/s", keys(), std::nullopt));
+  ASSERT_OK_AND_ASSIGN(auto r, StreamReader::Open(fs_.get(), "/s", keys(), Expect()));
   ASSERT_EQ(r->chunk_count(), 11u);
   std::vector<std::thread> ts;
   std::atomic<int> bad{0};
@@ -145,7 +150,7 @@ TEST_P(SnapStreamTest, EveryBitFlipFails) {
       bad[i] = static_cast<char>(bad[i] ^ (1 << bit));
       Put("/b", bad);
       ++tried;
-      EXPECT_THAT(ReadAll("/b", std::nullopt, 0), StatusIs(absl::StatusCode::kDataLoss))
+      EXPECT_THAT(ReadAll("/b", Expect(), 0), StatusIs(absl::StatusCode::kDataLoss))
           << "byte " << i << " bit " << bit;
     }
   }
@@ -158,14 +163,37 @@ TEST_P(SnapStreamTest, TruncationAtEveryLengthFails) {
   const std::string good = File("/s");
   for (size_t n = 0; n < good.size(); n += (n < kStreamHeaderSize + 40 ? 1 : 7)) {
     Put("/t", good.substr(0, n));
-    auto r = ReadAll("/t", std::nullopt, 0);
-    EXPECT_FALSE(r.ok()) << n;
     EXPECT_THAT(ReadAll("/t", StreamExpectation{7, 2, ref}, 0), StatusIs(absl::StatusCode::kDataLoss))
         << n;
   }
   // Extended by junk.
   Put("/t", good + "x");
-  EXPECT_THAT(ReadAll("/t", std::nullopt, 0), StatusIs(absl::StatusCode::kDataLoss));
+  EXPECT_THAT(ReadAll("/t", StreamExpectation{7, 2, ref}, 0), StatusIs(absl::StatusCode::kDataLoss));
+}
+
+// The expectation is mandatory: a file cut or extended by whole chunks has
+// a valid layout of its own, and only the .snap's size tells it apart.
+// Open refuses both before a chunk is read.
+TEST_P(SnapStreamTest, TruncatedOrExtendedStreamRefusedAtOpen) {
+  const std::string data = DataGen(14, 1, 1, 3 * kChunk);  // 3 full chunks
+  StreamRef ref = Write("/s", data);
+  const std::string good = File("/s");
+  const size_t stored = kChunk + ChunkTrailerSize(GetParam());
+  ASSERT_EQ(good.size(), kStreamHeaderSize + 3 * stored);
+  // Truncated by the last chunk.
+  Put("/short", good.substr(0, kStreamHeaderSize + 2 * stored));
+  EXPECT_THAT(StreamReader::Open(fs_.get(), "/short", keys(), StreamExpectation{7, 2, ref}),
+              StatusIs(absl::StatusCode::kDataLoss, ::testing::HasSubstr("truncated or extended")));
+  // Extended by a copy of its first chunk.
+  Put("/long", good + good.substr(kStreamHeaderSize, stored));
+  EXPECT_THAT(StreamReader::Open(fs_.get(), "/long", keys(), StreamExpectation{7, 2, ref}),
+              StatusIs(absl::StatusCode::kDataLoss, ::testing::HasSubstr("truncated or extended")));
+  // A .snap that claims another size refuses the intact file too.
+  StreamRef other = ref;
+  other.size += 1;
+  EXPECT_THAT(StreamReader::Open(fs_.get(), "/s", keys(), StreamExpectation{7, 2, other}),
+              StatusIs(absl::StatusCode::kDataLoss));
+  EXPECT_OK(StreamReader::Open(fs_.get(), "/s", keys(), StreamExpectation{7, 2, ref}).status());
 }
 
 TEST_P(SnapStreamTest, DroppedLastChunkFails) {
@@ -174,11 +202,10 @@ TEST_P(SnapStreamTest, DroppedLastChunkFails) {
   const std::string good = File("/s");
   const size_t stored = kChunk + ChunkTrailerSize(GetParam());
   Put("/d", good.substr(0, kStreamHeaderSize + 2 * stored));
-  EXPECT_THAT(ReadAll("/d", std::nullopt), StatusIs(absl::StatusCode::kDataLoss));
   EXPECT_THAT(ReadAll("/d", StreamExpectation{7, 2, ref}), StatusIs(absl::StatusCode::kDataLoss));
-  // And a reader that stops early still never sees the missing end as valid.
-  ASSERT_OK_AND_ASSIGN(auto r, StreamReader::Open(fs_.get(), "/d", keys(), std::nullopt));
-  EXPECT_THAT(r->VerifyEnds(), StatusIs(absl::StatusCode::kDataLoss));
+  // A reader never gets to see the missing end as valid: Open refuses it.
+  EXPECT_THAT(StreamReader::Open(fs_.get(), "/d", keys(), StreamExpectation{7, 2, ref}),
+              StatusIs(absl::StatusCode::kDataLoss));
 }
 
 TEST_P(SnapStreamTest, SwappedChunksFail) {
@@ -191,7 +218,7 @@ TEST_P(SnapStreamTest, SwappedChunksFail) {
   bad.replace(kStreamHeaderSize + stored, stored, good.substr(kStreamHeaderSize, stored));
   Put("/w", bad);
   EXPECT_THAT(ReadAll("/w"), StatusIs(absl::StatusCode::kDataLoss));
-  ASSERT_OK_AND_ASSIGN(auto r, StreamReader::Open(fs_.get(), "/w", keys(), std::nullopt));
+  ASSERT_OK_AND_ASSIGN(auto r, StreamReader::Open(fs_.get(), "/w", keys(), Expect()));
   EXPECT_THAT(r->ReadChunk(0), StatusIs(absl::StatusCode::kDataLoss));
   EXPECT_THAT(r->ReadChunk(1), StatusIs(absl::StatusCode::kDataLoss));
   EXPECT_OK(r->ReadChunk(2).status());  // untouched chunks still read
@@ -237,24 +264,25 @@ TEST(SnapStreamKeyTest, WrongMissingOrNoKey) {
   o.chunk_size = kChunk;
   ASSERT_OK_AND_ASSIGN(auto w, StreamWriter::Create(fs.get(), "/s", 1, 1, keys, o));
   ASSERT_OK(w->Append(DataGen(1, 1, 1, 10000)));
-  ASSERT_OK(w->Finish().status());
+  ASSERT_OK_AND_ASSIGN(StreamRef ref, w->Finish());
+  const StreamExpectation expect{1, 1, ref};
   // Another key under the same id: authentication fails.
   auto wrong = MakeKeys(Algorithm::kAes256Gcm, 5, 'b');
-  ASSERT_OK_AND_ASSIGN(auto r, StreamReader::Open(fs.get(), "/s", wrong, std::nullopt));
+  ASSERT_OK_AND_ASSIGN(auto r, StreamReader::Open(fs.get(), "/s", wrong, expect));
   EXPECT_THAT(r->VerifyEnds(), StatusIs(absl::StatusCode::kDataLoss));
   // No DEK with that id.
-  EXPECT_THAT(StreamReader::Open(fs.get(), "/s", MakeKeys(Algorithm::kAes256Gcm, 6), std::nullopt),
+  EXPECT_THAT(StreamReader::Open(fs.get(), "/s", MakeKeys(Algorithm::kAes256Gcm, 6), expect),
               StatusIs(absl::StatusCode::kNotFound));
   // No keyring at all.
-  EXPECT_THAT(StreamReader::Open(fs.get(), "/s", nullptr, std::nullopt),
+  EXPECT_THAT(StreamReader::Open(fs.get(), "/s", nullptr, expect),
               StatusIs(absl::StatusCode::kFailedPrecondition));
-  // A plaintext stream where an encrypted one is required (downgrade).
+  // A keyring refuses a plaintext stream (a downgrade), with no option to
+  // turn that off; without a keyring the same stream reads.
   ASSERT_OK_AND_ASSIGN(auto pw, StreamWriter::Create(fs.get(), "/p", 1, 1, nullptr, o));
-  ASSERT_OK(pw->Finish().status());
-  StreamReadOptions ro;
-  ro.require_encrypted = true;
-  EXPECT_THAT(StreamReader::Open(fs.get(), "/p", keys, std::nullopt, ro),
+  ASSERT_OK_AND_ASSIGN(StreamRef pref, pw->Finish());
+  EXPECT_THAT(StreamReader::Open(fs.get(), "/p", keys, StreamExpectation{1, 1, pref}),
               StatusIs(absl::StatusCode::kDataLoss));
+  EXPECT_OK(StreamReader::Open(fs.get(), "/p", nullptr, StreamExpectation{1, 1, pref}).status());
 }
 
 TEST(SnapStreamWriterTest, AbortAndDestroyRemoveTheTempFileAndErrorsAreSticky) {

@@ -60,8 +60,8 @@
 namespace sealwal::cli {
 
 // Null when the WAL is plaintext. A key error (missing key for an
-// "-encrypted" directory, unreadable or malformed key file, --key-file) is
-// an error: exit status 2.
+// "-encrypted" directory, a key flag for any other directory, unreadable
+// or malformed key file) is an error: exit status 2.
 absl::StatusOr<std::unique_ptr<wal::PayloadCodec>> CodecFromArgs(const Command& args,
                                                                  const std::string& dir);
 

@@ -293,7 +293,7 @@ int SnapInspect(const std::vector<std::string>& args, bool ls) {
   const bool encrypted_dir = walcrypt::IsEncryptedWalDir(dir) || k.keys != nullptr;
   snap::SnapshotterOptions opts;
   opts.keys = k.keys;
-  auto snapper = snap::Snapshotter::Open(dir, opts);
+  auto snapper = snap::Snapshotter::OpenForInspect(dir, opts);
   if (!snapper.ok()) return Fail(kExitDataError, snapper.status().message());
   auto names = (*snapper)->List();
   if (!names.ok()) return Fail(ExitCodeFor(names.status()), names.status().message());
@@ -323,7 +323,7 @@ int SnapInspect(const std::vector<std::string>& args, bool ls) {
       key = f.stream_ref->key_id;
       auto r = snap::StreamReader::Open(
           fs, env::JoinPath(dir, snap::StreamFileName(md.term(), md.index())), k.keys,
-          snap::StreamExpectation{md.index(), md.term(), f.stream_ref}, {});
+          snap::StreamExpectation{md.index(), md.term(), *f.stream_ref}, {});
       absl::Status s = r.status();
       if (s.ok()) s = (*r)->VerifyEnds();
       if (!s.ok()) {

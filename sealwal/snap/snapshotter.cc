@@ -11,6 +11,7 @@
 #include "sealwal/encryption/associated_data.h"
 #include "sealwal/encryption/decrypter.h"
 #include "sealwal/proto/encryption.pb.h"
+#include "sealwal/wal/format.h"
 
 namespace sealwal::snap {
 namespace {
@@ -102,8 +103,40 @@ absl::Status SnapshotStreamSaver::Commit() {
 
 absl::StatusOr<std::unique_ptr<Snapshotter>> Snapshotter::Open(std::string dir,
                                                                SnapshotterOptions options) {
+  return OpenImpl(std::move(dir), std::move(options), /*inspect_only=*/false);
+}
+
+absl::StatusOr<std::unique_ptr<Snapshotter>> Snapshotter::OpenForInspect(
+    std::string dir, SnapshotterOptions options) {
+  options.create_dir = false;
+  return OpenImpl(std::move(dir), std::move(options), /*inspect_only=*/true);
+}
+
+absl::Status Snapshotter::CheckNotInspectOnly() const {
+  if (!inspect_only_) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      absl::StrCat("snap: ", dir_, " was opened for inspection only (without its key)"));
+}
+
+absl::StatusOr<std::unique_ptr<Snapshotter>> Snapshotter::OpenImpl(std::string dir,
+                                                                   SnapshotterOptions options,
+                                                                   bool inspect_only) {
   if (options.fs == nullptr) return absl::InvalidArgumentError("SnapshotterOptions.fs is null");
   while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  // The directory's name says whether it is encrypted (wal/format.h); a
+  // keyring on a plaintext name, or none on an encrypted one, is refused
+  // before anything is created or read.
+  if (wal::IsEncryptedDirName(dir)) {
+    if (options.keys == nullptr && !inspect_only) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("snap: ", dir, " is an encrypted snapshot directory (its name ends in ",
+                       wal::kEncryptedDirSuffix, "): open it with a key"));
+    }
+  } else if (options.keys != nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("snap: ", dir, " is a plaintext snapshot directory (its name does not end in ",
+                     wal::kEncryptedDirSuffix, "): it cannot be opened with a key"));
+  }
   if (options.create_dir) {
     // Create missing components one by one and fsync each parent, so the
     // directory (and later every snapshot in it) survives a power loss.
@@ -120,8 +153,9 @@ absl::StatusOr<std::unique_ptr<Snapshotter>> Snapshotter::Open(std::string dir,
   } else if (!options.fs->FileExists(dir).ok()) {
     return absl::NotFoundError(absl::StrCat("snap: directory ", dir, " does not exist"));
   }
-  if (options.keys != nullptr) options.stream_read.require_encrypted = true;
-  return std::unique_ptr<Snapshotter>(new Snapshotter(std::move(dir), std::move(options)));
+  std::unique_ptr<Snapshotter> s(new Snapshotter(std::move(dir), std::move(options)));
+  s->inspect_only_ = inspect_only;
+  return s;
 }
 
 absl::Status Snapshotter::SaveSnap(const raftpb::Snapshot& snapshot) {
@@ -129,6 +163,7 @@ absl::Status Snapshotter::SaveSnap(const raftpb::Snapshot& snapshot) {
 }
 
 absl::Status Snapshotter::Save(const raftpb::SnapshotMetadata& metadata, absl::string_view data) {
+  SEALWAL_RETURN_IF_ERROR(CheckNotInspectOnly());
   if (metadata.index() == 0) return absl::OkStatus();  // etcd: raft.IsEmptySnap
   if (IsStreamRef(data)) {
     return absl::InvalidArgumentError(
@@ -181,6 +216,7 @@ absl::Status Snapshotter::WriteSnapFile(const raftpb::SnapshotMetadata& metadata
 
 absl::StatusOr<std::unique_ptr<SnapshotStreamSaver>> Snapshotter::SaveStream(
     const raftpb::SnapshotMetadata& metadata) {
+  SEALWAL_RETURN_IF_ERROR(CheckNotInspectOnly());
   if (metadata.index() == 0) {
     return absl::InvalidArgumentError("a streamed snapshot needs an index other than 0");
   }
@@ -216,6 +252,7 @@ absl::StatusOr<LoadedSnapshot> Snapshotter::LoadNewestAvailable(
 
 absl::StatusOr<LoadedSnapshot> Snapshotter::LoadMatching(
     absl::Span<const wal::SnapshotPosition> positions, bool match_all, LoadReport* report) {
+  SEALWAL_RETURN_IF_ERROR(CheckNotInspectOnly());
   SEALWAL_ASSIGN_OR_RETURN(std::vector<std::string> names, List());
   auto skip = [report](const std::string& file, absl::Status why, bool renamed) {
     if (report != nullptr) report->skipped.push_back({file, std::move(why), renamed});
@@ -326,6 +363,7 @@ absl::StatusOr<LoadedSnapshot> Snapshotter::LoadMatching(
 }
 
 absl::Status Snapshotter::Purge(size_t keep) {
+  SEALWAL_RETURN_IF_ERROR(CheckNotInspectOnly());
   if (keep == 0) return absl::InvalidArgumentError("Purge must keep at least one snapshot");
   SEALWAL_ASSIGN_OR_RETURN(std::vector<std::string> snaps, List());
   if (snaps.empty()) return absl::OkStatus();

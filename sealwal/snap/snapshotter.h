@@ -14,7 +14,11 @@
 //
 // Kinds of directory: plaintext (`snap-v3`, etcd's `member/snap`) when no
 // keyring (sealwal/encryption/keyring.h, the same one the WAL codec uses)
-// is given; encrypted (`snap-v3-encrypted`) with one. Each .snap is sealed
+// is given; encrypted (`snap-v3-encrypted`) with one. The name decides
+// (wal::IsEncryptedDirName): Open refuses a directory whose last component
+// ends in "-encrypted" without a keyring, and a keyring on any other name
+// (kFailedPrecondition, before anything is created or read). With a
+// keyring, Load accepts only encrypted .snap files and streams. Each .snap is sealed
 // by a new Encrypter on the keyring's write key, counting one message on
 // that DEK's shared usage counter (a streamed one counts two: its .snap
 // record and the stream's key derivation). Encrypted,
@@ -97,11 +101,11 @@ enum class StreamCheck {
 struct SnapshotterOptions {
   env::FileSystem* fs = env::DefaultFileSystem();
   // Null: a plaintext directory. Otherwise every snapshot is sealed under
-  // the write key, and only encrypted snapshots are accepted on load.
+  // the write key, and only encrypted snapshots (and streams) are accepted
+  // on load. Must match the directory's name (see the top of this file).
   std::shared_ptr<const encryption::Keyring> keys;
   StreamOptions stream;          // streamed saves
-  StreamReadOptions stream_read; // streamed loads (require_encrypted is set
-                                 // automatically with a keyring)
+  StreamReadOptions stream_read; // streamed loads
   StreamCheck stream_check = StreamCheck::kEnds;
   // Create the directory (0700, with parents) when missing.
   bool create_dir = false;
@@ -178,9 +182,19 @@ class SnapshotStreamSaver {
 
 class Snapshotter {
  public:
-  // kNotFound when `dir` does not exist (unless options.create_dir).
+  // kNotFound when `dir` does not exist (unless options.create_dir);
+  // kFailedPrecondition when the keyring (or its absence) does not fit the
+  // directory's name.
   static absl::StatusOr<std::unique_ptr<Snapshotter>> Open(std::string dir,
                                                            SnapshotterOptions options = {});
+  // Opens `dir` for List and Inspect only (`sealwal snap inspect`): an
+  // "-encrypted" directory may be opened without its keyring, since
+  // nothing is decrypted, written or renamed. A keyring on a plaintext name
+  // is still kFailedPrecondition; options.create_dir is ignored. Save,
+  // SaveSnap, SaveStream, Load, LoadNewestAvailable and Purge on the
+  // result return kFailedPrecondition.
+  static absl::StatusOr<std::unique_ptr<Snapshotter>> OpenForInspect(
+      std::string dir, SnapshotterOptions options = {});
 
   const std::string& dir() const { return dir_; }
   bool encrypted() const { return options_.keys != nullptr; }
@@ -221,6 +235,11 @@ class Snapshotter {
   friend class SnapshotStreamSaver;
   Snapshotter(std::string dir, SnapshotterOptions options)
       : dir_(std::move(dir)), options_(std::move(options)) {}
+  static absl::StatusOr<std::unique_ptr<Snapshotter>> OpenImpl(std::string dir,
+                                                               SnapshotterOptions options,
+                                                               bool inspect_only);
+  // kFailedPrecondition for a Snapshotter from OpenForInspect.
+  absl::Status CheckNotInspectOnly() const;
 
   absl::StatusOr<LoadedSnapshot> LoadMatching(
       absl::Span<const wal::SnapshotPosition> positions, bool match_all, LoadReport* report);
@@ -233,6 +252,7 @@ class Snapshotter {
 
   const std::string dir_;
   const SnapshotterOptions options_;
+  bool inspect_only_ = false;  // set once by OpenImpl, before it is shared
 };
 
 }  // namespace sealwal::snap

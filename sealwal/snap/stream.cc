@@ -332,14 +332,14 @@ StreamReader::~StreamReader() {
 
 absl::StatusOr<std::unique_ptr<StreamReader>> StreamReader::Open(
     env::FileSystem* fs, const std::string& path, std::shared_ptr<const encryption::Keyring> keys,
-    const std::optional<StreamExpectation>& expect, const StreamReadOptions& options) {
+    const StreamExpectation& expect, const StreamReadOptions& options) {
   std::unique_ptr<StreamReader> r(new StreamReader(fs, path, options));
   SEALWAL_RETURN_IF_ERROR(r->Init(std::move(keys), expect));
   return r;
 }
 
 absl::Status StreamReader::Init(std::shared_ptr<const encryption::Keyring> keys,
-                                const std::optional<StreamExpectation>& expect) {
+                                const StreamExpectation& expect) {
   SEALWAL_ASSIGN_OR_RETURN(file_size_, fs_->GetFileSize(path_));
   SEALWAL_ASSIGN_OR_RETURN(file_, fs_->NewRandomAccessFile(path_));
   header_bytes_.resize(kStreamHeaderSize);
@@ -351,29 +351,27 @@ absl::Status StreamReader::Init(std::shared_ptr<const encryption::Keyring> keys,
   auto layout = LayoutFromFileSize(header_, file_size_);
   if (!layout.ok()) return absl::DataLossError(absl::StrCat(path_, ": ", layout.status().message()));
   layout_ = *layout;
-  if (expect.has_value()) {
-    if (header_.index != expect->index || header_.term != expect->term) {
-      return absl::DataLossError(absl::StrCat(path_, ": stream of snapshot ", header_.index, "/",
-                                              header_.term, ", expected ", expect->index, "/",
-                                              expect->term));
-    }
-    if (expect->ref.has_value()) {
-      const StreamRef& ref = *expect->ref;
-      if (ref.algorithm != header_.algorithm || ref.key_id != header_.key_id ||
-          ref.chunk_size != header_.chunk_size || ref.salt != header_.salt) {
-        return absl::DataLossError(
-            absl::StrCat(path_, ": stream header does not match the .snap's reference (another "
-                                "stream, e.g. from an interrupted save?)"));
-      }
-      if (ref.size != layout_.size) {
-        return absl::DataLossError(absl::StrCat(path_, ": stream holds ", layout_.size,
-                                                " bytes, the .snap says ", ref.size,
-                                                " (truncated or extended)"));
-      }
-    }
+  if (header_.index != expect.index || header_.term != expect.term) {
+    return absl::DataLossError(absl::StrCat(path_, ": stream of snapshot ", header_.index, "/",
+                                            header_.term, ", expected ", expect.index, "/",
+                                            expect.term));
+  }
+  const StreamRef& ref = expect.ref;
+  if (ref.algorithm != header_.algorithm || ref.key_id != header_.key_id ||
+      ref.chunk_size != header_.chunk_size || ref.salt != header_.salt) {
+    return absl::DataLossError(
+        absl::StrCat(path_, ": stream header does not match the .snap's reference (another "
+                            "stream, e.g. from an interrupted save?)"));
+  }
+  if (ref.size != layout_.size) {
+    return absl::DataLossError(absl::StrCat(path_, ": stream holds ", layout_.size,
+                                            " bytes, the .snap says ", ref.size,
+                                            " (truncated or extended)"));
   }
   const bool encrypted = header_.algorithm != encryption::Algorithm::kNotEncrypted;
-  if (!encrypted && options_.require_encrypted) {
+  // A keyring means an encrypted directory: a plaintext stream there can
+  // only be a downgrade.
+  if (!encrypted && keys != nullptr) {
     return absl::DataLossError(
         absl::StrCat(path_, ": plaintext stream where an encrypted one is required"));
   }

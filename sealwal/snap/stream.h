@@ -155,16 +155,16 @@ class StreamWriter {
 struct StreamReadOptions {
   int threads = 2;  // worker threads; 0 = the caller's thread
   int window = 0;   // chunks prefetched; 0 = threads + 2. At least 2.
-  // Refuse a plaintext stream (an encrypted directory's reader sets it:
-  // a plaintext stream there can only be a downgrade).
-  bool require_encrypted = false;
 };
 
-// What the opener knows the stream must be (from the .snap naming it).
+// What the opener knows the stream must be: the snapshot's index and term
+// and the StreamRef of the .snap naming it. Every field is checked, so a
+// stream of another snapshot, another save (salt), algorithm, key or chunk
+// size, and a file truncated or extended by whole chunks, is refused.
 struct StreamExpectation {
   uint64_t index = 0;
   uint64_t term = 0;
-  std::optional<StreamRef> ref;  // also checks algorithm, key, size, salt
+  StreamRef ref;  // algorithm, key id, chunk size, plaintext size, salt
 };
 
 // Reads one stream, sequentially (NextChunk / Read, prefetched on worker
@@ -172,14 +172,17 @@ struct StreamExpectation {
 // authenticated (or checksummed) first.
 class StreamReader {
  public:
-  // Opens `path` and checks its header (and `expect`, when given) and that
-  // its size is a valid layout. A header for another snapshot, or that
-  // disagrees with the reference, is kDataLoss. An encrypted stream needs
-  // `keys` (kFailedPrecondition without, kNotFound when its key id is not
-  // held). Reads no chunk: see VerifyEnds.
+  // Opens `path` and checks its header against `expect` (mandatory) and
+  // that its size is a valid layout holding exactly expect.ref.size bytes.
+  // A header for another snapshot, one that disagrees with the reference,
+  // or a file truncated or extended is kDataLoss. With `keys`, a plaintext
+  // stream is kDataLoss too (in an encrypted directory it can only be a
+  // downgrade). An encrypted stream needs `keys` (kFailedPrecondition
+  // without, kNotFound when its key id is not held). Reads no chunk: see
+  // VerifyEnds.
   static absl::StatusOr<std::unique_ptr<StreamReader>> Open(
       env::FileSystem* fs, const std::string& path, std::shared_ptr<const encryption::Keyring> keys,
-      const std::optional<StreamExpectation>& expect, const StreamReadOptions& options = {});
+      const StreamExpectation& expect, const StreamReadOptions& options = {});
   ~StreamReader();
   StreamReader(const StreamReader&) = delete;
   StreamReader& operator=(const StreamReader&) = delete;
@@ -206,7 +209,7 @@ class StreamReader {
   struct Slot;
   StreamReader(env::FileSystem* fs, std::string path, StreamReadOptions options);
   absl::Status Init(std::shared_ptr<const encryption::Keyring> keys,
-                    const std::optional<StreamExpectation>& expect);
+                    const StreamExpectation& expect);
   // Reads and opens chunk i with `aead` (null for plaintext) into *buf /
   // *out; *view is the plaintext.
   absl::Status LoadChunk(uint64_t i, encryption::Aead* aead, std::string* buf, std::string* out,

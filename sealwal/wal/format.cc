@@ -1,5 +1,7 @@
 #include "sealwal/wal/format.h"
 
+#include "absl/strings/match.h"
+#include "absl/strings/strip.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
 #include "sealwal/base/hex.h"
@@ -8,6 +10,16 @@ namespace sealwal::wal {
 
 std::string SegmentFileName(uint64_t seq, uint64_t index) {
   return absl::StrFormat("%016x-%016x.wal", seq, index);
+}
+
+bool IsEncryptedDirName(const std::string& dir_in) {
+  absl::string_view dir = dir_in;
+  while (dir.size() > 1 && dir.back() == '/') dir.remove_suffix(1);
+  const size_t slash = dir.rfind('/');
+  absl::string_view base = slash == absl::string_view::npos ? dir : dir.substr(slash + 1);
+  // "<name>.tmp" is <name> being built (Wal::Create, store migrate).
+  absl::ConsumeSuffix(&base, ".tmp");
+  return absl::EndsWith(base, kEncryptedDirSuffix);
 }
 
 bool ParseSegmentFileName(const std::string& name, uint64_t* seq, uint64_t* index) {

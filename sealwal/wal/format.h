@@ -85,6 +85,20 @@ std::string SegmentFileName(uint64_t seq, uint64_t index);
 // Parses a segment file name; false when it is not one.
 bool ParseSegmentFileName(const std::string& name, uint64_t* seq, uint64_t* index);
 
+// The directory's name says whether a WAL (or snapshot directory) is
+// encrypted: its last component ends in "-encrypted" ("wal-v3-encrypted",
+// "snap-v3-encrypted"); any other name is plaintext (etcd's "member/wal",
+// "wal-v3"). Wal::Create/Open/OpenForRead/Verify and snap::Snapshotter::Open
+// refuse a directory whose name disagrees with the codec or keyring they
+// are given (kFailedPrecondition); the payloads are never used to guess.
+inline constexpr char kEncryptedDirSuffix[] = "-encrypted";
+
+// True when `dir` (trailing slashes ignored) names an encrypted directory,
+// i.e. its last component ends in kEncryptedDirSuffix, or in it followed by
+// ".tmp" (the temporary name a directory is built under before it is
+// renamed into place: Wal::Create, `store migrate`).
+bool IsEncryptedDirName(const std::string& dir);
+
 // The segment that holds entry `index` (where a reader starting at a
 // snapshot at `index` begins; etcd's searchIndex): the position in `names`
 // (segment names in order, as Wal::SegmentNames lists them) of the last

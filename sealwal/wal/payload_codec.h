@@ -35,6 +35,14 @@ class PayloadCodec {
  public:
   virtual ~PayloadCodec() = default;
 
+  // True for a codec that seals payloads (walcrypt::WalCodec). The WAL uses
+  // it only to check the directory's name (wal.h, "Directory names"): a
+  // codec that encrypts needs a directory whose name ends in "-encrypted",
+  // and such a directory needs a codec that encrypts. The default, false,
+  // is for codecs that merely transform payloads (tests); the WAL treats
+  // them as plaintext.
+  virtual bool encrypts() const { return false; }
+
   // With a codec, every entry's payload goes through it, empty ones
   // included, and Decode is called for every entry (with "" when the stored
   // entry has no data field): a codec that authenticates must reject that,

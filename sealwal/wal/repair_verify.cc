@@ -28,6 +28,7 @@ bool IsChainBreak(const absl::Status& s) {
 }  // namespace
 
 absl::StatusOr<bool> Wal::Repair(const std::string& dir, const WalOptions& options) {
+  SEALWAL_RETURN_IF_ERROR(CheckDirMatchesCodec(dir, options.codec, /*payloads=*/false));
   env::FileSystem* fs = options.fs;
   SEALWAL_ASSIGN_OR_RETURN(std::vector<std::string> names, SegmentNames(dir, fs));
   const std::string last = env::JoinPath(dir, names.back());
@@ -74,6 +75,7 @@ absl::StatusOr<bool> Wal::Repair(const std::string& dir, const WalOptions& optio
 
 absl::Status Wal::Verify(const std::string& dir, SnapshotPosition snap,
                          const WalOptions& options) {
+  SEALWAL_RETURN_IF_ERROR(CheckDirMatchesCodec(dir, options.codec));
   SEALWAL_ASSIGN_OR_RETURN(auto reader, RecordReader::Open(dir, snap, options.fs));
   Record rec;
   MetadataCheck metadata(options.codec);
@@ -118,6 +120,7 @@ absl::Status Wal::Verify(const std::string& dir, SnapshotPosition snap,
 
 absl::StatusOr<std::vector<SnapshotPosition>> Wal::ValidSnapshotEntries(
     const std::string& dir, const WalOptions& options) {
+  SEALWAL_RETURN_IF_ERROR(CheckDirMatchesCodec(dir, options.codec, /*payloads=*/false));
   // Every segment, as etcd reads them here (no sequence check).
   SEALWAL_ASSIGN_OR_RETURN(auto reader, RecordReader::OpenAll(dir, options.fs));
   Record rec;
@@ -148,6 +151,7 @@ absl::StatusOr<std::vector<SnapshotPosition>> Wal::ValidSnapshotEntries(
 
 absl::StatusOr<SnapshotPosition> Wal::OldestReadablePosition(const std::string& dir,
                                                              const WalOptions& options) {
+  SEALWAL_RETURN_IF_ERROR(CheckDirMatchesCodec(dir, options.codec, /*payloads=*/false));
   SEALWAL_ASSIGN_OR_RETURN(std::vector<std::string> names, SegmentNames(dir, options.fs));
   uint64_t seq, first_index;
   if (!ParseSegmentFileName(names.front(), &seq, &first_index)) {

@@ -85,6 +85,9 @@ class SegmentOut {
 absl::StatusOr<TranscodeResult> TranscodeWal(const std::string& src_dir,
                                              const std::string& dst_dir,
                                              const TranscodeOptions& options) {
+  // Each side's name must say what its codec does (wal.h, "Directory names").
+  SEALWAL_RETURN_IF_ERROR(Wal::CheckDirMatchesCodec(src_dir, options.decode));
+  SEALWAL_RETURN_IF_ERROR(Wal::CheckDirMatchesCodec(dst_dir, options.encode));
   env::FileSystem* fs = options.fs;
   TranscodeResult result;
   SEALWAL_ASSIGN_OR_RETURN(std::vector<std::string> listed, fs->ListDir(src_dir));

@@ -27,6 +27,11 @@
 // is empty is written without a data field (etcd's nil Data, what raft's
 // empty entries have).
 //
+// Directory names (wal.h, "Directory names"): `src_dir` must end in
+// "-encrypted" exactly when `decode` encrypts, and `dst_dir` (or the name
+// it is built under, "<name>.tmp") exactly when `encode` does; otherwise
+// kFailedPrecondition before anything is read or written.
+//
 // The source must read cleanly to its end: a torn tail is
 // kFailedPrecondition (WalErrorClass kUnexpectedEof: repair it first, see
 // Wal::Repair), a broken CRC chain kDataLoss (kCrcMismatch), a gap in the

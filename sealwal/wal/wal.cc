@@ -79,12 +79,30 @@ absl::StatusOr<std::vector<std::string>> Wal::SegmentNames(const std::string& di
   return names;  // ListDir sorts, and fixed-width hex sorts numerically
 }
 
+absl::Status Wal::CheckDirMatchesCodec(const std::string& dir, const PayloadCodec* codec,
+                                      bool payloads) {
+  const bool encrypts = codec != nullptr && codec->encrypts();
+  if (IsEncryptedDirName(dir)) {
+    if (!encrypts && payloads) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("wal: ", dir, " is an encrypted WAL (its name ends in ",
+                       kEncryptedDirSuffix, "): open it with a key"));
+    }
+  } else if (encrypts) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("wal: ", dir, " is a plaintext WAL (its name does not end in ",
+                     kEncryptedDirSuffix, "): it cannot be opened with a key"));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::unique_ptr<Wal>> Wal::Create(const std::string& dir_in,
                                                  absl::string_view metadata,
                                                  const WalOptions& options) {
   env::FileSystem* fs = options.fs;
   std::string dir = dir_in;
   while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  SEALWAL_RETURN_IF_ERROR(CheckDirMatchesCodec(dir, options.codec));
   if (options.segment_size < 4096) {
     return absl::InvalidArgumentError("wal: segment size must be at least 4096 bytes");
   }
@@ -165,6 +183,7 @@ absl::StatusOr<std::unique_ptr<Wal>> Wal::OpenForRead(const std::string& dir,
 
 absl::StatusOr<std::unique_ptr<Wal>> Wal::OpenAt(const std::string& dir, SnapshotPosition snap,
                                                  const WalOptions& options, bool write) {
+  SEALWAL_RETURN_IF_ERROR(CheckDirMatchesCodec(dir, options.codec));
   SEALWAL_ASSIGN_OR_RETURN(std::vector<std::string> paths, SelectSegments(options.fs, dir, snap.index));
   std::unique_ptr<Wal> w(new Wal(dir, options));
   w->write_mode_ = write;

@@ -44,6 +44,21 @@
 // EIO) is cut back to the last whole frame before the WAL gives up, so
 // that a partial frame is never left to read as corruption.
 //
+// Directory names: the directory's name, not its payloads, says whether a
+// WAL is encrypted (format.h, IsEncryptedDirName): its last component ends
+// in "-encrypted" ("wal-v3-encrypted") exactly when the WAL is sealed by a
+// codec that encrypts (PayloadCodec::encrypts()). Create, Open, OpenForRead
+// (and so LogReader::Open), Verify and TranscodeWal (transcode.h) refuse a
+// mismatch before touching any file, with
+// kFailedPrecondition naming the directory: an "-encrypted" directory
+// without such a codec (it would read ciphertext as entry data and append
+// plaintext), and an encrypting codec on any other name. Repair,
+// ValidSnapshotEntries and OldestReadablePosition never look inside a
+// payload, so they accept a null codec on any name (recovery without the
+// key, docs/security.md) but refuse an encrypting codec on a name that does
+// not end in "-encrypted". Plaintext WALs keep any other name (etcd's
+// "member/wal").
+//
 // Errors: absl::Status. Every error carries a WalErrorClass (see below)
 // that names the etcd error it corresponds to. After any failed write or
 // fsync the WAL is failed for good: every later Save/SaveSnapshot/Sync/
@@ -159,7 +174,8 @@ class Wal {
   Wal& operator=(const Wal&) = delete;
 
   // Creates a new WAL in `dir`, which must not exist or be empty
-  // (kAlreadyExists otherwise). The metadata is written into every segment:
+  // (kAlreadyExists otherwise); kFailedPrecondition when the codec does
+  // not fit the directory's name (nothing is created). The metadata is written into every segment:
   // with a codec, sealed once per write key (every segment cut under one
   // key repeats the same stored bytes; SwitchWriteKey re-seals it).
   // On failure nothing is left behind: `dir` is not created and "<dir>.tmp"
@@ -171,7 +187,8 @@ class Wal {
   // Opens for appending at `snap` (a snapshot position written earlier by
   // SaveSnapshot, or {0,0}). kUnavailable when another writer holds a
   // segment lock; kNotFound (class kFileNotFound) when no segment covers
-  // the position.
+  // the position; kFailedPrecondition when the codec does not fit the
+  // directory's name (nothing is locked or read).
   static absl::StatusOr<std::unique_ptr<Wal>> Open(const std::string& dir,
                                                    SnapshotPosition snap,
                                                    const WalOptions& options = {});
@@ -261,14 +278,18 @@ class Wal {
   // copies the segment to "<name>.broken" (fsynced), truncates it after the
   // last good record and fsyncs it. OK when there was nothing to repair;
   // kDataLoss (kCrcMismatch etc.) when the damage is not a torn tail, in
-  // which case nothing is modified. Returns true when it truncated.
+  // which case nothing is modified. Returns true when it truncated. Needs
+  // no key (options.codec may be null for an "-encrypted" directory); an
+  // encrypting codec on a plaintext name is kFailedPrecondition.
   static absl::StatusOr<bool> Repair(const std::string& dir, const WalOptions& options = {});
 
   // Walks the log from `snap` checking the CRC chain, metadata and the
   // snapshot record, without returning entries (etcd's wal.Verify). With
   // options.codec, metadata records that differ as stored (a key switch)
   // are decoded and compared as plaintext (kDecryptFailed when the codec
-  // lacks a key); entries are not decoded.
+  // lacks a key); entries are not decoded. kFailedPrecondition when the
+  // codec does not fit the directory's name: an "-encrypted" directory
+  // needs its key here, as for OpenForRead.
   static absl::Status Verify(const std::string& dir, SnapshotPosition snap,
                              const WalOptions& options = {});
 
@@ -284,6 +305,13 @@ class Wal {
   // (`verify` uses it).
   static absl::StatusOr<SnapshotPosition> OldestReadablePosition(const std::string& dir,
                                                                  const WalOptions& options = {});
+
+  // OK when `codec` fits the directory's name (see "Directory names" at the
+  // top of this file); otherwise kFailedPrecondition naming `dir`. With
+  // `payloads` false (walks that never decode or encode a payload) a null
+  // codec fits every name.
+  static absl::Status CheckDirMatchesCodec(const std::string& dir, const PayloadCodec* codec,
+                                           bool payloads = true);
 
   // Segment file names of `dir`, sorted (kNotFound when there are none).
   static absl::StatusOr<std::vector<std::string>> SegmentNames(const std::string& dir,

@@ -15,10 +15,7 @@ using encryption::MultiDecrypter;
 using encryption::Purpose;
 
 bool IsEncryptedWalDir(absl::string_view dir) {
-  while (dir.size() > 1 && dir.back() == '/') dir.remove_suffix(1);
-  const size_t slash = dir.rfind('/');
-  const absl::string_view base = slash == absl::string_view::npos ? dir : dir.substr(slash + 1);
-  return absl::EndsWith(base, kEncryptedDirSuffix);
+  return wal::IsEncryptedDirName(std::string(dir));
 }
 
 AadContext WalAadContext(const wal::PayloadContext& ctx) {

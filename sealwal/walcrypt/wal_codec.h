@@ -31,7 +31,11 @@
 // The directory says which kind a WAL is, as swarmkit's does:
 // "<datadir>/wal-v3" (plaintext) and "<datadir>/wal-v3-encrypted". A reader
 // must not guess from the payloads: an attacker could otherwise downgrade a
-// WAL to plaintext. IsEncryptedWalDir() is the one check.
+// WAL to plaintext. IsEncryptedWalDir() is the one check, and the WAL
+// enforces it: Wal::Create/Open/OpenForRead/Verify refuse an "-encrypted"
+// directory without a WalCodec, and every static entry point and Create/
+// Open refuse a WalCodec on any other name (kFailedPrecondition; wal.h,
+// "Directory names").
 //
 // Keys: a codec made by ForKeyring shares an encryption::Keyring
 // (sealwal/encryption/keyring.h) with snapshots and the key rotator. It
@@ -82,6 +86,7 @@
 #include "sealwal/encryption/dek.h"
 #include "sealwal/encryption/encrypter.h"
 #include "sealwal/encryption/keyring.h"
+#include "sealwal/wal/format.h"
 #include "sealwal/wal/payload_codec.h"
 
 namespace sealwal::walcrypt {
@@ -97,10 +102,11 @@ using encryption::Keyring;
 inline constexpr absl::string_view kPlaintextWalDirName = "wal-v3";
 inline constexpr absl::string_view kEncryptedWalDirName = "wal-v3-encrypted";
 // The suffix that marks any encrypted directory (WAL or snapshots).
-inline constexpr absl::string_view kEncryptedDirSuffix = "-encrypted";
+inline constexpr absl::string_view kEncryptedDirSuffix = wal::kEncryptedDirSuffix;
 
 // True when `dir` (trailing slashes ignored) names an encrypted WAL or
-// snapshot directory, i.e. its last component ends in "-encrypted".
+// snapshot directory, i.e. its last component ends in "-encrypted" (or in
+// "-encrypted.tmp", a directory being built): wal::IsEncryptedDirName.
 bool IsEncryptedWalDir(absl::string_view dir);
 
 struct WalCodecOptions {
@@ -132,7 +138,9 @@ class WalCodec final : public wal::PayloadCodec {
   static absl::StatusOr<std::unique_ptr<WalCodec>> ForKeyring(std::shared_ptr<Keyring> keys,
                                                               const EncrypterOptions& options = {});
 
-  // wal::PayloadCodec.
+  // wal::PayloadCodec. Always true: a WalCodec (also a read-only one)
+  // belongs to an "-encrypted" directory, and the WAL refuses any other.
+  bool encrypts() const override { return true; }
   absl::Status Encode(const wal::PayloadContext& ctx, absl::string_view plain,
                       std::string* out) override;
   // Seals the batch with Encrypter::EncryptBatchTo (two threads for large
