@@ -124,7 +124,7 @@ TEST_F(SnapCliTest, KeyForAPlaintextDirectoryIsRefused) {
                 .exit_code,
             0);
   const auto before = RunCommand("ls " + ShellQuote(dir)).out;
-  for (const std::string cmd : {absl::StrCat("save ", ShellQuote(dir),
+  for (const std::string& cmd : {absl::StrCat("save ", ShellQuote(dir),
                                              " --index 2 --term 1 --size 10 --seed 1"),
                                 absl::StrCat("load ", ShellQuote(dir)),
                                 absl::StrCat("inspect ", ShellQuote(dir))}) {
