@@ -154,14 +154,6 @@ uint32_t DekFileKeyId(absl::string_view key) {
 
 absl::StatusOr<std::shared_ptr<encryption::Keyring>> KeyringFromArgs(const Command& args,
                                                                      const std::string& dir) {
-  // The directory's name says which kind it is (wal::IsEncryptedDirName);
-  // the library refuses a mismatch too, but this says it before a key file
-  // is read (no warning line, no count reserved in it).
-  if ((args.Has("key-file") || args.Has("dek-file")) && !walcrypt::IsEncryptedWalDir(dir)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(dir, " is a plaintext directory (its name does not end in \"",
-                     walcrypt::kEncryptedDirSuffix, "\"): do not give --key-file or --dek-file"));
-  }
   if (args.Has("key-file")) {
     if (args.Has("dek-file")) {
       return absl::InvalidArgumentError("give either --key-file or --dek-file, not both");

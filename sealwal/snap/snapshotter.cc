@@ -123,19 +123,15 @@ absl::StatusOr<std::unique_ptr<Snapshotter>> Snapshotter::OpenImpl(std::string d
                                                                    bool inspect_only) {
   if (options.fs == nullptr) return absl::InvalidArgumentError("SnapshotterOptions.fs is null");
   while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
-  // The directory's name says whether it is encrypted (wal/format.h); a
-  // keyring on a plaintext name, or none on an encrypted one, is refused
-  // before anything is created or read.
-  if (wal::IsEncryptedDirName(dir)) {
-    if (options.keys == nullptr && !inspect_only) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("snap: ", dir, " is an encrypted snapshot directory (its name ends in ",
-                       wal::kEncryptedDirSuffix, "): open it with a key"));
-    }
-  } else if (options.keys != nullptr) {
+  // A directory whose name ends in -encrypted (wal/format.h) is refused
+  // without a keyring, before anything is created or read. A keyring on
+  // any other name is the caller's choice (a key makes a directory
+  // encrypted, as the CLI contract says); every load then refuses
+  // plaintext snapshots and streams.
+  if (wal::IsEncryptedDirName(dir) && options.keys == nullptr && !inspect_only) {
     return absl::FailedPreconditionError(
-        absl::StrCat("snap: ", dir, " is a plaintext snapshot directory (its name does not end in ",
-                     wal::kEncryptedDirSuffix, "): it cannot be opened with a key"));
+        absl::StrCat("snap: ", dir, " is an encrypted snapshot directory (its name ends in ",
+                     wal::kEncryptedDirSuffix, "): open it with a key"));
   }
   if (options.create_dir) {
     // Create missing components one by one and fsync each parent, so the

@@ -15,9 +15,9 @@
 // Kinds of directory: plaintext (`snap-v3`, etcd's `member/snap`) when no
 // keyring (sealwal/encryption/keyring.h, the same one the WAL codec uses)
 // is given; encrypted (`snap-v3-encrypted`) with one. The name decides
-// (wal::IsEncryptedDirName): Open refuses a directory whose last component
-// ends in "-encrypted" without a keyring, and a keyring on any other name
-// (kFailedPrecondition, before anything is created or read). With a
+// (wal::IsEncryptedDirName) where it says "-encrypted": Open refuses such a
+// directory without a keyring (kFailedPrecondition, before anything is
+// created or read); a keyring on any other name makes it encrypted. With a
 // keyring, Load accepts only encrypted .snap files and streams. Each .snap is sealed
 // by a new Encrypter on the keyring's write key, counting one message on
 // that DEK's shared usage counter (a streamed one counts two: its .snap
@@ -102,7 +102,7 @@ struct SnapshotterOptions {
   env::FileSystem* fs = env::DefaultFileSystem();
   // Null: a plaintext directory. Otherwise every snapshot is sealed under
   // the write key, and only encrypted snapshots (and streams) are accepted
-  // on load. Must match the directory's name (see the top of this file).
+  // on load. Required for an "-encrypted" directory (see the top of this file).
   std::shared_ptr<const encryption::Keyring> keys;
   StreamOptions stream;          // streamed saves
   StreamReadOptions stream_read; // streamed loads
@@ -183,8 +183,7 @@ class SnapshotStreamSaver {
 class Snapshotter {
  public:
   // kNotFound when `dir` does not exist (unless options.create_dir);
-  // kFailedPrecondition when the keyring (or its absence) does not fit the
-  // directory's name.
+  // kFailedPrecondition for an "-encrypted" directory without a keyring.
   static absl::StatusOr<std::unique_ptr<Snapshotter>> Open(std::string dir,
                                                            SnapshotterOptions options = {});
   // Opens `dir` for List and Inspect only (`sealwal snap inspect`): an

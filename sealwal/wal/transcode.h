@@ -27,9 +27,9 @@
 // is empty is written without a data field (etcd's nil Data, what raft's
 // empty entries have).
 //
-// Directory names (wal.h, "Directory names"): `src_dir` must end in
-// "-encrypted" exactly when `decode` encrypts, and `dst_dir` (or the name
-// it is built under, "<name>.tmp") exactly when `encode` does; otherwise
+// Directory names (wal.h, "Directory names"): a `src_dir` ending in
+// "-encrypted" needs a `decode` that encrypts, and so does a `dst_dir` (or
+// the name it is built under, "<name>.tmp") for `encode`; otherwise
 // kFailedPrecondition before anything is read or written.
 //
 // The source must read cleanly to its end: a torn tail is

@@ -88,11 +88,9 @@ absl::Status Wal::CheckDirMatchesCodec(const std::string& dir, const PayloadCode
           absl::StrCat("wal: ", dir, " is an encrypted WAL (its name ends in ",
                        kEncryptedDirSuffix, "): open it with a key"));
     }
-  } else if (encrypts) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("wal: ", dir, " is a plaintext WAL (its name does not end in ",
-                     kEncryptedDirSuffix, "): it cannot be opened with a key"));
   }
+  // A key on any other name is the caller's choice (the CLI contract: a
+  // key makes a WAL encrypted); the codec then refuses plaintext records.
   return absl::OkStatus();
 }
 

@@ -44,20 +44,19 @@
 // EIO) is cut back to the last whole frame before the WAL gives up, so
 // that a partial frame is never left to read as corruption.
 //
-// Directory names: the directory's name, not its payloads, says whether a
-// WAL is encrypted (format.h, IsEncryptedDirName): its last component ends
-// in "-encrypted" ("wal-v3-encrypted") exactly when the WAL is sealed by a
-// codec that encrypts (PayloadCodec::encrypts()). Create, Open, OpenForRead
-// (and so LogReader::Open), Verify and TranscodeWal (transcode.h) refuse a
-// mismatch before touching any file, with
-// kFailedPrecondition naming the directory: an "-encrypted" directory
-// without such a codec (it would read ciphertext as entry data and append
-// plaintext), and an encrypting codec on any other name. Repair,
-// ValidSnapshotEntries and OldestReadablePosition never look inside a
-// payload, so they accept a null codec on any name (recovery without the
-// key, docs/security.md) but refuse an encrypting codec on a name that does
-// not end in "-encrypted". Plaintext WALs keep any other name (etcd's
-// "member/wal").
+// Directory names: a WAL whose directory's last component ends in
+// "-encrypted" ("wal-v3-encrypted"; format.h, IsEncryptedDirName) is
+// sealed, and is only opened with a codec that encrypts
+// (PayloadCodec::encrypts()): Create, Open, OpenForRead (and so
+// LogReader::Open), Verify and TranscodeWal (transcode.h) refuse it without
+// one, before touching any file, with kFailedPrecondition naming the
+// directory (it would read ciphertext as entry data and append plaintext).
+// An encrypting codec on any other name is the caller's choice (the CLI's
+// contract: a key makes a WAL encrypted); the codec then refuses plaintext
+// records. Repair, ValidSnapshotEntries and OldestReadablePosition never
+// look inside a payload, so they accept a null codec on any name (recovery
+// without the key, docs/security.md). Plaintext WALs keep any other name
+// (etcd's "member/wal").
 //
 // Errors: absl::Status. Every error carries a WalErrorClass (see below)
 // that names the etcd error it corresponds to. After any failed write or
@@ -279,8 +278,7 @@ class Wal {
   // last good record and fsyncs it. OK when there was nothing to repair;
   // kDataLoss (kCrcMismatch etc.) when the damage is not a torn tail, in
   // which case nothing is modified. Returns true when it truncated. Needs
-  // no key (options.codec may be null for an "-encrypted" directory); an
-  // encrypting codec on a plaintext name is kFailedPrecondition.
+  // no key (options.codec may be null for an "-encrypted" directory).
   static absl::StatusOr<bool> Repair(const std::string& dir, const WalOptions& options = {});
 
   // Walks the log from `snap` checking the CRC chain, metadata and the
