@@ -109,7 +109,7 @@ TEST_F(StoreBackupCliTest, BackupWhileGenAppendsRestoresWhatWasSynced) {
   CommandResult writer;
   std::thread t([&] {
     writer = Run("store gen " + Q("s") +
-                 " --entries 100000 --size 120 --batch 50 --seed 9 --snapshot-every 400");
+                 " --entries 40000 --size 120 --batch 50 --seed 9 --snapshot-every 400");
   });
   // Let the writer get going, then back up twice while it runs.
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
