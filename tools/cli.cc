@@ -12,7 +12,9 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "sealwal/base/data_gen.h"
+#include "sealwal/encryption/decrypter.h"
 #include "sealwal/env/file_system.h"
+#include "sealwal/pem/unlock_key.h"
 
 namespace sealwal::cli {
 
@@ -299,6 +301,24 @@ raftpb::HardState FillGenBatch(uint64_t seed, uint64_t lo, uint64_t hi, uint64_t
 int Fail(int code, absl::string_view msg) {
   std::fprintf(stderr, "sealwal: %.*s\n", static_cast<int>(msg.size()), msg.data());
   return code;
+}
+
+// The `store` commands' mapping: data problems 1; keys, locks, refusals
+// and usage 2 (a missing DEK is a key error); adds the unlock-key hint.
+int StoreFail(const absl::Status& s) {
+  std::string msg(s.message());
+  if (absl::IsPermissionDenied(s) && absl::StrContains(msg, "is needed")) {
+    absl::StrAppend(&msg, " (give it with --unlock-key-file U or $", pem::kUnlockKeyEnvVar, ")");
+  }
+  if (encryption::IsMissingKeyError(s)) return Fail(kExitUsage, msg);
+  switch (s.code()) {
+    case absl::StatusCode::kDataLoss:
+    case absl::StatusCode::kNotFound:
+    case absl::StatusCode::kOutOfRange:
+      return Fail(kExitDataError, msg);
+    default:
+      return Fail(kExitUsage, msg);
+  }
 }
 
 int ExitCodeFor(const absl::Status& s) {

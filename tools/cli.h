@@ -130,6 +130,10 @@ bool HelpRequested(const std::vector<std::string>& args);
 int Fail(int code, absl::string_view msg);
 // Maps a status to the exit contract: data problems 1, everything else 2.
 int ExitCodeFor(const absl::Status& s);
+// Prints a `store` command's error (with a hint where an unlock key is
+// missing) and returns its exit code: 1 for kDataLoss, kNotFound and
+// kOutOfRange, 2 for a missing DEK and everything else.
+int StoreFail(const absl::Status& s);
 
 int WalMain(const std::vector<std::string>& args);
 int DemoMain(const std::vector<std::string>& args);

@@ -29,23 +29,6 @@
 namespace sealwal::cli {
 namespace {
 
-// Data problems 1; keys, refusals and usage 2 (a missing DEK is a key error).
-int BackupFail(const absl::Status& s) {
-  std::string msg(s.message());
-  if (absl::IsPermissionDenied(s) && absl::StrContains(msg, "is needed")) {
-    absl::StrAppend(&msg, " (give it with --unlock-key-file U or $", pem::kUnlockKeyEnvVar, ")");
-  }
-  if (encryption::IsMissingKeyError(s)) return Fail(kExitUsage, msg);
-  switch (s.code()) {
-    case absl::StatusCode::kDataLoss:
-    case absl::StatusCode::kNotFound:
-    case absl::StatusCode::kOutOfRange:
-      return Fail(kExitDataError, msg);
-    default:
-      return Fail(kExitUsage, msg);
-  }
-}
-
 std::string Size(uint64_t b) {
   if (b >= (uint64_t{1} << 30)) return absl::StrFormat("%.2f GiB", b / 1073741824.0);
   return absl::StrFormat("%.1f MiB", b / 1048576.0);
@@ -97,7 +80,7 @@ int StoreBackup(const std::vector<std::string>& args) {
   o.unlock_key = std::move(*unlock);
   o.progress = Progress("backup");
   absl::StatusOr<backup::BackupResult> r = backup::CreateBackup(o);
-  if (!r.ok()) return BackupFail(r.status());
+  if (!r.ok()) return StoreFail(r.status());
   const backuppb::Manifest& m = r->manifest;
   std::printf("backup %s\n", o.out.c_str());
   std::printf("store %s\n", o.data_dir.c_str());
@@ -139,7 +122,7 @@ int StoreRestore(const std::vector<std::string>& args) {
   o.unlock_key = std::move(*unlock);
   o.progress = Progress("restore");
   absl::StatusOr<backup::RestoreResult> r = backup::RestoreBackup(o);
-  if (!r.ok()) return BackupFail(r.status());
+  if (!r.ok()) return StoreFail(r.status());
   const backuppb::Manifest& m = r->manifest;
   std::printf("restored %s\n", o.data_dir.c_str());
   std::printf("from %s\n", o.backup.c_str());
@@ -169,7 +152,7 @@ int StoreRestoreMain(const std::vector<std::string>& args) { return StoreRestore
 int InspectBackupFile(const std::string& path) {
   absl::StatusOr<backuppb::Manifest> m =
       backup::InspectBackup(env::DefaultFileSystem(), path, /*check_members=*/true);
-  if (!m.ok()) return BackupFail(m.status());
+  if (!m.ok()) return StoreFail(m.status());
   std::printf("backup %s\n", path.c_str());
   std::printf("version %u\n", m->version());
   std::printf("kind %s\n", m->encrypted() ? "encrypted" : "plaintext");

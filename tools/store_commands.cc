@@ -57,23 +57,6 @@ constexpr size_t kSnapshotSize = 4096;
 // Snapshots `store gen` keeps when it garbage-collects.
 constexpr size_t kGenKeepSnapshots = 2;
 
-// Data problems 1; keys, locks and usage 2 (a missing DEK is a key error).
-int StoreFail(const absl::Status& s) {
-  std::string msg(s.message());
-  if (absl::IsPermissionDenied(s) && absl::StrContains(msg, "is needed")) {
-    absl::StrAppend(&msg, " (give it with --unlock-key-file U or $", pem::kUnlockKeyEnvVar, ")");
-  }
-  if (encryption::IsMissingKeyError(s)) return Fail(kExitUsage, msg);
-  switch (s.code()) {
-    case absl::StatusCode::kDataLoss:
-    case absl::StatusCode::kNotFound:
-    case absl::StatusCode::kOutOfRange:
-      return Fail(kExitDataError, msg);
-    default:
-      return Fail(kExitUsage, msg);
-  }
-}
-
 absl::StatusOr<std::string> DataDirArg(const Command& a) {
   if (a.positional().size() != 1) {
     return absl::InvalidArgumentError("exactly one DATADIR is required");

@@ -26,23 +26,6 @@
 namespace sealwal::cli {
 namespace {
 
-// Data problems 1; keys, refusals and usage 2 (a missing DEK is a key error).
-int MigrateFail(const absl::Status& s) {
-  std::string msg(s.message());
-  if (absl::IsPermissionDenied(s) && msg.find("is needed") != std::string::npos) {
-    absl::StrAppend(&msg, " (give it with --unlock-key-file U or $", pem::kUnlockKeyEnvVar, ")");
-  }
-  if (encryption::IsMissingKeyError(s)) return Fail(kExitUsage, msg);
-  switch (s.code()) {
-    case absl::StatusCode::kDataLoss:
-    case absl::StatusCode::kNotFound:
-    case absl::StatusCode::kOutOfRange:
-      return Fail(kExitDataError, msg);
-    default:
-      return Fail(kExitUsage, msg);
-  }
-}
-
 }  // namespace
 
 // Called by StoreMain (tools/store_commands.cc) with the arguments after
@@ -81,7 +64,7 @@ int StoreMigrateMain(const std::vector<std::string>& args) {
   }
   const bool locked_new_key = o.unlock_key.has_value();
   absl::StatusOr<storage::MigrateResult> r = storage::Migrate(o);
-  if (!r.ok()) return MigrateFail(r.status());
+  if (!r.ok()) return StoreFail(r.status());
   const bool encrypt = o.direction == storage::MigrateDirection::kEncrypt;
   std::printf("store %s\n", o.data_dir.c_str());
   if (r->resumed) std::printf("resumed true\n");

@@ -1,7 +1,5 @@
 #include "sealwal/backup/backup.h"
 
-#include <openssl/crypto.h>
-
 #include <algorithm>
 #include <chrono>
 #include <memory>
@@ -18,6 +16,7 @@
 #include "sealwal/base/status_macros.h"
 #include "sealwal/encryption/decrypter.h"
 #include "sealwal/pem/key_file.h"
+#include "sealwal/pem/pem_block.h"
 #include "sealwal/snap/format.h"
 #include "sealwal/storage/migrate.h"
 #include "sealwal/storage/raft_storage.h"
@@ -30,11 +29,6 @@ namespace sealwal::backup {
 namespace {
 
 constexpr size_t kChunk = size_t{1} << 20;
-
-void Wipe(std::string* s) {
-  if (!s->empty()) OPENSSL_cleanse(s->data(), s->size());
-  s->clear();
-}
 
 bool Exists(env::FileSystem* fs, const std::string& path) { return fs->FileExists(path).ok(); }
 
@@ -149,7 +143,7 @@ absl::StatusOr<BackupResult> Attempt(const BackupOptions& o, const Layout& layou
       }
       return text.status();
     }
-    absl::Cleanup wipe = [&] { Wipe(&*text); };
+    absl::Cleanup wipe = [&] { pem::WipeString(&*text); };
     SEALWAL_ASSIGN_OR_RETURN(pem::ParsedKeyFile parsed, pem::ParseKeyFile(*text));
     SEALWAL_ASSIGN_OR_RETURN(ids_before, DekIdsOf(parsed, o.unlock_key));
   }
@@ -265,7 +259,7 @@ absl::StatusOr<BackupResult> Attempt(const BackupOptions& o, const Layout& layou
   backuppb::KeyMaterial material = backuppb::KEY_MATERIAL_NONE;
   if (layout.encrypted && !o.redact) {
     SEALWAL_ASSIGN_OR_RETURN(std::string text, env::ReadSecretFile(fs, key_path));
-    absl::Cleanup wipe = [&] { Wipe(&text); };
+    absl::Cleanup wipe = [&] { pem::WipeString(&text); };
     SEALWAL_ASSIGN_OR_RETURN(pem::ParsedKeyFile parsed, pem::ParseKeyFile(text));
     SEALWAL_ASSIGN_OR_RETURN(DekIds ids_after, DekIdsOf(parsed, o.unlock_key));
     if (ids_after != *ids_before) {
@@ -420,7 +414,7 @@ absl::StatusOr<RestoreResult> RestoreBackup(const RestoreOptions& o) {
     SEALWAL_ASSIGN_OR_RETURN(std::string text,
                              reader->ReadSmallMember(reader->FindMember(kKeyFileMember),
                                                      kMaxKeyFileSize));
-    absl::Cleanup wipe = [&] { Wipe(&text); };
+    absl::Cleanup wipe = [&] { pem::WipeString(&text); };
     SEALWAL_ASSIGN_OR_RETURN(pem::ParsedKeyFile parsed, pem::ParseKeyFile(text));
     if (parsed.locked && !o.unlock_key) {
       return absl::PermissionDeniedError(
