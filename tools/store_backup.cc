@@ -16,12 +16,10 @@
 #include <vector>
 
 #include "absl/strings/escaping.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "sealwal/backup/backup.h"
-#include "sealwal/encryption/decrypter.h"
 #include "sealwal/env/file_system.h"
 #include "sealwal/pem/unlock_key.h"
 #include "tools/cli.h"

@@ -17,7 +17,6 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "sealwal/encryption/decrypter.h"
 #include "sealwal/encryption/key_usage.h"
 #include "sealwal/pem/unlock_key.h"
 #include "sealwal/storage/migrate.h"
