@@ -32,6 +32,15 @@ constexpr size_t kChunk = size_t{1} << 20;
 
 bool Exists(env::FileSystem* fs, const std::string& path) { return fs->FileExists(path).ok(); }
 
+// A store an interrupted `store migrate` left (its journal exists) is not
+// backed up: checked before the copy and again after it.
+absl::Status RefuseMidMigration(env::FileSystem* fs, const std::string& data_dir) {
+  if (!Exists(fs, env::JoinPath(data_dir, storage::kMigrateJournalName))) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      absl::StrCat(data_dir, " is in the middle of a store migrate (", storage::kMigrateJournalName,
+                   "): open the store or re-run store migrate first"));
+}
+
 struct Layout {
   bool encrypted = false;
   std::string wal_dir_name;
@@ -271,11 +280,7 @@ absl::StatusOr<BackupResult> Attempt(const BackupOptions& o, const Layout& layou
     SEALWAL_RETURN_IF_ERROR(w->Append(text));
     SEALWAL_RETURN_IF_ERROR(w->EndMember());
   }
-  if (Exists(fs, env::JoinPath(o.data_dir, storage::kMigrateJournalName))) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(o.data_dir, " is in the middle of a store migrate (", storage::kMigrateJournalName,
-                     "): open the store or re-run store migrate first"));
-  }
+  SEALWAL_RETURN_IF_ERROR(RefuseMidMigration(fs, o.data_dir));
 
   backuppb::Manifest m;
   m.set_encrypted(layout.encrypted);
@@ -360,11 +365,7 @@ absl::StatusOr<BackupResult> CreateBackup(const BackupOptions& o) {
   }
   if (o.fs == nullptr) return absl::InvalidArgumentError("backup: null file system");
   SEALWAL_ASSIGN_OR_RETURN(Layout layout, DetectLayout(o.fs, o.data_dir));
-  if (Exists(o.fs, env::JoinPath(o.data_dir, storage::kMigrateJournalName))) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(o.data_dir, " is in the middle of a store migrate (",
-                     storage::kMigrateJournalName, "): open the store or re-run store migrate first"));
-  }
+  SEALWAL_RETURN_IF_ERROR(RefuseMidMigration(o.fs, o.data_dir));
   absl::Status last;
   for (int attempt = 1; attempt <= std::max(1, o.max_attempts); ++attempt) {
     std::optional<Retry> retry;
