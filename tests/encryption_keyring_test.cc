@@ -138,8 +138,7 @@ TEST(KeyringTest, WalCodecFollowsSetWriteKey) {
   std::vector<wal::PayloadContext> ctxs(3, ctx);
   std::vector<absl::string_view> plains = {"a", "b", "c"};
   std::vector<std::string> outs(3);
-  ASSERT_OK(codec->EncodeBatch(ctxs, plains, outs.data(),
-                               [](size_t, size_t) { return absl::OkStatus(); }));
+  ASSERT_OK(codec->EncodeBatch(ctxs, plains, outs.data()));
   for (const auto& o : outs) EXPECT_EQ(*MultiDecrypter::KeyIdOf(o), KeyId(1));
   EXPECT_EQ(keys->UsageOf(KeyId(1))->used(), 4u);
   EXPECT_EQ(keys->UsageOf(KeyId(2))->used(), 1u);

@@ -14,7 +14,6 @@
 #include <memory>
 #include <string>
 
-#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
@@ -54,25 +53,18 @@ class PayloadCodec {
   virtual absl::Status Encode(const PayloadContext& ctx, absl::string_view plain,
                               std::string* out) = 0;
 
-  // Called by EncodeBatch on the calling thread for consecutive ranges
-  // [begin, end) of the batch, in order, each as soon as outs[begin, end)
-  // are encoded, so that the WAL frames them while the rest of the batch
-  // is still being encoded. A non-OK return stops the batch and is
-  // returned.
-  using BatchReady = absl::FunctionRef<absl::Status(size_t begin, size_t end)>;
-
   // Encodes a whole batch: outs[i] = Encode(ctxs[i], plains[i]) for every
-  // i, as if called in order, reporting finished ranges through `ready`. A codec
-  // may spread the work over threads (the WAL calls this for each Save's
-  // entries). On error the WAL fails the Save; outs are then unspecified.
+  // i, as if called in order. A codec may spread the work over threads
+  // (the WAL calls this for each Save's entries, then frames them). On
+  // error the WAL refuses the batch; outs are then unspecified.
   virtual absl::Status EncodeBatch(absl::Span<const PayloadContext> ctxs,
                                    absl::Span<const absl::string_view> plains,
-                                   std::string* outs, BatchReady ready) {
+                                   std::string* outs) {
     for (size_t i = 0; i < ctxs.size(); ++i) {
       absl::Status s = Encode(ctxs[i], plains[i], &outs[i]);
       if (!s.ok()) return s;
     }
-    return ctxs.empty() ? absl::OkStatus() : ready(0, ctxs.size());
+    return absl::OkStatus();
   }
 
   // Replaces *out with the plaintext of `stored`. Must be safe to call from

@@ -82,6 +82,12 @@ class RecordWriter {
   // offset() - buffer().size() and then calls ClearBuffer().
   const std::string& buffer() const { return buf_; }
   void ClearBuffer() { buf_.clear(); }
+  // Hands the frames over: *out gets them, and the writer continues in
+  // *out's old storage (cleared), so that buffers are reused.
+  void SwapBuffer(std::string* out) {
+    buf_.swap(*out);
+    buf_.clear();
+  }
   // The tail has been fsynced: etcd's sync flushes its page writer.
   void Synced() { page_.Flush(); }
 

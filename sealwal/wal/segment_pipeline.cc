@@ -34,12 +34,17 @@ SegmentPipeline::SegmentPipeline(env::FileSystem* fs, std::string dir, uint64_t 
                                  Preallocation mode)
     : fs_(fs), dir_(std::move(dir)), size_(size), mode_(mode), thread_([this] { Run(); }) {}
 
-SegmentPipeline::~SegmentPipeline() {
+SegmentPipeline::~SegmentPipeline() { Shutdown(); }
+
+void SegmentPipeline::Shutdown() {
+  absl::MutexLock j(&join_mu_);
   {
     absl::MutexLock l(&mu_);
     stop_ = true;
   }
+  if (!thread_.joinable()) return;
   thread_.join();
+  absl::MutexLock l(&mu_);
   if (ready_.has_value() && ready_->ok()) {
     // Nobody took it: remove it, as etcd's pipeline does on close.
     std::string path = (*ready_)->path;
@@ -57,7 +62,10 @@ absl::StatusOr<SegmentPipeline::Prepared> SegmentPipeline::Take() {
   absl::MutexLock l(&mu_);
   want_ = true;
   mu_.Await(absl::Condition(
-      +[](SegmentPipeline* p) { return p->ready_.has_value(); }, this));
+      +[](SegmentPipeline* p) { return p->stop_ || p->ready_.has_value(); }, this));
+  if (stop_ && !ready_.has_value()) {
+    return absl::FailedPreconditionError("wal: segment preparation stopped (the WAL failed)");
+  }
   absl::StatusOr<Prepared> r = std::move(*ready_);
   ready_.reset();
   want_ = false;

@@ -4,9 +4,10 @@
 // for preallocation; PrepareSpace reserves a segment's space. Internal to
 // the wal target.
 //
-// Thread-safety: Request and Take are called by the WAL's writing thread;
-// the preparation runs on the pipeline's own thread. Destroying the
-// pipeline joins that thread and removes a prepared file nobody took.
+// Thread-safety: Request is called by the WAL's frame stage, Take by its
+// I/O stage (tail_writer.h), Shutdown by either; the preparation runs on
+// the pipeline's own thread. Shutdown (and the destructor) joins that
+// thread and removes a prepared file nobody took.
 #ifndef SEALWAL_WAL_SEGMENT_PIPELINE_H_
 #define SEALWAL_WAL_SEGMENT_PIPELINE_H_
 
@@ -50,8 +51,11 @@ class SegmentPipeline {
   // Starts preparing the next file if none is prepared or being prepared.
   void Request();
   // Waits for the prepared file and hands it over (or the error preparing
-  // it returned).
+  // it returned); kFailedPrecondition after Shutdown.
   absl::StatusOr<Prepared> Take();
+  // Stops preparing: waits for a preparation under way, removes what it
+  // made. Idempotent; later Requests do nothing.
+  void Shutdown();
 
  private:
   void Run();
@@ -66,6 +70,7 @@ class SegmentPipeline {
   bool stop_ = false;
   bool want_ = false;
   std::optional<absl::StatusOr<Prepared>> ready_;
+  absl::Mutex join_mu_;  // one Shutdown joins
   std::thread thread_;  // last: starts after the fields above exist
 };
 

@@ -6,9 +6,7 @@
 #include "sealwal/wal/wal.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cstdint>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "sealwal/base/status_macros.h"
@@ -18,6 +16,7 @@
 #include "sealwal/wal/record_reader.h"
 #include "sealwal/wal/record_writer.h"
 #include "sealwal/wal/segment_pipeline.h"
+#include "sealwal/wal/tail_writer.h"
 
 namespace sealwal::wal {
 namespace {
@@ -36,26 +35,17 @@ absl::Status RemoveAll(env::FileSystem* fs, const std::string& dir) {
   return fs->RemoveDir(dir);
 }
 
-uint64_t NowNanos() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                   std::chrono::steady_clock::now().time_since_epoch())
-                                   .count());
-}
-
 }  // namespace
 
-// A locked segment of a writable WAL.
-struct Wal::Segment {
-  std::string path;
-  uint64_t seq = 0;
-  uint64_t index = 0;
-  std::unique_ptr<env::FileLock> lock;
-};
-
 Wal::Wal(std::string dir, const WalOptions& options)
-    : dir_(std::move(dir)), options_(options), writer_(std::make_unique<RecordWriter>()) {}
+    : dir_(std::move(dir)),
+      options_(options),
+      writer_(std::make_unique<RecordWriter>()),
+      io_(std::make_unique<TailWriter>(options.fs, dir_, options.pipeline_depth)) {}
 
 Wal::~Wal() { Close().IgnoreError(); }
+
+WalStats Wal::stats() const { return io_->stats(); }
 
 absl::StatusOr<std::vector<std::string>> Wal::SegmentNames(const std::string& dir,
                                                            env::FileSystem* fs) {
@@ -134,12 +124,15 @@ absl::StatusOr<std::unique_ptr<Wal>> Wal::CreateInTmpDir(const std::string& dir,
   const std::string tmp_path = env::JoinPath(tmp_dir, name);
   env::WritableFileOptions wopts;
   wopts.disposition = env::WritableFileOptions::Disposition::kCreateExclusive;
-  SEALWAL_ASSIGN_OR_RETURN(w->tail_, fs->NewWritableFile(tmp_path, wopts));
-  auto seg = std::make_unique<Segment>();
+  SEALWAL_ASSIGN_OR_RETURN(std::unique_ptr<env::WritableFile> tail,
+                           fs->NewWritableFile(tmp_path, wopts));
+  auto seg = std::make_unique<LockedSegment>();
   SEALWAL_ASSIGN_OR_RETURN(seg->lock, fs->LockFile(tmp_path));
   seg->path = env::JoinPath(dir, name);
-  w->segments_.push_back(std::move(seg));
-  SEALWAL_RETURN_IF_ERROR(PrepareSpace(w->tail_.get(), 0, options.segment_size, options.preallocation));
+  w->tail_final_path_ = seg->path;
+  w->io_->AddSegment(std::move(seg));
+  SEALWAL_RETURN_IF_ERROR(PrepareSpace(tail.get(), 0, options.segment_size, options.preallocation));
+  w->io_->Attach(std::move(tail), /*path=*/"", 0);  // a temporary until the rename
 
   // Metadata goes through the codec once per write key; every cut under
   // that key repeats these bytes.
@@ -162,9 +155,8 @@ absl::StatusOr<std::unique_ptr<Wal>> Wal::CreateInTmpDir(const std::string& dir,
   if (replace_empty_dir) SEALWAL_RETURN_IF_ERROR(fs->RemoveDir(dir));
   SEALWAL_RETURN_IF_ERROR(fs->Rename(tmp_dir, dir));
   SEALWAL_RETURN_IF_ERROR(fs->SyncDir(env::Dirname(dir)));
-  w->tail_path_ = w->segments_.back()->path;
-  w->pipeline_ = std::make_unique<SegmentPipeline>(fs, dir, options.segment_size,
-                                                   options.preallocation);
+  w->io_->SetTailPath(w->tail_final_path_);
+  w->StartSegmentPipeline();
   return w;
 }
 
@@ -188,11 +180,13 @@ absl::StatusOr<std::unique_ptr<Wal>> Wal::OpenAt(const std::string& dir, Snapsho
   w->start_ = snap;
   if (write) {
     for (const auto& p : paths) {
-      auto seg = std::make_unique<Segment>();
+      auto seg = std::make_unique<LockedSegment>();
       seg->path = p;
       ParseSegmentFileName(env::Basename(p), &seg->seq, &seg->index);
       SEALWAL_ASSIGN_OR_RETURN(seg->lock, options.fs->LockFile(p));
-      w->segments_.push_back(std::move(seg));
+      w->tail_seq_ = seg->seq;
+      w->tail_final_path_ = p;
+      w->io_->AddSegment(std::move(seg));
     }
   }
   w->read_paths_ = std::move(paths);
@@ -239,6 +233,7 @@ absl::Status Wal::ReadAllIndexed(const LogReaderOptions& options,
     state->recovered.has_metadata = has_metadata_;
     state->recovered.metadata = metadata_;
     index_ = state;
+    io_->SetIndex(index_.get());
     *out = std::unique_ptr<LogReader>(new LogReader(std::move(state)));
     return absl::OkStatus();
   }
@@ -257,7 +252,10 @@ absl::Status Wal::ReadAllIndexed(const LogReaderOptions& options,
   absl::Status result = Recover(sink.get(), &state->recovered);
   sink.reset();
   if (!state->recovered.filled) return result;
-  if (write_mode_ && tail_ != nullptr) index_ = state;
+  if (write_mode_ && io_->attached()) {
+    index_ = state;
+    io_->SetIndex(index_.get());
+  }
   *out = std::unique_ptr<LogReader>(new LogReader(std::move(state)));
   return result;
 }
@@ -367,8 +365,7 @@ absl::Status Wal::Recover(EntrySink* sink, RecoveredState* found) {
     has_metadata_ = metadata.has_metadata();
     state_ = state;
     last_index_ = last_index;
-    pipeline_ = std::make_unique<SegmentPipeline>(options_.fs, dir_, options_.segment_size,
-                                                  options_.preallocation);
+    StartSegmentPipeline();
     MaybeRequestNextSegment();
   } else {
     last_index_ = last_index;
@@ -389,7 +386,7 @@ absl::Status Wal::PrepareTail(uint64_t off, uint32_t crc) {
   // Chain the CRC, zero everything after the last good record (torn
   // leftovers must never mix with new records), and keep the tail
   // preallocated.
-  const std::string& tail_path = segments_.back()->path;
+  const std::string tail_path = tail_final_path_;
   env::WritableFileOptions wopts;
   wopts.disposition = env::WritableFileOptions::Disposition::kOpenExisting;
   wopts.offset = off;
@@ -400,11 +397,10 @@ absl::Status Wal::PrepareTail(uint64_t off, uint32_t crc) {
   if (!size.ok()) return Fail(size.status());
   auto f = options_.fs->NewWritableFile(tail_path, wopts);
   if (!f.ok()) return Fail(f.status());
-  tail_ = std::move(*f);
-  tail_path_ = tail_path;
-  s = tail_->Truncate(off);
+  std::unique_ptr<env::WritableFile> tail = std::move(*f);
+  s = tail->Truncate(off);
   if (s.ok()) {
-    s = PrepareSpace(tail_.get(), off, std::max<uint64_t>(*size, options_.segment_size),
+    s = PrepareSpace(tail.get(), off, std::max<uint64_t>(*size, options_.segment_size),
                      options_.preallocation);
   }
   // What ReadAll returns is what raft will treat as persisted, but a
@@ -413,9 +409,10 @@ absl::Status Wal::PrepareTail(uint64_t off, uint32_t crc) {
   // place without its directory sync. Make both durable before anything
   // is appended (found by wal_model_fuzzer: an entry saved after such a
   // reopen vanished with the unsynced rename on power loss).
-  if (s.ok()) s = tail_->Sync();
+  if (s.ok()) s = tail->Sync();
   if (s.ok()) s = options_.fs->SyncDir(dir_);
   if (!s.ok()) return Fail(s);
+  io_->Attach(std::move(tail), tail_path, off);
   writer_->Resume(crc, off);
   return absl::OkStatus();
 }
@@ -423,22 +420,19 @@ absl::Status Wal::PrepareTail(uint64_t off, uint32_t crc) {
 absl::Status Wal::CheckWritable() const {
   if (!write_mode_) return absl::FailedPreconditionError("wal: opened read-only");
   if (closed_) return absl::FailedPreconditionError("wal: closed");
-  if (!error_.ok()) return error_;
-  if (tail_ == nullptr) {
+  SEALWAL_RETURN_IF_ERROR(io_->error());
+  if (!io_->attached()) {
     return absl::FailedPreconditionError("wal: call ReadAll before appending");
   }
   return absl::OkStatus();
 }
 
-absl::Status Wal::Fail(absl::Status s) {
-  if (error_.ok()) {
-    error_ = s;
-    // A failed WAL touches no file again: stop preparing the next segment
-    // (this waits for a preparation under way and removes what it made),
-    // rather than let a background thread go on writing to a failing disk.
-    pipeline_.reset();
-  }
-  return error_;
+absl::Status Wal::Fail(absl::Status s) { return io_->Fail(std::move(s)); }
+
+void Wal::StartSegmentPipeline() {
+  pipeline_ = std::make_unique<SegmentPipeline>(options_.fs, dir_, options_.segment_size,
+                                                options_.preallocation);
+  io_->SetSegmentPipeline(pipeline_.get());
 }
 
 absl::Status Wal::EncodeMetadata() {
@@ -457,53 +451,21 @@ absl::Status Wal::EncodeHardState(const raftpb::HardState& hs) {
   return writer_->AppendHardState(hs);
 }
 
-absl::Status Wal::WriteBuffered() {
-  const std::string& buf = writer_->buffer();
-  if (buf.empty()) return absl::OkStatus();
-  const uint64_t t0 = NowNanos();
-  const uint64_t start = writer_->offset() - buf.size();  // where buf goes in the file
-  absl::Status s = tail_->Append(buf);
-  stats_.write_nanos += NowNanos() - t0;
-  if (!s.ok()) {
-    DiscardPartialWrite(start);
-    return Fail(s);
-  }
-  stats_.bytes_written += buf.size();
-  writer_->ClearBuffer();
-  return absl::OkStatus();
-}
-
-// A failed write (ENOSPC, EIO) may have put a prefix of the buffer into the
-// file. A partial frame that ends inside a 512-byte sector has no all-zero
-// sector, so readers (etcd's rule, kept for byte compatibility) take it for
-// a CRC mismatch -- corruption that Repair rightly refuses -- and the WAL
-// could not be reopened although every acknowledged record is intact. So
-// cut the file back to `start`, the end of the last whole frame, through a
-// fresh handle (the failed one refuses every call). Nothing at or after
-// `start` was acknowledged. Truncating needs no free space, and its fsync
-// is not a retry of a failed one: this runs only when a write failed. Best
-// effort: the WAL is failed either way, and a leftover is still caught by
-// readers.
-void Wal::DiscardPartialWrite(uint64_t start) {
-  if (tail_path_.empty()) return;  // a temporary no reader looks at
-  env::WritableFileOptions wopts;
-  wopts.disposition = env::WritableFileOptions::Disposition::kOpenExisting;
-  wopts.offset = start;
-  auto f = options_.fs->NewWritableFile(tail_path_, wopts);
-  if (!f.ok()) return;
-  if ((*f)->Truncate(start).ok()) (*f)->Sync().IgnoreError();
-  (*f)->Close().IgnoreError();
+TailOp Wal::TakeFrames(bool sync) {
+  TailOp op;
+  op.sync = sync;
+  op.bytes = io_->TakeBuffer();
+  writer_->SwapBuffer(&op.bytes);
+  // etcd flushes its page writer on every sync: cut points follow the
+  // syncs raft asks for, not the ones group commit merges.
+  if (sync) writer_->Synced();
+  return op;
 }
 
 absl::Status Wal::SyncTail() {
-  SEALWAL_RETURN_IF_ERROR(WriteBuffered());
-  const uint64_t t0 = NowNanos();
-  absl::Status s = tail_->Sync();
-  stats_.fsync_nanos += NowNanos() - t0;
-  if (!s.ok()) return Fail(s);
-  ++stats_.fsyncs;
-  writer_->Synced();
-  return absl::OkStatus();
+  std::vector<TailOp> ops;
+  ops.push_back(TakeFrames(/*sync=*/true));
+  return io_->RunInline(std::move(ops));
 }
 
 // Writes the records that open every segment: crc, metadata, last state.
@@ -521,36 +483,27 @@ void Wal::MaybeRequestNextSegment() {
   }
 }
 
-absl::Status Wal::Cut() {
-  // Close the old tail at its used length (it was preallocated) and sync.
-  SEALWAL_RETURN_IF_ERROR(WriteBuffered());
-  if (absl::Status s = tail_->Truncate(writer_->offset()); !s.ok()) return Fail(s);
-  SEALWAL_RETURN_IF_ERROR(SyncTail());
-  if (absl::Status s = tail_->Close(); !s.ok()) return Fail(s);
-
-  auto prepared = pipeline_->Take();
-  if (!prepared.ok()) return Fail(prepared.status());
-  const uint64_t seq = segments_.back()->seq + 1;
-  const std::string final_path = env::JoinPath(dir_, SegmentFileName(seq, last_index_ + 1));
-  tail_ = std::move(prepared->file);
-  tail_path_.clear();  // until the rename, the new tail is a .tmp readers ignore
-  // From here on the old tail is closed: any error must fail the WAL, or
-  // later Saves would go into a .tmp file that never becomes a segment.
+absl::Status Wal::PlanCut(std::vector<TailOp>* ops) {
+  // The old tail: what is buffered, then closed at its end and synced.
+  TailOp rest = TakeFrames(/*sync=*/true);  // the cut syncs it
+  rest.sync = false;
+  if (!rest.bytes.empty()) ops->push_back(std::move(rest));
+  TailOp cut;
+  cut.kind = TailOp::Kind::kCut;
+  cut.old_end = writer_->offset();
+  cut.seq = tail_seq_ + 1;
+  cut.first_index = last_index_ + 1;
+  cut.final_path = env::JoinPath(dir_, SegmentFileName(cut.seq, cut.first_index));
+  // From here on the framing has moved to the next segment: any error
+  // must fail the WAL, or later Saves would chain from a cut never made.
   if (absl::Status s = StartTail(writer_->crc()); !s.ok()) return Fail(s);
-  SEALWAL_RETURN_IF_ERROR(SyncTail());
-  // The segment is complete before its name appears.
-  if (absl::Status s = options_.fs->Rename(prepared->path, final_path); !s.ok()) return Fail(s);
-  if (absl::Status s = options_.fs->SyncDir(dir_); !s.ok()) return Fail(s);
-  tail_path_ = final_path;
-  auto seg = std::make_unique<Segment>();
-  seg->path = final_path;
-  seg->seq = seq;
-  seg->index = last_index_ + 1;
-  seg->lock = std::move(prepared->lock);  // the lock follows the inode across rename
-  segments_.push_back(std::move(seg));
+  TailOp opening = TakeFrames(/*sync=*/true);  // the cut syncs the new segment
+  cut.bytes = std::move(opening.bytes);
   // etcd reopens the file and starts a new page writer at this offset.
   writer_->ReopenPageWriter();
-  ++stats_.cuts;
+  tail_seq_ = cut.seq;
+  tail_final_path_ = cut.final_path;
+  ops->push_back(std::move(cut));
   return absl::OkStatus();
 }
 
@@ -558,19 +511,21 @@ absl::Status Wal::SwitchWriteKey(PayloadCodec* codec) {
   SEALWAL_RETURN_IF_ERROR(CheckWritable());
   if (codec != nullptr) options_.codec = codec;
   // Re-seal the plaintext metadata under the new write key before anything
-  // is written: a codec that cannot seal fails the WAL here, with the old
+  // is framed: a codec that cannot seal fails the WAL here, with the old
   // tail intact and synced state unchanged.
   if (has_metadata_) {
     if (absl::Status s = EncodeMetadata(); !s.ok()) return Fail(s);
   }
-  // Cut syncs what is buffered, then makes the new segment durable (fsync,
-  // rename, directory fsync) before it returns; any error fails the WAL.
-  return Cut();
+  // The cut syncs what is buffered, then makes the new segment durable
+  // (fsync, rename, directory fsync) before RunInline returns; any error
+  // fails the WAL.
+  std::vector<TailOp> ops;
+  SEALWAL_RETURN_IF_ERROR(PlanCut(&ops));
+  return io_->RunInline(std::move(ops));
 }
 
-absl::Status Wal::Save(const raftpb::HardState& hs, absl::Span<const raftpb::Entry> entries) {
-  SEALWAL_RETURN_IF_ERROR(CheckWritable());
-  if (IsEmptyHardState(hs) && entries.empty()) return absl::OkStatus();
+absl::Status Wal::FrameSave(const raftpb::HardState& hs, absl::Span<const raftpb::Entry> entries,
+                            bool hand_off, std::vector<TailOp>* ops) {
   // Refuse a batch that would leave a gap: etcd writes it and then cannot
   // read its own log back (ErrSliceOutOfRange).
   for (size_t i = 0; i < entries.size(); ++i) {
@@ -585,33 +540,11 @@ absl::Status Wal::Save(const raftpb::HardState& hs, absl::Span<const raftpb::Ent
   const bool must_sync =
       !entries.empty() || hs.vote() != state_.vote() || hs.term() != state_.term();
 
-  // Encoding only touches memory; undo it all if any entry is refused.
-  const RecordWriter::Mark mark = writer_->mark();
-  const uint64_t li = last_index_;
-  // Where each entry goes, for the LogReader (published once the Save is
-  // durable; Cut below may change the tail, so the segment is taken now).
-  const uint64_t seg_seq = segments_.back()->seq;
-  const std::string seg_path = segments_.back()->path;
-  appended_.clear();
-  auto append_entry = [&](const raftpb::Entry& e, const std::string* encoded) {
-    const uint64_t off = writer_->offset();
-    const uint32_t prev_crc = writer_->crc();
-    SEALWAL_RETURN_IF_ERROR(writer_->AppendEntry(e, encoded));
-    if (index_ != nullptr) {
-      appended_.push_back(AppendedEntry{e.index(), e.term(), off,
-                                        static_cast<uint32_t>(writer_->offset() - off), prev_crc});
-    }
-    last_index_ = e.index();
-    return absl::OkStatus();
-  };
-  const raftpb::HardState st_mark = state_;
-  absl::Status s;
-  const bool coded = options_.codec != nullptr && !entries.empty();
+  // 1. Encode (seal) every payload; nothing is framed yet, so a refused
+  // batch leaves no trace.
+  const size_t n = entries.size();
+  const bool coded = options_.codec != nullptr && n > 0;
   if (coded) {
-    // The whole batch goes to the codec at once so that it can seal on
-    // several threads; entries are framed as their payloads come out, in
-    // order, and all of it is undone below if the batch fails.
-    const size_t n = entries.size();
     batch_ctx_.resize(n);
     batch_plain_.resize(n);
     if (batch_encoded_.size() < n) batch_encoded_.resize(n);
@@ -621,16 +554,30 @@ absl::Status Wal::Save(const raftpb::HardState& hs, absl::Span<const raftpb::Ent
                                      static_cast<int32_t>(e.type())};
       batch_plain_[i] = e.data();
     }
-    s = options_.codec->EncodeBatch(
-        batch_ctx_, batch_plain_, batch_encoded_.data(), [&](size_t begin, size_t end) {
-          for (size_t i = begin; i < end; ++i) {
-            SEALWAL_RETURN_IF_ERROR(append_entry(entries[i], &batch_encoded_[i]));
-          }
-          return absl::OkStatus();
-        });
+    // The codec may spread the batch over threads.
+    SEALWAL_RETURN_IF_ERROR(options_.codec->EncodeBatch(batch_ctx_, batch_plain_,
+                                                        batch_encoded_.data()));
   }
-  for (size_t i = 0; !coded && s.ok() && i < entries.size(); ++i) {
-    s = append_entry(entries[i], nullptr);
+
+  // 2. Frame the entries, then the HardState; a record refused here (too
+  // large) undoes the whole batch.
+  const RecordWriter::Mark mark = writer_->mark();
+  const uint64_t li = last_index_;
+  const raftpb::HardState st_mark = state_;
+  // Where each entry goes, for the LogReader (published once durable).
+  std::vector<AppendedEntry> appended;
+  if (index_ != nullptr) appended.reserve(n);
+  absl::Status s;
+  for (size_t i = 0; s.ok() && i < n; ++i) {
+    const raftpb::Entry& e = entries[i];
+    const uint64_t off = writer_->offset();
+    const uint32_t prev_crc = writer_->crc();
+    s = writer_->AppendEntry(e, coded ? &batch_encoded_[i] : nullptr);
+    if (s.ok() && index_ != nullptr) {
+      appended.push_back(AppendedEntry{e.index(), e.term(), off,
+                                       static_cast<uint32_t>(writer_->offset() - off), prev_crc});
+    }
+    if (s.ok()) last_index_ = e.index();
   }
   if (s.ok()) s = EncodeHardState(hs);
   if (!s.ok()) {
@@ -639,22 +586,60 @@ absl::Status Wal::Save(const raftpb::HardState& hs, absl::Span<const raftpb::Ent
     state_ = st_mark;
     return s;
   }
+  const uint64_t seg_seq = tail_seq_;
+  const std::string seg_path = tail_final_path_;
 
+  // 3. Turn the frames into ops: a synced write, or a cut once etcd would
+  // cut (cut points depend on etcd's page writer, record_writer.h).
   MaybeRequestNextSegment();
   if (writer_->etcd_flushed() < options_.segment_size) {
-    if (must_sync) {
-      s = SyncTail();
-    } else if (writer_->buffer().size() >= kMaxBufferedBytes) {
-      s = WriteBuffered();
+    if (must_sync || hand_off || writer_->buffer().size() >= kMaxBufferedBytes) {
+      ops->push_back(TakeFrames(must_sync));
     }
   } else {
-    s = Cut();
+    SEALWAL_RETURN_IF_ERROR(PlanCut(ops));
   }
-  // Entries always sync, so published entries are written and durable.
-  if (s.ok() && index_ != nullptr && !appended_.empty()) {
-    index_->Publish(seg_seq, seg_path, appended_);
+  // Entries always sync (or cut, which syncs): they are published with the
+  // batch's last op, once it is durable.
+  if (!appended.empty() && !ops->empty()) {
+    TailOp& last = ops->back();
+    last.published = std::move(appended);
+    last.published_seq = seg_seq;
+    last.published_path = seg_path;
   }
-  return s;
+  return absl::OkStatus();
+}
+
+absl::Status Wal::Save(const raftpb::HardState& hs, absl::Span<const raftpb::Entry> entries) {
+  SEALWAL_RETURN_IF_ERROR(CheckWritable());
+  if (IsEmptyHardState(hs) && entries.empty()) return absl::OkStatus();
+  std::vector<TailOp> ops;
+  SEALWAL_RETURN_IF_ERROR(FrameSave(hs, entries, /*hand_off=*/false, &ops));
+  if (ops.empty()) return absl::OkStatus();  // buffered: raft needs no sync
+  return io_->RunInline(std::move(ops));
+}
+
+absl::Status Wal::Submit(const raftpb::HardState& hs, absl::Span<const raftpb::Entry> entries,
+                         Completion done) {
+  SEALWAL_RETURN_IF_ERROR(CheckWritable());
+  // Back-pressure before framing: at most pipeline_depth batches of frames
+  // exist at once.
+  SEALWAL_RETURN_IF_ERROR(io_->WaitForRoom());
+  std::vector<TailOp> ops;
+  if (!IsEmptyHardState(hs) || !entries.empty()) {
+    SEALWAL_RETURN_IF_ERROR(FrameSave(hs, entries, /*hand_off=*/true, &ops));
+  } else {
+    ops.push_back(TakeFrames(/*sync=*/false));  // completes in its turn
+  }
+  ops.back().done = std::move(done);
+  ops.back().counted = true;
+  io_->Enqueue(std::move(ops));
+  return absl::OkStatus();
+}
+
+absl::Status Wal::Flush() {
+  if (!write_mode_) return absl::FailedPreconditionError("wal: opened read-only");
+  return io_->Drain();
 }
 
 absl::Status Wal::SaveSnapshot(SnapshotPosition snap) {
@@ -670,40 +655,20 @@ absl::Status Wal::Sync() {
 }
 
 absl::Status Wal::ReleaseLockTo(uint64_t index) {
-  if (segments_.empty()) return absl::OkStatus();
-  // Keep the segment that may hold `index` (the one before the first whose
-  // first index is >= index) and everything after it.
-  long smaller = -1;
-  bool found = false;
-  for (size_t i = 0; i < segments_.size(); ++i) {
-    if (segments_[i]->index >= index) {
-      smaller = static_cast<long>(i) - 1;
-      found = true;
-      break;
-    }
-  }
-  if (!found) smaller = static_cast<long>(segments_.size()) - 1;
-  if (smaller <= 0) return absl::OkStatus();
-  segments_.erase(segments_.begin(), segments_.begin() + smaller);
+  io_->ReleaseLocksBefore(index);
   return absl::OkStatus();
 }
 
 absl::Status Wal::Close() {
   if (closed_) return absl::OkStatus();
   closed_ = true;
-  absl::Status s;
-  if (write_mode_ && tail_ != nullptr && error_.ok()) {
-    s = SyncTail();
-    absl::Status c = tail_->Close();
-    if (s.ok()) s = c;
-  } else if (!error_.ok()) {
-    // A failed WAL cannot sync what it buffered (and never retries an
-    // fsync): say so rather than report a clean close.
-    s = error_;
-  }
+  // Waits for every submission, then syncs what Save left buffered; a
+  // failed WAL returns its first error (nothing more could be synced, and
+  // fsync is never retried).
+  absl::Status s = write_mode_ && io_->attached() ? SyncTail() : io_->error();
+  absl::Status c = io_->Shutdown();
+  if (s.ok()) s = c;
   pipeline_.reset();
-  tail_.reset();
-  segments_.clear();
   return s;
 }
 

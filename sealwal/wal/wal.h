@@ -67,7 +67,10 @@
 // SwitchWriteKey) are borrowed and must outlive the Wal.
 //
 // Thread-safety: a Wal is not thread-safe; the consensus layer calls it
-// from one thread (or serialises calls itself). Static functions are safe
+// from one thread (or serialises calls itself). Internally the writing calls
+// run in two stages (tail_writer.h): encoding, sealing and framing on the
+// calling thread, file I/O either on the calling thread (Save and the other
+// synchronous calls) or on the WAL's own I/O thread (Submit). Static functions are safe
 // to call concurrently on different directories.
 #ifndef SEALWAL_WAL_WAL_H_
 #define SEALWAL_WAL_WAL_H_
@@ -77,6 +80,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -92,6 +96,8 @@ namespace sealwal::wal {
 
 class RecordWriter;     // internal (record_writer.h)
 class SegmentPipeline;  // internal (segment_pipeline.h)
+class TailWriter;       // internal (tail_writer.h)
+struct TailOp;          // internal (tail_writer.h)
 class EntrySink;        // internal (log_index.h)
 struct AppendedEntry;   // internal (log_index.h)
 struct RecoveredState;  // internal (log_index.h)
@@ -140,6 +146,9 @@ struct WalOptions {
   PayloadCodec* codec = nullptr;
   // Decode entries on this many threads in ReadAll (1 = calling thread).
   int decode_threads = 2;
+  // Submit: at most this many submissions in flight (not yet completed);
+  // a further Submit waits for the oldest to complete.
+  size_t pipeline_depth = 16;
 };
 
 // What ReadAll returns, as etcd's ReadAll: the metadata (has_metadata is
@@ -237,6 +246,41 @@ class Wal {
   // raft requires it. kFailedPrecondition before ReadAll or in read mode.
   absl::Status Save(const raftpb::HardState& hardstate,
                     absl::Span<const raftpb::Entry> entries);
+
+  // Pipelined appends: what Save does, without waiting for the disk.
+  // Submit checks, encodes (seals) and frames the batch on the calling
+  // thread, hands the frames to the WAL's I/O thread and returns, so that
+  // the next batch is sealed while this one is written and fdatasynced.
+  // `done` is called exactly once for every Submit that returned OK: with
+  // OK once the batch is durable (fdatasynced when raft needs a sync, as
+  // for Save; written to the file otherwise), or with the error that lost
+  // it. Completions fire strictly in submission order (interleaved in
+  // order with the synchronous calls below, which first wait for every
+  // submission before them). Submissions queued while the I/O thread syncs
+  // are written together and share one fdatasync (group commit). At most
+  // WalOptions::pipeline_depth submissions are in flight: Submit blocks
+  // for the oldest to complete beyond that. Entries replace earlier ones
+  // at the same index exactly as with Save; a ReadAllIndexed reader sees a
+  // batch before its completion fires.
+  //
+  // Errors: a batch Save would refuse (a gap, a payload the codec refuses)
+  // makes Submit return that error with nothing queued and `done` never
+  // called; the WAL stays usable. A write or fsync error is sticky: it
+  // completes the batch it hit and every batch queued after it with that
+  // first error, and every later call returns it (fsync is never retried).
+  // No completion reports a batch durable whose fdatasync did not return
+  // OK.
+  //
+  // Thread-safety: call Submit, like every writing call, from one thread.
+  // `done` runs on the WAL's I/O thread (or on the caller's thread inside a
+  // synchronous call); it must be quick and must not call into this Wal.
+  using Completion = absl::AnyInvocable<void(absl::Status)>;
+  absl::Status Submit(const raftpb::HardState& hardstate, absl::Span<const raftpb::Entry> entries,
+                      Completion done);
+  // Waits until every submission has completed; returns the sticky error
+  // (OK when every one was durable).
+  absl::Status Flush();
+
   // Appends a snapshot record and fsyncs.
   absl::Status SaveSnapshot(SnapshotPosition snap);
   // Writes buffered records and fsyncs the tail.
@@ -316,13 +360,12 @@ class Wal {
                                                                env::FileSystem* fs);
 
   const std::string& dir() const { return dir_; }
-  const WalStats& stats() const { return stats_; }
+  // A snapshot of the counters (they are updated by the I/O stage).
+  WalStats stats() const;
   // The index of the last entry written or read.
   uint64_t last_index() const { return last_index_; }
 
  private:
-  struct Segment;
-
   Wal(std::string dir, const WalOptions& options);
 
   // Create's work once <dir>.tmp exists: the first segment, then the rename.
@@ -345,14 +388,25 @@ class Wal {
   absl::Status Recover(EntrySink* sink, RecoveredState* found);
   // Opens the tail found by ReadAll for appending at `offset`.
   absl::Status PrepareTail(uint64_t offset, uint32_t crc);
-  absl::Status WriteBuffered();
-  void DiscardPartialWrite(uint64_t start);
+  // The frame stage of Save and Submit: checks, encodes and frames the
+  // batch and turns it into ops for the I/O stage (none when nothing needs
+  // writing yet). `hand_off` hands the frames over even when raft needs no
+  // sync (Submit completes only what reached the file). Undoes everything
+  // and returns the error when the batch is refused or fails to encode.
+  absl::Status FrameSave(const raftpb::HardState& hs, absl::Span<const raftpb::Entry> entries,
+                         bool hand_off, std::vector<TailOp>* ops);
+  // Moves the framed bytes into a new kAppend op.
+  TailOp TakeFrames(bool sync);
+  // Frames a cut (the old tail's end, the next segment's opening records)
+  // into ops: what is buffered, then the kCut op. Errors fail the WAL.
+  absl::Status PlanCut(std::vector<TailOp>* ops);
+  // Frames what is buffered into one synced op and runs it.
   absl::Status SyncTail();
-  absl::Status Cut();
   absl::Status StartTail(uint32_t prev_crc);
   absl::Status Fail(absl::Status s);
   absl::Status CheckWritable() const;
   void MaybeRequestNextSegment();
+  void StartSegmentPipeline();
 
   const std::string dir_;
   WalOptions options_;
@@ -362,12 +416,7 @@ class Wal {
   SnapshotPosition start_;
   std::vector<std::string> read_paths_;  // segments ReadAll reads
 
-  // Writer state.
-  std::vector<std::unique_ptr<Segment>> segments_;  // locked segments; back() is the tail
-  std::unique_ptr<env::WritableFile> tail_;
-  // The final name of the file tail_ writes; empty while it is still a
-  // temporary (Create's <dir>.tmp, a cut's N.tmp) that no reader looks at.
-  std::string tail_path_;
+  // Frame stage (the calling thread).
   // Frames records, keeps the CRC chain and models etcd's page writer.
   std::unique_ptr<RecordWriter> writer_;
   // Codec input and output for a Save's batch, reused across Saves.
@@ -379,12 +428,15 @@ class Wal {
   bool has_metadata_ = false;
   raftpb::HardState state_;     // last HardState saved
   uint64_t last_index_ = 0;     // etcd's enti
-  absl::Status error_;          // sticky
-  std::unique_ptr<SegmentPipeline> pipeline_;
-  // The index of ReadAllIndexed's reader, fed by Save (null without one).
+  uint64_t tail_seq_ = 0;       // the sequence number of the segment being framed
+  std::string tail_final_path_;  // and its final name
+  // The index of ReadAllIndexed's reader, fed by the I/O stage (null without one).
   std::shared_ptr<LogState> index_;
-  std::vector<AppendedEntry> appended_;  // a Save's entries, for index_
-  WalStats stats_;
+
+  // I/O stage (tail_writer.h): the files, locks, syncs and the pipeline's
+  // thread. Destroyed before the segment pipeline it borrows.
+  std::unique_ptr<SegmentPipeline> pipeline_;
+  std::unique_ptr<TailWriter> io_;
 };
 
 }  // namespace sealwal::wal

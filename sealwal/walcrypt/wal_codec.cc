@@ -107,7 +107,7 @@ absl::Status WalCodec::Encode(const wal::PayloadContext& ctx, absl::string_view 
 
 absl::Status WalCodec::EncodeBatch(absl::Span<const wal::PayloadContext> ctxs,
                                    absl::Span<const absl::string_view> plains,
-                                   std::string* outs, BatchReady ready) {
+                                   std::string* outs) {
   SEALWAL_RETURN_IF_ERROR(RefreshEncrypter());
   if (encrypter_ == nullptr) {
     return absl::FailedPreconditionError(
@@ -115,7 +115,7 @@ absl::Status WalCodec::EncodeBatch(absl::Span<const wal::PayloadContext> ctxs,
   }
   batch_aad_.resize(ctxs.size());
   for (size_t i = 0; i < ctxs.size(); ++i) batch_aad_[i] = WalAadContext(ctxs[i]);
-  return encrypter_->EncryptBatchTo(batch_aad_, plains, outs, ready);
+  return encrypter_->EncryptBatchTo(batch_aad_, plains, outs);
 }
 
 namespace {

@@ -144,11 +144,10 @@ class WalCodec final : public wal::PayloadCodec {
   absl::Status Encode(const wal::PayloadContext& ctx, absl::string_view plain,
                       std::string* out) override;
   // Seals the batch with Encrypter::EncryptBatchTo (two threads for large
-  // batches, sealed ranges reported while the rest is sealed). Writer
-  // thread only, like Encode.
+  // batches). Writer thread only, like Encode.
   absl::Status EncodeBatch(absl::Span<const wal::PayloadContext> ctxs,
-                           absl::Span<const absl::string_view> plains, std::string* outs,
-                           BatchReady ready) override;
+                           absl::Span<const absl::string_view> plains,
+                           std::string* outs) override;
   absl::Status Decode(const wal::PayloadContext& ctx, absl::string_view stored,
                       std::string* out) const override;
   // Decodes through one Decrypter::Session (one cipher context per thread).
