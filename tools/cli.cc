@@ -298,6 +298,11 @@ raftpb::HardState FillGenBatch(uint64_t seed, uint64_t lo, uint64_t hi, uint64_t
   return hs;
 }
 
+void PrintSynced(uint64_t index) {
+  std::printf("synced %llu\n", static_cast<unsigned long long>(index));
+  std::fflush(stdout);
+}
+
 int Fail(int code, absl::string_view msg) {
   std::fprintf(stderr, "sealwal: %.*s\n", static_cast<int>(msg.size()), msg.data());
   return code;

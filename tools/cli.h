@@ -116,6 +116,10 @@ absl::StatusOr<std::optional<pem::UnlockKey>> UnlockKeyFromArgs(const Command& a
 // HardState{term 1, vote 1, commit hi} saved with them.
 raftpb::HardState FillGenBatch(uint64_t seed, uint64_t lo, uint64_t hi, uint64_t size,
                                std::vector<raftpb::Entry>* out);
+// `gen`'s "synced <index>" line, flushed at once (crash tests read it).
+void PrintSynced(uint64_t index);
+// The largest --pipeline DEPTH `wal gen` and `store gen` accept.
+inline constexpr uint64_t kMaxPipelineDepth = 1024;
 
 // A JSON string literal (quotes included) for s, escaped as Go's encoder
 // does with HTML escaping off.

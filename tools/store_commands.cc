@@ -170,6 +170,10 @@ int StoreGen(const std::vector<std::string>& args) {
   a.U64("rotate-every", "ask for a DEK rotation every K entries (default 0: never)");
   a.U64("segment-size", "WAL segment size in bytes (default 64000000)");
   a.U64("rotate-after", "rotate a DEK once it is older than SECONDS (default: never by age)");
+  a.U64("pipeline",
+        "pipelined saves: up to DEPTH batches in flight, sealed while earlier ones are "
+        "written and fsynced, sharing fsyncs; `synced` lines still come only once durable, "
+        "in order (default: synchronous saves)");
   if (std::optional<int> rc = a.Parse(args)) return *rc;
   absl::StatusOr<storage::StorageOptions> o = CommonOptions(a);
   if (!o.ok()) return Fail(kExitUsage, o.status().message());
@@ -181,14 +185,20 @@ int StoreGen(const std::vector<std::string>& args) {
   absl::StatusOr<uint64_t> rotate_every = a.GetU64("rotate-every", 0);
   absl::StatusOr<uint64_t> seg = a.GetU64("segment-size", wal::kDefaultSegmentSize);
   absl::StatusOr<uint64_t> rotate_after = a.GetU64("rotate-after", 0);  // 0: not given
-  for (const auto* v : {&n, &size, &batch, &seed, &snap_every, &rotate_every, &seg, &rotate_after}) {
+  absl::StatusOr<uint64_t> depth = a.GetU64("pipeline", 0);
+  for (const auto* v :
+       {&n, &size, &batch, &seed, &snap_every, &rotate_every, &seg, &rotate_after, &depth}) {
     if (!v->ok()) return Fail(kExitUsage, v->status().message());
   }
   if (*batch == 0) return Fail(kExitUsage, "--batch must be at least 1");
   if (a.Has("rotate-after") && *rotate_after == 0) {
     return Fail(kExitUsage, "--rotate-after must be at least 1 second");
   }
+  if (a.Has("pipeline") && (*depth == 0 || *depth > kMaxPipelineDepth)) {
+    return Fail(kExitUsage, absl::StrCat("--pipeline must be between 1 and ", kMaxPipelineDepth));
+  }
   o->segment_size = *seg;
+  if (*depth > 0) o->pipeline_depth = *depth;
   if (*rotate_after > 0) {
     o->rotation.max_age =
         absl::Seconds(static_cast<int64_t>(std::min<uint64_t>(*rotate_after, INT64_MAX)));
@@ -230,6 +240,8 @@ int StoreGen(const std::vector<std::string>& args) {
   boot->log.reset();
   const uint64_t end = start + *n;
   auto snapshot = [&](uint64_t index) -> absl::Status {
+    // Pipelined: the batches up to `index` print their lines first.
+    if (*depth > 0) SEALWAL_RETURN_IF_ERROR(s.Flush());
     raftpb::SnapshotMetadata m;
     m.set_index(index);
     m.set_term(1);
@@ -245,8 +257,23 @@ int StoreGen(const std::vector<std::string>& args) {
   for (uint64_t next = start + 1; next <= end;) {
     const uint64_t hi = end - next < *batch ? end : next + *batch - 1;  // no overflow
     const raftpb::HardState hs = FillGenBatch(*seed, next, hi, *size, &ents);
-    if (absl::Status r = s.SaveEntries(hs, ents); !r.ok()) return StoreFail(r);
-    std::printf("synced %llu\n", static_cast<unsigned long long>(hi));
+    if (*depth > 0) {
+      // `synced` is printed by the completion, once durable, in order.
+      absl::Status r = s.SubmitEntries(hs, ents, [hi](absl::Status done) {
+        if (done.ok()) PrintSynced(hi);
+      });
+      if (!r.ok()) {
+        s.Flush().IgnoreError();  // the batches before it print their lines
+        return StoreFail(r);
+      }
+      if (!rotated.empty()) {
+        // A rotation line follows the line of the batch that ran it.
+        if (absl::Status f = s.Flush(); !f.ok()) return StoreFail(f);
+      }
+    } else {
+      if (absl::Status r = s.SaveEntries(hs, ents); !r.ok()) return StoreFail(r);
+      PrintSynced(hi);
+    }
     flush_rotated();
     const uint64_t prev = next - 1;
     bool snapped = false;
@@ -263,6 +290,9 @@ int StoreGen(const std::vector<std::string>& args) {
     }
     if (*rotate_every > 0 && hi / *rotate_every > prev / *rotate_every) s.RequestRotation();
     next = hi + 1;
+  }
+  if (*depth > 0) {
+    if (absl::Status r = s.Flush(); !r.ok()) return StoreFail(r);
   }
   if (absl::Status r = s.Close(); !r.ok()) return StoreFail(r);
   return kExitOk;

@@ -216,6 +216,7 @@ absl::StatusOr<BootstrapState> RaftStorage::Bootstrap() {
   wo.segment_size = options_.segment_size;
   wo.preallocation = options_.preallocation;
   wo.codec = codec_.get();
+  wo.pipeline_depth = options_.pipeline_depth;
   BootstrapState out;
   if (!options_.read_only) {
     SEALWAL_ASSIGN_OR_RETURN(out.repaired_torn_tail, wal::Wal::Repair(wal_dir_, wo));
@@ -302,6 +303,24 @@ absl::Status RaftStorage::SaveEntries(const raftpb::HardState& hardstate,
   SEALWAL_RETURN_IF_ERROR(CheckWritable());
   if (absl::Status s = wal_->Save(hardstate, entries); !s.ok()) return Fail(s);
   return AdvanceRotation(false);
+}
+
+absl::Status RaftStorage::SubmitEntries(const raftpb::HardState& hardstate,
+                                        absl::Span<const raftpb::Entry> entries,
+                                        wal::Wal::Completion done) {
+  SEALWAL_RETURN_IF_ERROR(CheckWritable());
+  if (absl::Status s = wal_->Submit(hardstate, entries, std::move(done)); !s.ok()) {
+    return Fail(s);
+  }
+  return AdvanceRotation(false);
+}
+
+absl::Status RaftStorage::Flush() {
+  if (!bootstrapped_ || wal_ == nullptr || options_.read_only) return CheckWritable();
+  // Waits even on a failed storage: every batch queued before the failure
+  // still gets its completion.
+  if (absl::Status s = wal_->Flush(); !s.ok()) return Fail(s);
+  return error_;
 }
 
 absl::Status RaftStorage::RecordSnapshot(const raftpb::SnapshotMetadata& metadata) {

@@ -41,6 +41,11 @@
 //                        machine back. Nothing is renamed in that case.
 //   SaveEntries(hs, es)  Wal::Save (durable on return when raft needs it),
 //                        then any due rotation step.
+//   SubmitEntries(hs, es, done) / Flush()
+//                        the pipelined form (Wal::Submit): returns once the
+//                        batch is sealed and queued; `done` fires in order
+//                        once it is durable. Every other call first waits
+//                        for the submissions before it.
 //   SaveSnapshot(m, d)   / SaveSnapshotStream(m) -> Append... Commit: see
 //                        "Snapshot order" below.
 //   GC(keep)             removes snapshots beyond the `keep` newest, then WAL
@@ -174,6 +179,8 @@ struct StorageOptions {
   wal::Preallocation preallocation = wal::Preallocation::kZeroFill;
   // How far one reservation raises a DEK's stored count in the key file.
   uint64_t reservation_block = encryption::kDefaultReservationBlock;
+  // SubmitEntries: batches in flight at most (WalOptions::pipeline_depth).
+  size_t pipeline_depth = 16;
   // Re-read the key file at least every this many SaveEntries calls.
   uint64_t key_file_check_interval = 64;
   // The time: new DEKs' creation times and their age for rotation.max_age.
@@ -296,6 +303,17 @@ class RaftStorage {
   // steps. kFailedPrecondition before Bootstrap or read-only.
   absl::Status SaveEntries(const raftpb::HardState& hardstate,
                            absl::Span<const raftpb::Entry> entries);
+  // Pipelined SaveEntries (Wal::Submit, whose comment has the contract):
+  // seals and queues the batch, runs due rotation steps, and returns;
+  // `done` is called once, on the WAL's I/O thread, in submission order,
+  // with OK once the batch is durable or the error that lost it (it must
+  // not call into the storage). A refused batch returns its error and
+  // `done` is never called. Errors fail the storage, as SaveEntries'.
+  absl::Status SubmitEntries(const raftpb::HardState& hardstate,
+                             absl::Span<const raftpb::Entry> entries, wal::Wal::Completion done);
+  // Waits for every submitted batch (also on a failed storage, so that
+  // every completion has fired); returns the storage's first error.
+  absl::Status Flush();
   // Saves an inline snapshot, records it in the WAL, releases the locks
   // below it (see "Snapshot order"), then runs due rotation steps.
   absl::Status SaveSnapshot(const raftpb::SnapshotMetadata& metadata, absl::string_view data);
