@@ -4,6 +4,7 @@
 #ifndef SEALWAL_BENCH_BENCH_UTIL_H_
 #define SEALWAL_BENCH_BENCH_UTIL_H_
 
+#include <chrono>
 #include <stdlib.h>
 
 #include <algorithm>
@@ -60,27 +61,55 @@ inline uint64_t EntriesForBatch(int64_t batch) {
 // Saves entries 1..n of kEntrySize bytes in batches of `batch`, each with
 // HardState{term 1, vote 1, commit = last}, as etcd's driver (bench-append)
 // does. Entry j's data is slice j of `payload`, wrapping around.
+// Batch i of a run like a Raft node's: entries [first, end] of 1 KiB
+// slices of `payload`, HardState{1, 1, commit = end}.
+inline raftpb::HardState FillBatch(const std::string& payload, uint64_t first, uint64_t end,
+                                   std::vector<raftpb::Entry>* ents) {
+  const uint64_t slices = payload.size() / kEntrySize;
+  ents->resize(end - first + 1);
+  for (uint64_t j = first; j <= end; ++j) {
+    raftpb::Entry& e = (*ents)[j - first];
+    e.set_index(j);
+    e.set_term(1);
+    e.set_type(raftpb::EntryNormal);
+    e.set_data(payload.data() + ((j - 1) % slices) * kEntrySize, kEntrySize);
+  }
+  raftpb::HardState hs;
+  hs.set_term(1);
+  hs.set_vote(1);
+  hs.set_commit(end);
+  return hs;
+}
+
 inline absl::Status SaveLikeARaftNode(wal::Wal* w, const std::string& payload, uint64_t n,
                                       uint64_t batch) {
-  const uint64_t slices = payload.size() / kEntrySize;
   std::vector<raftpb::Entry> ents;
   for (uint64_t i = 0; i < n; i += batch) {
     const uint64_t end = std::min<uint64_t>(n, i + batch);
-    ents.resize(end - i);
-    for (uint64_t j = i; j < end; ++j) {
-      raftpb::Entry& e = ents[j - i];
-      e.set_index(j + 1);
-      e.set_term(1);
-      e.set_type(raftpb::EntryNormal);
-      e.set_data(payload.data() + (j % slices) * kEntrySize, kEntrySize);
-    }
-    raftpb::HardState hs;
-    hs.set_term(1);
-    hs.set_vote(1);
-    hs.set_commit(end);
+    const raftpb::HardState hs = FillBatch(payload, i + 1, end, &ents);
     if (absl::Status s = w->Save(hs, ents); !s.ok()) return s;
   }
   return absl::OkStatus();
+}
+
+// The same batches through Wal::Submit (the WAL's pipeline_depth in
+// flight), then Flush. *latency_us gets each batch's submit-to-durable time.
+inline absl::Status SubmitLikeARaftNode(wal::Wal* w, const std::string& payload, uint64_t n,
+                                        uint64_t batch, std::vector<double>* latency_us) {
+  std::vector<raftpb::Entry> ents;
+  latency_us->assign((n + batch - 1) / batch, 0);
+  for (uint64_t i = 0, k = 0; i < n; i += batch, ++k) {
+    const uint64_t end = std::min<uint64_t>(n, i + batch);
+    const raftpb::HardState hs = FillBatch(payload, i + 1, end, &ents);
+    const auto t0 = std::chrono::steady_clock::now();
+    double* slot = &(*latency_us)[k];
+    absl::Status s = w->Submit(hs, ents, [t0, slot](absl::Status) {
+      *slot = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0)
+                  .count();
+    });
+    if (!s.ok()) return s;
+  }
+  return w->Flush();
 }
 
 }  // namespace sealwal::bench

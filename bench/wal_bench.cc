@@ -1,6 +1,8 @@
 // WAL benchmarks, shaped like etcd's peer driver (bench-append/bench-read)
 // so that scripts/bench.sh can print ratios from one run:
 //   BM_WalAppend/B        N entries of 1 KiB, B per Save, timed Save loop only
+//   BM_WalSubmit/B        the same through Submit (16 batches in flight) and
+//                         Flush; p50/p99 submit-to-durable latency
 //   BM_WalReadAll         OpenForRead + ReadAll of a 100k x 1 KiB log
 //   BM_FdatasyncLoop      the device's limit: 1 KiB pwrite + fdatasync over a
 //                         file already filled with zeros and synced
@@ -8,6 +10,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <random>
@@ -66,6 +69,41 @@ void RunAppend(benchmark::State& state, Preallocation prealloc) {
 }
 
 void BM_WalAppend(benchmark::State& state) { RunAppend(state, Preallocation::kZeroFill); }
+
+void BM_WalSubmit(benchmark::State& state) {
+  const int64_t batch = state.range(0);
+  const uint64_t n = EntriesForBatch(batch);
+  const std::string payload = RandomBytes(n * kEntrySize, 1);
+  std::vector<double> lat;
+  WalStats stats;
+  for (auto _ : state) {
+    const std::string root = BenchDir();
+    auto w = Wal::Create(root + "/wal", "bench", WalOptions{});
+    if (!w.ok()) return state.SkipWithError(std::string(w.status().message()).c_str());
+    const auto start = std::chrono::steady_clock::now();
+    if (auto s = bench::SubmitLikeARaftNode(w->get(), payload, n, static_cast<uint64_t>(batch),
+                                            &lat);
+        !s.ok()) {
+      return state.SkipWithError(std::string(s.message()).c_str());
+    }
+    state.SetIterationTime(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    stats = (*w)->stats();
+    (*w)->Close().IgnoreError();
+    w->reset();
+    RemoveTree(root);
+  }
+  std::sort(lat.begin(), lat.end());
+  state.SetItemsProcessed(static_cast<int64_t>(n) * state.iterations());
+  state.SetBytesProcessed(static_cast<int64_t>(n * kEntrySize) * state.iterations());
+  state.counters["entries"] = static_cast<double>(n);
+  state.counters["fsyncs"] = static_cast<double>(stats.fsyncs);
+  state.counters["fsync_us"] = stats.fsync_nanos / 1e3 / std::max<uint64_t>(1, stats.fsyncs);
+  state.counters["p50_us"] = lat.empty() ? 0 : lat[lat.size() / 2];
+  state.counters["p99_us"] = lat.empty() ? 0 : lat[lat.size() * 99 / 100];
+}
+BENCHMARK(BM_WalSubmit)->Arg(1)->Arg(10)->Arg(100)->Arg(1000)->UseManualTime()->Iterations(1)
+    ->Unit(benchmark::kMillisecond);
 void BM_WalAppendFallocate(benchmark::State& state) {
   RunAppend(state, Preallocation::kFallocate);
 }

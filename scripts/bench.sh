@@ -2,7 +2,10 @@
 # Runs sealwal's benchmarks beside etcd's own code (the etcdwal-peer driver)
 # and the machine's raw limits, in the same run, and prints ratios.
 #
-#   scripts/bench.sh [wal|encryption|snap|recovery|all]     (default: all)
+#   scripts/bench.sh [wal|encryption|snap|recovery|pipeline|all]     (default: all)
+#
+# pipeline: whole-process `sealwal wal gen`, synchronous and --pipeline 16,
+# plaintext and encrypted, against etcd's WAL (scripts/bench_pipeline.py).
 #
 # recovery: whole-process `sealwal store verify` of 1.1 M x 1 KiB encrypted
 # entries against etcd's ReadAll (scripts/bench_recovery.py).
@@ -17,7 +20,8 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 what="${1:-all}"
-case "$what" in wal|encryption|snap|recovery|all) ;; *) echo "usage: $0 [wal|encryption|snap|recovery|all]" >&2; exit 2 ;; esac
+case "$what" in wal|encryption|snap|recovery|pipeline|all) ;;
+  *) echo "usage: $0 [wal|encryption|snap|recovery|pipeline|all]" >&2; exit 2 ;; esac
 rounds="${ROUNDS:-3}"
 build="${BUILD_DIR:-$root/build-bench}"
 tmp="${BENCH_DIR:-$build/tmp}"
@@ -59,7 +63,7 @@ peer_read() {  # peer_read ROUND [extra peer args...]
   rm -rf "$d"
 }
 
-{ [ "$what" = snap ] || [ "$what" = recovery ]; } && rounds=0
+{ [ "$what" = snap ] || [ "$what" = recovery ] || [ "$what" = pipeline ]; } && rounds=0
 for r in $(seq 1 "$rounds"); do
   echo "bench: round $r/$rounds" >&2
   if [ "$what" = wal ] || [ "$what" = all ]; then
@@ -84,7 +88,7 @@ for r in $(seq 1 "$rounds"); do
   fi
 done
 
-if [ "$what" != snap ] && [ "$what" != recovery ]; then python3 "$root/scripts/bench_report.py" "$out" "$what"; fi
+if [ "$what" != snap ] && [ "$what" != recovery ] && [ "$what" != pipeline ]; then python3 "$root/scripts/bench_report.py" "$out" "$what"; fi
 # Snapshots have their own driver (sizes up to 1 GiB, peak RSS, dd).
 if [ "$what" = snap ] || [ "$what" = all ]; then
   BENCH_DIR="$tmp" PEER="$peer" bash "$root/scripts/bench_snap.sh" "$build"
@@ -93,4 +97,9 @@ fi
 if [ "$what" = recovery ] || [ "$what" = all ]; then
   python3 "$root/scripts/bench_recovery.py" "$build/tools/sealwal" "$peer" "$tmp" \
     "$out/recovery.jsonl" "${RECOVERY_ENTRIES:-1100000}" "${ROUNDS:-3}"
+fi
+# Pipelined appends: whole processes, ratios in the same run.
+if [ "$what" = pipeline ] || [ "$what" = all ]; then
+  python3 "$root/scripts/bench_pipeline.py" "$build/tools/sealwal" "$peer" "$tmp" \
+    "$out/pipeline.jsonl" "${ROUNDS:-3}"
 fi
