@@ -1,5 +1,6 @@
 #include "sealwal/wal/tail_writer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <utility>
 
@@ -171,10 +172,17 @@ void TailWriter::Run() {
           },
           this));
       if (queue_.empty()) return;  // stopping, nothing left
-      // Everything queued is one group: one write each, one fdatasync.
-      group.reserve(queue_.size());
-      for (TailOp& op : queue_) group.push_back(std::move(op));
-      queue_.clear();
+      // What is queued is one group: one write each, one fdatasync. At most
+      // half the depth, so that while a group syncs the caller can queue
+      // the next one (a group of the whole depth would leave it nothing to
+      // do but wait, and then leave this thread idle while it seals).
+      const size_t max_group = std::max<size_t>(1, depth_ / 2);
+      size_t counted = 0;
+      while (!queue_.empty() && counted < max_group) {
+        counted += queue_.front().counted ? 1 : 0;
+        group.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
       io_busy_ = true;
     }
     Process(&group).IgnoreError();  // every op got its status

@@ -257,7 +257,9 @@ class Wal {
   // it. Completions fire strictly in submission order (interleaved in
   // order with the synchronous calls below, which first wait for every
   // submission before them). Submissions queued while the I/O thread syncs
-  // are written together and share one fdatasync (group commit). At most
+  // are written together and share one fdatasync (group commit; a group is
+  // at most half the depth, so that the caller seals the next group while
+  // one syncs). At most
   // WalOptions::pipeline_depth submissions are in flight: Submit blocks
   // for the oldest to complete beyond that. Entries replace earlier ones
   // at the same index exactly as with Save; a ReadAllIndexed reader sees a
