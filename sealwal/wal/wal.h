@@ -22,6 +22,11 @@
 //   Save(hs, entries)        appends; fsyncs when entries are present or
 //                            term/vote changed (raft.MustSync); cuts a new
 //                            segment once the tail has grown past the size.
+//   Submit(hs, entries, done) / Flush()
+//                            Save without waiting: the batch is sealed and
+//                            framed on the caller's thread, written and
+//                            fsynced on the WAL's I/O thread; `done` fires
+//                            in order once it is durable (group commit).
 //   SaveSnapshot(snap)       appends a snapshot record; always fsyncs.
 //   ReleaseLockTo(index)     unlocks segments wholly before `index` so that
 //                            they may be garbage-collected.
