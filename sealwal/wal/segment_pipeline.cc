@@ -15,13 +15,16 @@ constexpr size_t kZeroChunk = 1 << 20;
 }  // namespace
 
 absl::Status PrepareSpace(env::WritableFile* f, uint64_t from, uint64_t size,
-                          Preallocation mode) {
+                          Preallocation mode, const std::atomic<bool>* cancel) {
   if (size <= from) return absl::OkStatus();
   SEALWAL_RETURN_IF_ERROR(f->Fallocate(from, size - from));
   if (mode == Preallocation::kZeroFill) {
     static const std::string* const zeros = new std::string(kZeroChunk, '\0');
     SEALWAL_RETURN_IF_ERROR(f->Seek(from));
     for (uint64_t off = from; off < size; off += kZeroChunk) {
+      if (cancel != nullptr && cancel->load(std::memory_order_relaxed)) {
+        return absl::CancelledError("wal: segment preparation cancelled");
+      }
       SEALWAL_RETURN_IF_ERROR(f->Append(absl::string_view(*zeros).substr(
           0, static_cast<size_t>(std::min<uint64_t>(kZeroChunk, size - off)))));
     }
@@ -38,6 +41,7 @@ SegmentPipeline::~SegmentPipeline() { Shutdown(); }
 
 void SegmentPipeline::Shutdown() {
   absl::MutexLock j(&join_mu_);
+  cancel_.store(true, std::memory_order_relaxed);
   {
     absl::MutexLock l(&mu_);
     stop_ = true;
@@ -93,7 +97,14 @@ absl::StatusOr<SegmentPipeline::Prepared> SegmentPipeline::Alloc() {
   // Fresh, never through what a crash left or someone planted at the name.
   SEALWAL_ASSIGN_OR_RETURN(p.file, env::NewTempFile(fs_, p.path, 0600));
   SEALWAL_ASSIGN_OR_RETURN(p.lock, fs_->LockFile(p.path));
-  SEALWAL_RETURN_IF_ERROR(PrepareSpace(p.file.get(), 0, size_, mode_));
+  absl::Status s = PrepareSpace(p.file.get(), 0, size_, mode_, &cancel_);
+  if (!s.ok()) {
+    // Not left half-prepared under a name a later pipeline reuses.
+    p.file.reset();
+    p.lock.reset();
+    fs_->RemoveFile(p.path).IgnoreError();
+    return s;
+  }
   return p;
 }
 

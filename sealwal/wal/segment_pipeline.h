@@ -11,6 +11,7 @@
 #ifndef SEALWAL_WAL_SEGMENT_PIPELINE_H_
 #define SEALWAL_WAL_SEGMENT_PIPELINE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -27,9 +28,10 @@ namespace sealwal::wal {
 
 // Reserves a segment's space: fallocate over [from, size), and with
 // kZeroFill also zeros written there and fsynced so that later appends only
-// overwrite data blocks. Leaves the file positioned at `from`.
+// overwrite data blocks. Leaves the file positioned at `from`. With
+// `cancel`, stops between 1 MiB writes once it is true (kCancelled).
 absl::Status PrepareSpace(env::WritableFile* f, uint64_t from, uint64_t size,
-                          Preallocation mode);
+                          Preallocation mode, const std::atomic<bool>* cancel = nullptr);
 
 // Preparation starts when the writer asks (once its tail is half full), so
 // that zero-filling does not compete with the writer's fsyncs right after
@@ -71,6 +73,9 @@ class SegmentPipeline {
   bool want_ = false;
   std::optional<absl::StatusOr<Prepared>> ready_;
   absl::Mutex join_mu_;  // one Shutdown joins
+  // Set by Shutdown: a zero-fill under way stops at its next chunk (a WAL
+  // closing does not wait for 64 MB of zeros it will remove).
+  std::atomic<bool> cancel_{false};
   std::thread thread_;  // last: starts after the fields above exist
 };
 
