@@ -5,7 +5,8 @@
 //                         Flush; p50/p99 submit-to-durable latency
 //   BM_WalReadAll         OpenForRead + ReadAll of a 100k x 1 KiB log
 //   BM_FdatasyncLoop      the device's limit: 1 KiB pwrite + fdatasync over a
-//                         file already filled with zeros and synced
+//                         file already filled with zeros and synced (p50/p99
+//                         of one write + fdatasync)
 // Files go to $SEALWAL_BENCH_DIR (default /tmp): keep it on the disk under test.
 #include <fcntl.h>
 #include <unistd.h>
@@ -156,13 +157,17 @@ void BM_FdatasyncLoop(benchmark::State& state) {
   }
   ::fsync(fd);
   const std::string data = RandomBytes(kEntrySize, 3);
+  std::vector<double> lat(n);  // each write + fdatasync, for p50/p99
   for (auto _ : state) {
     const auto start = std::chrono::steady_clock::now();
     for (uint64_t i = 0; i < n; ++i) {
+      const auto t0 = std::chrono::steady_clock::now();
       if (::pwrite(fd, data.data(), kEntrySize, static_cast<off_t>(i * kEntrySize)) < 0 ||
           ::fdatasync(fd) != 0) {
         return state.SkipWithError("write/fdatasync failed");
       }
+      lat[i] = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0)
+                   .count();
     }
     state.SetIterationTime(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
@@ -171,6 +176,9 @@ void BM_FdatasyncLoop(benchmark::State& state) {
   RemoveTree(root);
   state.SetItemsProcessed(static_cast<int64_t>(n) * state.iterations());
   state.counters["entries"] = static_cast<double>(n);
+  std::sort(lat.begin(), lat.end());
+  state.counters["p50_us"] = lat[n / 2];
+  state.counters["p99_us"] = lat[n * 99 / 100];
 }
 BENCHMARK(BM_FdatasyncLoop)->UseManualTime()->Iterations(1)->Unit(benchmark::kMillisecond);
 
