@@ -232,6 +232,8 @@ absl::Status Wal::ReadAllIndexed(const LogReaderOptions& options,
     state->recovered.filled = true;
     state->recovered.has_metadata = has_metadata_;
     state->recovered.metadata = metadata_;
+    // The I/O thread reads the index pointer: set it while nothing runs.
+    SEALWAL_RETURN_IF_ERROR(io_->Drain());
     index_ = state;
     io_->SetIndex(index_.get());
     *out = std::unique_ptr<LogReader>(new LogReader(std::move(state)));
