@@ -232,6 +232,27 @@ TEST_F(KeyCliTest, LockUnlockRotateKeepsDeks) {
   EXPECT_EQ(LineValue(plain.out, "kek-version"), "3");
 }
 
+// A copy of the file from before rotate-kek opens with the old unlock key:
+// the DEKs in it must be replaced, so rotate-kek marks them for rotation.
+TEST_F(KeyCliTest, RotateKekMarksTheDeksForRotation) {
+  const std::string k1 = Init();
+  auto before = RunCommand(WithKey(k1, Cli("key inspect --key-file " + ShellQuote(key_))));
+  ASSERT_EQ(before.exit_code, 0) << before.err;
+  EXPECT_EQ(LineValue(before.out, "raft-dek-needs-rotation"), "false");
+  auto rot = RunCommand(WithKey(k1, Cli("key rotate-kek --key-file " + ShellQuote(key_))));
+  ASSERT_EQ(rot.exit_code, 0) << rot.err;
+  const std::string k2 = LineValue(rot.out, "unlock-key");
+  auto after = RunCommand(WithKey(k2, Cli("key inspect --key-file " + ShellQuote(key_))));
+  ASSERT_EQ(after.exit_code, 0) << after.err;
+  EXPECT_EQ(LineValue(after.out, "raft-dek"), LineValue(before.out, "raft-dek"));
+  EXPECT_EQ(LineValue(after.out, "raft-dek-needs-rotation"), "true");
+  // The next rotate-dek replaces the DEK and clears the mark.
+  auto dek = RunCommand(WithKey(k2, Cli("key rotate-dek --key-file " + ShellQuote(key_))));
+  ASSERT_EQ(dek.exit_code, 0) << dek.err;
+  EXPECT_NE(LineValue(dek.out, "raft-dek-pending"), "none");
+  EXPECT_EQ(LineValue(dek.out, "raft-dek-needs-rotation"), "false");
+}
+
 TEST_F(KeyCliTest, WrongOrMalformedUnlockKeyChangesNoByte) {
   const std::string k = Init();
   const std::string before = Bytes();

@@ -341,8 +341,9 @@ int KeyKek(const std::vector<std::string>& args, KekOp op) {
   Command a(op == KekOp::kRotate ? "key rotate-kek" : op == KekOp::kLock ? "key lock" : "key unlock",
             op == KekOp::kRotate
                 ? "For a locked file: a new unlock key; the private key and every DEK header are "
-                  "re-wrapped under the new KEK (kek-version + 1) in one atomic write. Prints the "
-                  "new unlock key; the old one stops working."
+                  "re-wrapped under the new KEK (kek-version + 1) in one atomic write, and "
+                  "raft-dek-needs-rotation is set. Prints the new unlock key; the old one stops "
+                  "working."
             : op == KekOp::kLock
                 ? "For an unlocked file: a new unlock key locks it (kek-version + 1) and "
                   "raft-dek-needs-rotation is set. Refuses an already locked file (use "
@@ -392,8 +393,10 @@ int KeyKek(const std::vector<std::string>& args, KekOp op) {
         u.version = st.version + 1;
         u.headers = h.Clone();
         // DEKs that sat unwrapped on disk are treated as exposed: rotate
-        // them once the file is locked (as swarmkit does).
-        if (op == KekOp::kLock && h.current.has_value()) u.headers.needs_rotation = true;
+        // them once the file is locked (as swarmkit does). After a KEK
+        // rotation too: a copy of the file from before it opens with the
+        // old unlock key, so the DEKs are only safe again once replaced.
+        if (op != KekOp::kUnlock && h.current.has_value()) u.headers.needs_rotation = true;
         version = u.version;
         return u;
       });
