@@ -276,7 +276,7 @@ struct State {
 std::vector<State> ExpectedStates() {
   std::vector<State> s;
   s.push_back({std::nullopt, 0, Headers(0, true)});        // initial
-  s.push_back({1, 1, Headers(0, true)});                   // lock (A)
+  s.push_back({1, 1, Headers(0, true, true)});             // lock (A): a new KEK marks the DEKs
   s.push_back({std::nullopt, 2, Headers(0, true)});        // unlock
   s.push_back({2, 3, Headers(0, true, true)});             // lock (B), needs rotation
   s.push_back({3, 4, Headers(0, true, true)});             // rotate-kek (C)

@@ -117,6 +117,12 @@ absl::Status KeyReadWriter::ViewAndRotateKEK(
         "stale KEK update refused: kek-version ", update.version,
         " is not newer than the key file's ", current.version));
   }
+  // A new KEK does not make the DEKs secret again: a copy of the file from
+  // before opens with the old unlock key (or none), so they must be
+  // replaced. Enforced here, for every caller, not only `key rotate-kek`.
+  if (update.unlock_key.has_value() && update.headers.current.has_value()) {
+    update.headers.needs_rotation = true;
+  }
   SEALWAL_RETURN_IF_ERROR(WriteLocked(file.key, update.headers, update.version,
                               update.unlock_key.has_value() ? &*update.unlock_key : nullptr));
   options_.unlock_key = std::move(update.unlock_key);

@@ -114,8 +114,11 @@ class KeyReadWriter {
   // Reads the file, lets `fn` choose a new KEK (or none) and headers, and
   // writes the key re-encrypted and every DEK header re-wrapped under it,
   // in one atomic write. kFailedPrecondition when update.version is not
-  // greater than the file's kek-version. On success this object holds the
-  // new unlock key.
+  // greater than the file's kek-version. With a new unlock key (lock,
+  // rotate-kek) the written headers always have needs_rotation set when a
+  // current DEK exists: a copy of the file from before still opens with the
+  // old unlock key (or none). On success this object holds the new unlock
+  // key.
   absl::Status ViewAndRotateKEK(
       absl::FunctionRef<absl::StatusOr<KekUpdate>(const KekState&, const DekHeaders&)> fn);
 
