@@ -39,12 +39,12 @@ void TailWriter::Attach(std::unique_ptr<env::WritableFile> tail, std::string pat
 void TailWriter::SetTailPath(std::string path) { tail_path_ = std::move(path); }
 
 void TailWriter::AddSegment(std::unique_ptr<LockedSegment> seg) {
-  absl::MutexLock l(&mu_);
+  std::unique_lock<std::mutex> l(mu_);
   segments_.push_back(std::move(seg));
 }
 
 void TailWriter::ReleaseLocksBefore(uint64_t index) {
-  absl::MutexLock l(&mu_);
+  std::unique_lock<std::mutex> l(mu_);
   if (segments_.empty()) return;
   // Keep the segment that may hold `index` (the one before the first whose
   // first index is >= index) and everything after it.
@@ -59,16 +59,17 @@ void TailWriter::ReleaseLocksBefore(uint64_t index) {
 }
 
 absl::Status TailWriter::error() const {
-  absl::MutexLock l(&mu_);
+  std::unique_lock<std::mutex> l(mu_);
   return error_;
 }
 
 absl::Status TailWriter::Fail(absl::Status s) {
   {
-    absl::MutexLock l(&mu_);
+    std::unique_lock<std::mutex> l(mu_);
     if (!error_.ok()) return error_;
     error_ = s;
   }
+  cv_.notify_all();  // WaitForRoom returns the error
   // A failed WAL touches no file again: stop preparing the next segment
   // (this waits for a preparation under way and removes what it made),
   // rather than let a background thread go on writing to a failing disk.
@@ -77,7 +78,7 @@ absl::Status TailWriter::Fail(absl::Status s) {
 }
 
 std::string TailWriter::TakeBuffer() {
-  absl::MutexLock l(&mu_);
+  std::unique_lock<std::mutex> l(mu_);
   if (spare_.empty()) return std::string();
   std::string b = std::move(spare_.back());
   spare_.pop_back();
@@ -96,51 +97,45 @@ WalStats TailWriter::stats() const {
 
 absl::Status TailWriter::RunInline(std::vector<TailOp> ops) {
   {
-    absl::MutexLock l(&mu_);
-    mu_.Await(absl::Condition(
-        +[](TailWriter* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(w->mu_) {
-          return w->pending_ == 0 && !w->io_busy_;
-        },
-        this));
+    std::unique_lock<std::mutex> l(mu_);
+    cv_.wait(l, [this] { return pending_ == 0 && !io_busy_; });
     io_busy_ = true;
     pending_ += ops.size();
   }
   absl::Status s = Process(&ops);
-  absl::MutexLock l(&mu_);
-  io_busy_ = false;
-  Finished(&ops);
+  {
+    std::unique_lock<std::mutex> l(mu_);
+    io_busy_ = false;
+    Finished(&ops);
+  }
+  cv_.notify_all();
   return s;
 }
 
 absl::Status TailWriter::WaitForRoom() {
-  absl::MutexLock l(&mu_);
-  mu_.Await(absl::Condition(
-      +[](TailWriter* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(w->mu_) {
-        return w->in_flight_ < w->depth_ || !w->error_.ok();
-      },
-      this));
+  std::unique_lock<std::mutex> l(mu_);
+  cv_.wait(l, [this] { return in_flight_ < depth_ || !error_.ok(); });
   return error_;
 }
 
 void TailWriter::Enqueue(std::vector<TailOp> ops) {
-  absl::MutexLock l(&mu_);
-  // Even after a failure the ops are queued: the writer's thread completes
-  // them with the error in their turn, after the ops before them.
-  for (TailOp& op : ops) {
-    if (op.counted) ++in_flight_;
-    ++pending_;
-    queue_.push_back(std::move(op));
+  {
+    std::unique_lock<std::mutex> l(mu_);
+    // Even after a failure the ops are queued: the writer's thread completes
+    // them with the error in their turn, after the ops before them.
+    for (TailOp& op : ops) {
+      if (op.counted) ++in_flight_;
+      ++pending_;
+      queue_.push_back(std::move(op));
+    }
+    if (!thread_.joinable()) thread_ = std::thread([this] { Run(); });
   }
-  if (!thread_.joinable()) thread_ = std::thread([this] { Run(); });
+  cv_.notify_all();
 }
 
 absl::Status TailWriter::Drain() {
-  absl::MutexLock l(&mu_);
-  mu_.Await(absl::Condition(
-      +[](TailWriter* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(w->mu_) {
-        return w->pending_ == 0 && !w->io_busy_;
-      },
-      this));
+  std::unique_lock<std::mutex> l(mu_);
+  cv_.wait(l, [this] { return pending_ == 0 && !io_busy_; });
   return error_;
 }
 
@@ -149,14 +144,15 @@ absl::Status TailWriter::Shutdown() {
   shut_down_ = true;
   Drain().IgnoreError();
   {
-    absl::MutexLock l(&mu_);
+    std::unique_lock<std::mutex> l(mu_);
     stop_ = true;
   }
+  cv_.notify_all();
   if (thread_.joinable()) thread_.join();
   absl::Status s;
   if (tail_ != nullptr) s = tail_->Close();
   tail_.reset();
-  absl::MutexLock l(&mu_);
+  std::unique_lock<std::mutex> l(mu_);
   segments_.clear();
   return s;
 }
@@ -165,12 +161,8 @@ void TailWriter::Run() {
   for (;;) {
     std::vector<TailOp> group;
     {
-      absl::MutexLock l(&mu_);
-      mu_.Await(absl::Condition(
-          +[](TailWriter* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(w->mu_) {
-            return w->stop_ || (!w->queue_.empty() && !w->io_busy_);
-          },
-          this));
+      std::unique_lock<std::mutex> l(mu_);
+      cv_.wait(l, [this] { return stop_ || (!queue_.empty() && !io_busy_); });
       if (queue_.empty()) return;  // stopping, nothing left
       // What is queued is one group: one write each, one fdatasync. At most
       // half the depth, so that while a group syncs the caller can queue
@@ -186,9 +178,12 @@ void TailWriter::Run() {
       io_busy_ = true;
     }
     Process(&group).IgnoreError();  // every op got its status
-    absl::MutexLock l(&mu_);
-    io_busy_ = false;
-    Finished(&group);
+    {
+      std::unique_lock<std::mutex> l(mu_);
+      io_busy_ = false;
+      Finished(&group);
+    }
+    cv_.notify_all();
   }
 }
 

@@ -37,10 +37,11 @@
 #include <thread>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
+#include <condition_variable>
+#include <mutex>
+
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
 #include "sealwal/env/file_system.h"
 #include "sealwal/wal/log_index.h"
 #include "sealwal/wal/segment_pipeline.h"
@@ -151,7 +152,8 @@ class TailWriter {
   void DiscardPartialWrite(uint64_t start);
   void Complete(TailOp* op, const absl::Status& s);
   // After Process: returns the ops' buffers and their count.
-  void Finished(std::vector<TailOp>* ops) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Called with mu_ held.
+  void Finished(std::vector<TailOp>* ops);
 
   env::FileSystem* const fs_;
   const std::string dir_;
@@ -166,15 +168,20 @@ class TailWriter {
   uint64_t file_offset_ = 0;  // where the next write goes
   std::atomic<bool> attached_{false};
 
-  mutable absl::Mutex mu_;
-  std::deque<TailOp> queue_ ABSL_GUARDED_BY(mu_);
-  bool io_busy_ ABSL_GUARDED_BY(mu_) = false;
-  bool stop_ ABSL_GUARDED_BY(mu_) = false;
-  size_t in_flight_ ABSL_GUARDED_BY(mu_) = 0;  // counted ops queued or running
-  size_t pending_ ABSL_GUARDED_BY(mu_) = 0;    // all ops queued or running
-  absl::Status error_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::unique_ptr<LockedSegment>> segments_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::string> spare_ ABSL_GUARDED_BY(mu_);
+  // std::mutex rather than absl::Mutex: ThreadSanitizer sees pthread
+  // locks, not those of a Debian (uninstrumented) Abseil. One condition
+  // variable: the waiters are the owning thread and the I/O thread.
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  // Guarded by mu_:
+  std::deque<TailOp> queue_;
+  bool io_busy_ = false;
+  bool stop_ = false;
+  size_t in_flight_ = 0;  // counted ops queued or running
+  size_t pending_ = 0;    // all ops queued or running
+  absl::Status error_;
+  std::vector<std::unique_ptr<LockedSegment>> segments_;
+  std::vector<std::string> spare_;
 
   struct Counters {
     std::atomic<uint64_t> fsyncs{0}, bytes_written{0}, cuts{0}, fsync_nanos{0}, write_nanos{0};
