@@ -8,7 +8,7 @@ pkgs=(
   g++ cmake ninja-build pkg-config git
   libssl-dev openssl
   libprotobuf-dev protobuf-compiler
-  libxxhash-dev libabsl-dev libcli11-dev
+  libxxhash-dev libabsl-dev libcli11-dev libisal-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
 )

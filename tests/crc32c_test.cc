@@ -1,5 +1,5 @@
 // CRC32C against published vectors (RFC 3720 B.4, leveldb's crc32c_test),
-// hardware vs portable, and against the CRCs etcd stored in fixture records.
+// hardware/ISA-L vs portable, and against the CRCs etcd stored in fixture records.
 #include "sealwal/base/crc32c.h"
 
 #include <random>
@@ -39,9 +39,13 @@ TEST(Crc32cTest, HardwareMatchesPortable) {
   std::string buf(70000, 0);
   for (auto& c : buf) c = static_cast<char>(rng());
   for (size_t off : {0, 1, 3, 7}) {
-    for (size_t len : {0, 1, 7, 8, 9, 63, 64, 65, 4096, 65536}) {
+    // 255/256/257: either side of where Extend switches to ISA-L.
+    for (size_t len : {0, 1, 7, 8, 9, 63, 64, 65, 255, 256, 257, 1024, 4096, 65536}) {
       uint32_t seed = static_cast<uint32_t>(rng());
       EXPECT_EQ(crc32c::Extend(seed, buf.data() + off, len),
+                crc32c::ExtendPortable(seed, buf.data() + off, len))
+          << off << "/" << len;
+      EXPECT_EQ(crc32c::ExtendSingleStream(seed, buf.data() + off, len),
                 crc32c::ExtendPortable(seed, buf.data() + off, len))
           << off << "/" << len;
     }

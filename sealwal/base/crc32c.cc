@@ -7,6 +7,11 @@
 #include <nmmintrin.h>
 #endif
 
+#include <isa-l/crc.h>
+
+#include <algorithm>
+#include <climits>
+
 #include "sealwal/base/endian.h"
 
 namespace sealwal::crc32c {
@@ -58,6 +63,27 @@ ExtendFn Choose() {
 
 const ExtendFn kExtend = Choose();
 
+// ISA-L wins from 256 B (bench/crc_bench); below, its set-up costs more than
+// our single-stream loop (64 B: 2.4 vs 7.4 GiB/s).
+constexpr size_t kIsalMin = 256;
+// crc32_iscsi takes an int length.
+constexpr size_t kIsalChunk = size_t{1} << 30;
+static_assert(kIsalChunk <= INT_MAX);
+
+uint32_t ExtendIsal(uint32_t crc, const char* data, size_t n) {
+  // crc32_iscsi neither inverts on entry nor on exit; Extend does both. It
+  // only reads the buffer despite the non-const pointer.
+  auto* p = reinterpret_cast<unsigned char*>(const_cast<char*>(data));
+  uint32_t c = ~crc;
+  while (n > 0) {
+    const size_t k = std::min(n, kIsalChunk);
+    c = crc32_iscsi(p, static_cast<int>(k), c);
+    p += k;
+    n -= k;
+  }
+  return ~c;
+}
+
 }  // namespace
 
 uint32_t ExtendPortable(uint32_t crc, const char* data, size_t n) {
@@ -78,7 +104,13 @@ uint32_t ExtendPortable(uint32_t crc, const char* data, size_t n) {
   return ~c;
 }
 
-uint32_t Extend(uint32_t crc, const char* data, size_t n) { return kExtend(crc, data, n); }
+uint32_t ExtendSingleStream(uint32_t crc, const char* data, size_t n) {
+  return kExtend(crc, data, n);
+}
+
+uint32_t Extend(uint32_t crc, const char* data, size_t n) {
+  return n >= kIsalMin ? ExtendIsal(crc, data, n) : kExtend(crc, data, n);
+}
 
 bool HardwareAccelerated() { return kExtend != &ExtendPortable; }
 
