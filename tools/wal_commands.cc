@@ -72,7 +72,10 @@ int WalGen(const std::vector<std::string>& args) {
         "written and fsynced, sharing fsyncs; `synced` lines still come only once durable, "
         "in order (default: synchronous saves)");
   a.KeyFlags();
-  a.Option("preallocation", "MODE", "fallocate: preallocate segments with fallocate(2)");
+  a.Option("preallocation", "MODE",
+           "fallocate: reserve segments with fallocate(2) only; zero-fill: also write them "
+           "with zeros first (default: zero-fill, and fallocate for segments prepared once "
+           "--pipeline runs)");
   a.Footer(kKeyFooter);
   if (std::optional<int> rc = a.Parse(args)) return *rc;
   const std::string dir = Trimmed(a.positional()[0]);
@@ -96,7 +99,14 @@ int WalGen(const std::vector<std::string>& args) {
   opts.segment_size = *seg;
   opts.codec = codec.get();
   if (*depth > 0) opts.pipeline_depth = *depth;
-  if (a.Get("preallocation") == "fallocate") opts.preallocation = wal::Preallocation::kFallocate;
+  if (auto mode = a.Get("preallocation"); mode.has_value()) {
+    if (*mode != "fallocate" && *mode != "zero-fill") {
+      return Fail(kExitUsage, "--preallocation must be fallocate or zero-fill");
+    }
+    opts.preallocation = *mode == "fallocate" ? wal::Preallocation::kFallocate
+                                              : wal::Preallocation::kZeroFill;
+    opts.pipelined_preallocation = opts.preallocation;
+  }
   std::unique_ptr<wal::Wal> w;
   uint64_t next = 1;
   const std::string metadata = absl::StrCat("sealwal wal gen seed=", *seed);

@@ -97,7 +97,8 @@ absl::StatusOr<SegmentPipeline::Prepared> SegmentPipeline::Alloc() {
   // Fresh, never through what a crash left or someone planted at the name.
   SEALWAL_ASSIGN_OR_RETURN(p.file, env::NewTempFile(fs_, p.path, 0600));
   SEALWAL_ASSIGN_OR_RETURN(p.lock, fs_->LockFile(p.path));
-  absl::Status s = PrepareSpace(p.file.get(), 0, size_, mode_, &cancel_);
+  absl::Status s =
+      PrepareSpace(p.file.get(), 0, size_, mode_.load(std::memory_order_relaxed), &cancel_);
   if (!s.ok()) {
     // Not left half-prepared under a name a later pipeline reuses.
     p.file.reset();

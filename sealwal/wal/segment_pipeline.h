@@ -58,6 +58,8 @@ class SegmentPipeline {
   // Stops preparing: waits for a preparation under way, removes what it
   // made. Idempotent; later Requests do nothing.
   void Shutdown();
+  // How files prepared from now on reserve their space.
+  void SetMode(Preallocation mode) { mode_.store(mode, std::memory_order_relaxed); }
 
  private:
   void Run();
@@ -66,7 +68,7 @@ class SegmentPipeline {
   env::FileSystem* const fs_;
   const std::string dir_;
   const uint64_t size_;
-  const Preallocation mode_;
+  std::atomic<Preallocation> mode_;
   uint64_t count_ = 0;  // only the pipeline thread touches it
   absl::Mutex mu_;
   bool stop_ = false;

@@ -624,6 +624,7 @@ absl::Status Wal::Save(const raftpb::HardState& hs, absl::Span<const raftpb::Ent
 absl::Status Wal::Submit(const raftpb::HardState& hs, absl::Span<const raftpb::Entry> entries,
                          Completion done) {
   SEALWAL_RETURN_IF_ERROR(CheckWritable());
+  if (pipeline_ != nullptr) pipeline_->SetMode(options_.pipelined_preallocation);
   // Back-pressure before framing: at most pipeline_depth batches of frames
   // exist at once.
   SEALWAL_RETURN_IF_ERROR(io_->WaitForRoom());
