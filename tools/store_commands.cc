@@ -198,7 +198,11 @@ int StoreGen(const std::vector<std::string>& args) {
     return Fail(kExitUsage, absl::StrCat("--pipeline must be between 1 and ", kMaxPipelineDepth));
   }
   o->segment_size = *seg;
-  if (*depth > 0) o->pipeline_depth = *depth;
+  if (*depth > 0) {
+    o->pipeline_depth = *depth;
+    // Every save is pipelined: segments are only reserved (cli-store.md).
+    o->preallocation = wal::Preallocation::kFallocate;
+  }
   if (*rotate_after > 0) {
     o->rotation.max_age =
         absl::Seconds(static_cast<int64_t>(std::min<uint64_t>(*rotate_after, INT64_MAX)));

@@ -98,7 +98,11 @@ int WalGen(const std::vector<std::string>& args) {
   wal::WalOptions opts;
   opts.segment_size = *seg;
   opts.codec = codec.get();
-  if (*depth > 0) opts.pipeline_depth = *depth;
+  if (*depth > 0) {
+    opts.pipeline_depth = *depth;
+    // Every save is pipelined: the first segment too is only reserved.
+    opts.preallocation = opts.pipelined_preallocation;
+  }
   if (auto mode = a.Get("preallocation"); mode.has_value()) {
     if (*mode != "fallocate" && *mode != "zero-fill") {
       return Fail(kExitUsage, "--preallocation must be fallocate or zero-fill");
