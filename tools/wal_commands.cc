@@ -74,8 +74,7 @@ int WalGen(const std::vector<std::string>& args) {
   a.KeyFlags();
   a.Option("preallocation", "MODE",
            "fallocate: reserve segments with fallocate(2) only; zero-fill: also write them "
-           "with zeros first (default: zero-fill, and fallocate for segments prepared once "
-           "--pipeline runs)");
+           "with zeros first (default: zero-fill; fallocate with --pipeline)");
   a.Footer(kKeyFooter);
   if (std::optional<int> rc = a.Parse(args)) return *rc;
   const std::string dir = Trimmed(a.positional()[0]);
