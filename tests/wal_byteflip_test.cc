@@ -49,12 +49,15 @@
 #include "sealwal/env/mem_file_system.h"
 #include "gtest/gtest.h"
 #include "testing/status_matchers.h"
+#include "testing/wal_entries.h"
 #include "sealwal/wal/decoder.h"
 #include "sealwal/wal/format.h"
 #include "sealwal/wal/wal.h"
 
 namespace sealwal::wal {
 namespace {
+
+using ::sealwal::testing::HS;
 
 constexpr char kDir[] = "/w/wal";
 constexpr char kMetadata[] = "byteflip-metadata";
@@ -68,14 +71,6 @@ raftpb::Entry E(uint64_t index, uint64_t term, size_t size) {
   while (data.size() < size) data += static_cast<char>('A' + (data.size() * 13 + index) % 26);
   e.set_data(std::move(data));
   return e;
-}
-
-raftpb::HardState HS(uint64_t term, uint64_t vote, uint64_t commit) {
-  raftpb::HardState hs;
-  hs.set_term(term);
-  hs.set_vote(vote);
-  hs.set_commit(commit);
-  return hs;
 }
 
 struct State {

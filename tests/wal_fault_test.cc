@@ -32,43 +32,23 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "testing/status_matchers.h"
+#include "testing/wal_entries.h"
 #include "sealwal/wal/format.h"
 #include "sealwal/wal/wal.h"
 
 namespace sealwal::wal {
 namespace {
 
+using ::sealwal::testing::HS;
 using ::sealwal::testing::StatusIs;
 using ::testing::HasSubstr;
 
 constexpr char kDir[] = "/data/wal";
+// The entries these tests save (tests/testing/wal_entries.h).
+constexpr auto E = &::sealwal::testing::PatternEntry;
+constexpr auto Range = &::sealwal::testing::PatternRange;
 constexpr char kMetadata[] = "workload-metadata";
 constexpr uint64_t kSegmentSize = 4096;  // the minimum: cuts every few saves
-
-raftpb::Entry E(uint64_t index, uint64_t term, size_t size) {
-  raftpb::Entry e;
-  e.set_index(index);
-  e.set_term(term);
-  e.set_type(raftpb::EntryNormal);
-  std::string data = absl::StrCat("e", index, "t", term, ":");
-  while (data.size() < size) data += static_cast<char>('a' + (index * 7 + data.size()) % 26);
-  e.set_data(std::move(data));
-  return e;
-}
-
-std::vector<raftpb::Entry> Range(uint64_t from, uint64_t to, uint64_t term, size_t size) {
-  std::vector<raftpb::Entry> v;
-  for (uint64_t i = from; i <= to; ++i) v.push_back(E(i, term, size));
-  return v;
-}
-
-raftpb::HardState HS(uint64_t term, uint64_t vote, uint64_t commit) {
-  raftpb::HardState hs;
-  hs.set_term(term);
-  hs.set_vote(vote);
-  hs.set_commit(commit);
-  return hs;
-}
 
 bool IsEmpty(const raftpb::HardState& hs) {
   return hs.term() == 0 && hs.vote() == 0 && hs.commit() == 0;

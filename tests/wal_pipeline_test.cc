@@ -31,41 +31,20 @@
 #include "sealwal/wal/wal.h"
 #include "testing/fault_injection_file_system.h"
 #include "testing/status_matchers.h"
+#include "testing/wal_entries.h"
 
 namespace sealwal::wal {
 namespace {
 
-using ::sealwal::testing::IsOk;
+using ::sealwal::testing::HS;
 using ::sealwal::testing::StatusIs;
 using ::testing::ElementsAreArray;
 using ::testing::HasSubstr;
 
 constexpr char kDir[] = "/data/wal";
-
-raftpb::Entry E(uint64_t index, uint64_t term, size_t size) {
-  raftpb::Entry e;
-  e.set_index(index);
-  e.set_term(term);
-  e.set_type(raftpb::EntryNormal);
-  std::string data = absl::StrCat("e", index, "t", term, ":");
-  while (data.size() < size) data += static_cast<char>('a' + (index * 7 + data.size()) % 26);
-  e.set_data(std::move(data));
-  return e;
-}
-
-std::vector<raftpb::Entry> Range(uint64_t from, uint64_t to, uint64_t term, size_t size) {
-  std::vector<raftpb::Entry> v;
-  for (uint64_t i = from; i <= to; ++i) v.push_back(E(i, term, size));
-  return v;
-}
-
-raftpb::HardState HS(uint64_t term, uint64_t vote, uint64_t commit) {
-  raftpb::HardState hs;
-  hs.set_term(term);
-  hs.set_vote(vote);
-  hs.set_commit(commit);
-  return hs;
-}
+// The entries these tests save (tests/testing/wal_entries.h).
+constexpr auto E = &::sealwal::testing::PatternEntry;
+constexpr auto Range = &::sealwal::testing::PatternRange;
 
 struct Batch {
   raftpb::HardState hs;
@@ -402,7 +381,9 @@ TEST_P(WalPipelineFaultTest, TheFirstIoErrorFailsItsBatchAndEveryLaterOne) {
   }
   EXPECT_TRUE(failed);
   EXPECT_LT(last_ok, static_cast<int>(fail_at));
-  if (!refused.ok()) EXPECT_EQ(refused, flushed);
+  if (!refused.ok()) {
+    EXPECT_EQ(refused, flushed);
+  }
   EXPECT_EQ((*wal)->Submit(HS(9, 9, 0), {}, [](absl::Status) {}), flushed);
   EXPECT_EQ((*wal)->Save(HS(9, 9, 0), {}), flushed);
   EXPECT_EQ((*wal)->Close(), flushed);
@@ -466,7 +447,9 @@ TEST_P(WalPipelineCrashTest, ACrashAtEveryFileOperationLosesNoCompletedBatch) {
     for (const auto& [id, s] : rec.status()) {
       if (s.ok() && !w[id].ents.empty()) last_ok = std::max(last_ok, id);
     }
-    if (power_loss) ASSERT_OK(fs.DropUnsyncedData());
+    if (power_loss) {
+      ASSERT_OK(fs.DropUnsyncedData());
+    }
     fs.Reactivate();
     if (!fs.FileExists(kDir).ok()) {
       EXPECT_EQ(last_ok, -1) << "n=" << n << ": no WAL, but batches completed";

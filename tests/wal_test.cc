@@ -21,12 +21,14 @@
 #include "gtest/gtest.h"
 #include "sealwal/proto/walpb.pb.h"
 #include "testing/status_matchers.h"
+#include "testing/wal_entries.h"
 #include "testing/test_util.h"
 #include "sealwal/wal/decoder.h"
 
 namespace sealwal::wal {
 namespace {
 
+using ::sealwal::testing::HS;
 using ::sealwal::testing::IsOk;
 using ::sealwal::testing::StatusIs;
 using ::testing::HasSubstr;
@@ -47,14 +49,6 @@ std::vector<raftpb::Entry> Range(uint64_t from, uint64_t to, uint64_t term, size
     v.push_back(E(i, term, size == 0 ? "" : std::string(size, static_cast<char>('a' + i % 26))));
   }
   return v;
-}
-
-raftpb::HardState HS(uint64_t term, uint64_t vote, uint64_t commit) {
-  raftpb::HardState hs;
-  hs.set_term(term);
-  hs.set_vote(vote);
-  hs.set_commit(commit);
-  return hs;
 }
 
 std::string Describe(const raftpb::Entry& e) {
