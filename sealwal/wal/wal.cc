@@ -453,11 +453,16 @@ absl::Status Wal::EncodeHardState(const raftpb::HardState& hs) {
   return writer_->AppendHardState(hs);
 }
 
+std::string Wal::TakeBytes() {
+  std::string bytes = io_->TakeBuffer();
+  writer_->SwapBuffer(&bytes);
+  return bytes;
+}
+
 TailOp Wal::TakeFrames(bool sync) {
   TailOp op;
   op.sync = sync;
-  op.bytes = io_->TakeBuffer();
-  writer_->SwapBuffer(&op.bytes);
+  op.bytes = TakeBytes();
   // etcd flushes its page writer on every sync: cut points follow the
   // syncs raft asks for, not the ones group commit merges.
   if (sync) writer_->Synced();
@@ -486,9 +491,10 @@ void Wal::MaybeRequestNextSegment() {
 }
 
 absl::Status Wal::PlanCut(std::vector<TailOp>* ops) {
-  // The old tail: what is buffered, then closed at its end and synced.
-  TailOp rest = TakeFrames(/*sync=*/true);  // the cut syncs it
-  rest.sync = false;
+  // The old tail: what is buffered, then closed at its end and synced by
+  // the cut itself (on which etcd's page writer flushes).
+  TailOp rest = TakeFrames(/*sync=*/false);
+  writer_->Synced();
   if (!rest.bytes.empty()) ops->push_back(std::move(rest));
   TailOp cut;
   cut.kind = TailOp::Kind::kCut;
@@ -499,8 +505,8 @@ absl::Status Wal::PlanCut(std::vector<TailOp>* ops) {
   // From here on the framing has moved to the next segment: any error
   // must fail the WAL, or later Saves would chain from a cut never made.
   if (absl::Status s = StartTail(writer_->crc()); !s.ok()) return Fail(s);
-  TailOp opening = TakeFrames(/*sync=*/true);  // the cut syncs the new segment
-  cut.bytes = std::move(opening.bytes);
+  cut.bytes = TakeBytes();
+  writer_->Synced();  // the cut syncs the new segment too
   // etcd reopens the file and starts a new page writer at this offset.
   writer_->ReopenPageWriter();
   tail_seq_ = cut.seq;

@@ -408,7 +408,10 @@ class Wal {
   // and returns the error when the batch is refused or fails to encode.
   absl::Status FrameSave(const raftpb::HardState& hs, absl::Span<const raftpb::Entry> entries,
                          bool hand_off, std::vector<TailOp>* ops);
-  // Moves the framed bytes into a new kAppend op.
+  // Hands over the framed bytes (RecordWriter::SwapBuffer).
+  std::string TakeBytes();
+  // Moves the framed bytes into a new kAppend op; `sync` also flushes the
+  // model of etcd's page writer, as etcd's sync does.
   TailOp TakeFrames(bool sync);
   // Frames a cut (the old tail's end, the next segment's opening records)
   // into ops: what is buffered, then the kCut op. Errors fail the WAL.
