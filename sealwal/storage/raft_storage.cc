@@ -298,10 +298,15 @@ absl::Status RaftStorage::Fail(absl::Status s) {
   return s;
 }
 
+absl::Status RaftStorage::FailIfWalFailed(absl::Status s) {
+  // A batch the WAL refused (a gap, a payload too large) left it usable.
+  return wal_->error().ok() ? s : Fail(std::move(s));
+}
+
 absl::Status RaftStorage::SaveEntries(const raftpb::HardState& hardstate,
                                       absl::Span<const raftpb::Entry> entries) {
   SEALWAL_RETURN_IF_ERROR(CheckWritable());
-  if (absl::Status s = wal_->Save(hardstate, entries); !s.ok()) return Fail(s);
+  if (absl::Status s = wal_->Save(hardstate, entries); !s.ok()) return FailIfWalFailed(s);
   return AdvanceRotation(false);
 }
 
@@ -310,7 +315,7 @@ absl::Status RaftStorage::SubmitEntries(const raftpb::HardState& hardstate,
                                         wal::Wal::Completion done) {
   SEALWAL_RETURN_IF_ERROR(CheckWritable());
   if (absl::Status s = wal_->Submit(hardstate, entries, std::move(done)); !s.ok()) {
-    return Fail(s);
+    return FailIfWalFailed(s);
   }
   return AdvanceRotation(false);
 }

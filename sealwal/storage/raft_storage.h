@@ -307,8 +307,10 @@ class RaftStorage {
   // seals and queues the batch, runs due rotation steps, and returns;
   // `done` is called once, on the WAL's I/O thread, in submission order,
   // with OK once the batch is durable or the error that lost it (it must
-  // not call into the storage). A refused batch returns its error and
-  // `done` is never called. Errors fail the storage, as SaveEntries'.
+  // not call into the storage). A refused batch (a gap, a payload the
+  // codec refuses) returns its error, `done` is never called and the
+  // storage stays usable, as with SaveEntries; a write or fsync error
+  // fails the storage for good.
   absl::Status SubmitEntries(const raftpb::HardState& hardstate,
                              absl::Span<const raftpb::Entry> entries, wal::Wal::Completion done);
   // Waits for every submitted batch (also on a failed storage, so that
@@ -371,6 +373,8 @@ class RaftStorage {
   absl::Status RemoveSegmentsBelow(uint64_t index);
   absl::Status RemoveSnapshot(const std::string& name);
   absl::Status Fail(absl::Status s);
+  // Fail(s) when the WAL failed for good; s alone for a refused batch.
+  absl::Status FailIfWalFailed(absl::Status s);
   absl::Time Now() const;
   // The current DEK is older than rotation.max_age, by the creation time
   // seen at the last read of the key file (no read here).

@@ -431,6 +431,8 @@ absl::Status Wal::CheckWritable() const {
 
 absl::Status Wal::Fail(absl::Status s) { return io_->Fail(std::move(s)); }
 
+absl::Status Wal::error() const { return io_->error(); }
+
 void Wal::StartSegmentPipeline() {
   pipeline_ = std::make_unique<SegmentPipeline>(options_.fs, dir_, options_.segment_size,
                                                 options_.preallocation);

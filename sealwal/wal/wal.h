@@ -293,6 +293,9 @@ class Wal {
   // Waits until every submission has completed; returns the sticky error
   // (OK when every one was durable).
   absl::Status Flush();
+  // The sticky error of a failed WAL; OK while it is usable (a refused
+  // batch does not fail it).
+  absl::Status error() const;
 
   // Appends a snapshot record and fsyncs.
   absl::Status SaveSnapshot(SnapshotPosition snap);
