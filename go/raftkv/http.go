@@ -41,6 +41,8 @@ func newID() uint64 {
 
 func (h *httpAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer r.Body.Close()
+	// Who leads, as this node knows it (tests kill a follower by it).
+	w.Header().Set("X-Raftkv-Leader", strconv.FormatUint(h.n.Leader(), 10))
 	key := r.URL.Path
 	switch r.Method {
 	case http.MethodPut:

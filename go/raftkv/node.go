@@ -19,9 +19,10 @@ import (
 	"go.uber.org/zap"
 )
 
-// catchUpEntries stay in memory after a snapshot so that a slow follower
-// gets entries rather than a whole snapshot (etcd keeps 5000).
-const catchUpEntries = 5000
+// Entries kept in memory after a snapshot so that a slow follower gets
+// entries rather than a whole snapshot: etcd keeps 5000; fewer when
+// snapshots are more frequent than that.
+const maxCatchUpEntries = 5000
 
 type nodeConfig struct {
 	id        uint64
@@ -229,6 +230,7 @@ func (n *node) handle(rd raft.Ready) error {
 		n.confState = rd.Snapshot.Metadata.ConfState
 		n.snapIndex = rd.Snapshot.Metadata.Index
 		n.applied = rd.Snapshot.Metadata.Index
+		log.Printf("raftkv: installed the leader's snapshot at %d", n.snapIndex)
 	}
 	if err := n.store.Save(rd.HardState, rd.Entries); err != nil {
 		return fmt.Errorf("storage: save: %w", err)
@@ -319,8 +321,12 @@ func (n *node) maybeSnapshot(nudge bool) error {
 	n.snapIndex = n.applied
 	// Keep catch-up entries in memory. Compacting at or below what is
 	// already compacted is not an error here (raftexample panics on it).
-	if n.applied > catchUpEntries {
-		if err := n.mem.Compact(n.applied - catchUpEntries); err != nil && !errors.Is(err, raft.ErrCompacted) {
+	catchUp := n.cfg.snapCount
+	if catchUp > maxCatchUpEntries {
+		catchUp = maxCatchUpEntries
+	}
+	if n.applied > catchUp {
+		if err := n.mem.Compact(n.applied - catchUp); err != nil && !errors.Is(err, raft.ErrCompacted) {
 			return err
 		}
 	}
@@ -332,6 +338,9 @@ func (n *node) maybeSnapshot(nudge bool) error {
 	}
 	return nil
 }
+
+// Leader is the leader this node knows of (0: none).
+func (n *node) Leader() uint64 { return n.rn.Status().Lead }
 
 // Propose hands a command to raft (any member; followers forward it).
 func (n *node) Propose(ctx context.Context, data []byte) error { return n.rn.Propose(ctx, data) }
