@@ -32,3 +32,25 @@ for std in 20 17; do
   cmake --build "$work/build$std" >/dev/null
   "$work/build$std/app" "$work/data$std"
 done
+# The C API through pkg-config, as a C program outside CMake links it:
+# against libsealwal.so, and statically (pkg-config --static names the
+# component libraries and the system ones).
+cc="${CC:-cc}"
+pc="$(find "$work/prefix" -name sealwal.pc -printf '%h')"
+export PKG_CONFIG_PATH="$pc${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+libdir="$(pkg-config --variable=libdir sealwal)"
+c_test="$src/../c_api_test.c"
+"$cc" -std=c99 -D_POSIX_C_SOURCE=200809L -o "$work/c_shared" "$c_test" \
+  $(pkg-config --cflags --libs sealwal) -Wl,-rpath,"$libdir"
+# The program needs libsealwal.so alone, and the library exports only the C API.
+if readelf -d "$work/c_shared" | grep NEEDED | grep -qv 'libsealwal\.so\|libc\.so'; then
+  echo "a libsealwal.so user needs more than libsealwal.so:" >&2
+  readelf -d "$work/c_shared" | grep NEEDED >&2; exit 1
+fi
+if nm -D --defined-only "$libdir/libsealwal.so" | awk '{print $3}' | grep -v '^sealwal_' | grep -q .; then
+  echo "libsealwal.so exports more than sealwal_*" >&2; exit 1
+fi
+"$work/c_shared" "$work/c-shared-data"
+"$cc" -std=c99 -D_POSIX_C_SOURCE=200809L -o "$work/c_static" "$c_test" $(pkg-config --cflags sealwal) \
+  "$libdir/libsealwal.a" $(pkg-config --static --libs sealwal | sed 's/-lsealwal / /')
+"$work/c_static" "$work/c-static-data"
