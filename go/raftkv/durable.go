@@ -78,11 +78,13 @@ func (s *sealwalStore) Recover() (*raftpb.Snapshot, raftpb.HardState, []raftpb.E
 	return snapshot, rec.HardState, ents, nil
 }
 
-func (s *sealwalStore) Save(hs raftpb.HardState, ents []raftpb.Entry) error { return s.st.Save(hs, ents) }
-func (s *sealwalStore) SaveSnapshot(sn raftpb.Snapshot) error          { return s.st.SaveSnapshot(sn) }
-func (s *sealwalStore) GC() error                                      { return s.st.GC(keepSnapshots) }
-func (s *sealwalStore) Poll() error                                    { return s.st.Poll() }
-func (s *sealwalStore) Close() error                                   { return s.st.Close() }
+func (s *sealwalStore) Save(hs raftpb.HardState, ents []raftpb.Entry) error {
+	return s.st.Save(hs, ents)
+}
+func (s *sealwalStore) SaveSnapshot(sn raftpb.Snapshot) error { return s.st.SaveSnapshot(sn) }
+func (s *sealwalStore) GC() error                             { return s.st.GC(keepSnapshots) }
+func (s *sealwalStore) Poll() error                           { return s.st.Poll() }
+func (s *sealwalStore) Close() error                          { return s.st.Close() }
 
 // etcdStore is etcd's layout and code: DATADIR/wal and DATADIR/snap, used
 // as etcd's server uses them.

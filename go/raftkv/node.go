@@ -11,8 +11,8 @@ import (
 	"strconv"
 	"time"
 
-	stats "go.etcd.io/etcd/etcdserver/api/v2stats"
 	"go.etcd.io/etcd/etcdserver/api/rafthttp"
+	stats "go.etcd.io/etcd/etcdserver/api/v2stats"
 	"go.etcd.io/etcd/pkg/types"
 	"go.etcd.io/etcd/raft"
 	"go.etcd.io/etcd/raft/raftpb"
@@ -352,8 +352,8 @@ func (n *node) ProposeConfChange(ctx context.Context, cc raftpb.ConfChange) erro
 
 // rafthttp.Raft
 func (n *node) Process(ctx context.Context, m raftpb.Message) error { return n.rn.Step(ctx, m) }
-func (n *node) IsIDRemoved(id uint64) bool                           { return false }
-func (n *node) ReportUnreachable(id uint64)                          { n.rn.ReportUnreachable(id) }
+func (n *node) IsIDRemoved(id uint64) bool                          { return false }
+func (n *node) ReportUnreachable(id uint64)                         { n.rn.ReportUnreachable(id) }
 func (n *node) ReportSnapshot(id uint64, status raft.SnapshotStatus) {
 	n.rn.ReportSnapshot(id, status)
 }

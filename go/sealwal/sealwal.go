@@ -119,7 +119,7 @@ type Options struct {
 	PipelineDepth int
 	// Rotate the DEK after this many messages (0: 2^30) or this age (0: off).
 	RotationMaxEncryptions uint64
-	RotationMaxAge time.Duration
+	RotationMaxAge         time.Duration
 	// The key rotator's request for a snapshot at an index >= minIndex.
 	// Called on the goroutine (thread) calling Save, Submit, SaveSnapshot or
 	// GC, inside that call: record it and answer with a later SaveSnapshot;
