@@ -34,11 +34,8 @@ if ! command -v python3 >/dev/null; then  # only the report needs it
 fi
 BUILD_DIR="$build" BUILD_TYPE=Release SEALWAL_CMAKE_ARGS="-DSEALWAL_BUILD_TESTS=OFF -DSEALWAL_BUILD_FUZZ=OFF" \
   "$root/scripts/build.sh" >/dev/null
-peer="$build/peer-bin/etcdwal-peer"
-if [ ! -x "$peer" ]; then
-  BINDIR="$build/peer-bin" bash "$root/../shared/peers/etcdwal/build.sh" >"$build/peer.log" 2>&1 ||
-    { echo "bench: etcdwal-peer could not be built (see $build/peer.log)" >&2; exit 1; }
-fi
+peer="$("$root/scripts/build_peer.sh" "$build" 2>"$build/peer.log" | tail -n 1)" && [ -x "$peer" ] ||
+  { echo "bench: etcdwal-peer could not be built (see $build/peer.log)" >&2; exit 1; }
 rm -rf "$out" && mkdir -p "$out" "$tmp"
 
 # Entries per run at each batch size: the same for both sides.

@@ -9,8 +9,8 @@
 # Environment:
 #   BENCH_DIR   where files are written: keep it on the disk under test
 #               (default: BUILD_DIR/tmp)
-#   PEER        etcdwal-peer binary (default: BUILD_DIR/peer-bin/etcdwal-peer,
-#               else /tmp/peerbin/etcdwal-peer, else built from ../shared/peers)
+#   PEER        etcdwal-peer binary (default: scripts/build_peer.sh BUILD_DIR
+#               builds go/etcdwal-peer into BUILD_DIR/go-bin)
 #   SIZES_MIB   snapshot sizes (default "64 1024")
 # Raw results go to BUILD_DIR/bench-results/snap/. MB = 1e6 bytes. The
 # machines are shared and noisy: read the ratios, not the absolutes.
@@ -29,14 +29,8 @@ cli="$build/tools/sealwal"
 [ -x "$cli" ] || { echo "bench_snap: $cli missing" >&2; exit 1; }
 peer="${PEER:-}"
 if [ -z "$peer" ]; then
-  for p in "$build/peer-bin/etcdwal-peer" /tmp/peerbin/etcdwal-peer; do
-    if [ -x "$p" ]; then peer="$p"; break; fi
-  done
-fi
-if [ -z "$peer" ]; then
-  BINDIR="$build/peer-bin" bash "$root/../shared/peers/etcdwal/build.sh" >"$build/peer.log" 2>&1 ||
+  peer="$("$root/scripts/build_peer.sh" "$build" 2>"$build/peer.log" | tail -n 1)" && [ -x "$peer" ] ||
     { echo "bench_snap: etcdwal-peer could not be built (see $build/peer.log)" >&2; exit 1; }
-  peer="$build/peer-bin/etcdwal-peer"
 fi
 timer=/usr/bin/time
 [ -x "$timer" ] || { echo "bench_snap: /usr/bin/time is needed for peak RSS (apt-get install time)" >&2; exit 1; }

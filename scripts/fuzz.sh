@@ -38,7 +38,19 @@ if ! cmake --build "$build" -j"$(nproc)" --target "${targets[@]}" sealwal >"$bui
   exit 1
 fi
 
-fixtures="$root/../shared/fixtures/etcd-3.4.23"
+# etcd's fixtures seed the decoders: the tests' build generates them into
+# BUILD_DIR/fixtures; otherwise the peer (built here if need be) does.
+fixtures="$build/fixtures/etcd-3.4.23"
+if [ ! -f "$fixtures/manifest.json" ]; then
+  peer="${SEALWAL_PEER_BIN:-}"
+  [ -n "$peer" ] || peer="$("$root/scripts/build_peer.sh" "$build" 2>"$build/peer.log" | tail -n 1)" || peer=""
+  rm -rf "$fixtures.tmp"
+  if [ -x "$peer" ] && "$peer" gen-fixtures --out "$fixtures.tmp" >/dev/null; then
+    rm -rf "$fixtures" && mv "$fixtures.tmp" "$fixtures"
+  else
+    echo "fuzz: no etcd fixtures (etcdwal-peer missing, see $build/peer.log); seeding without them" >&2
+  fi
+fi
 seed_corpus() {  # seed_corpus TARGET DIR: files a decoder should start from
   local t="$1" d="$2" tmp
   case "$t" in

@@ -8,8 +8,14 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${BUILD_DIR:-$root/build-asan}"
 "$root/scripts/setup.sh"
 
+# etcd's driver: the interop tests run it and the build generates etcd's
+# fixtures with it. Built here unless given; without it those tests skip.
 peer="${SEALWAL_PEER_BIN:-}"
-if [ -z "$peer" ] && [ -x "$root/build/peer-bin/etcdwal-peer" ]; then peer="$root/build/peer-bin/etcdwal-peer"; fi
+if [ -z "$peer" ]; then
+  mkdir -p "$build"
+  peer="$("$root/scripts/build_peer.sh" "$build" 2>"$build/peer.log" | tail -n 1)" && [ -x "$peer" ] ||
+    { peer=""; echo "sanitize: etcdwal-peer could not be built (see $build/peer.log); interop and etcd fixture tests will skip" >&2; }
+fi
 
 fuzz=OFF
 if command -v clang++ >/dev/null; then export CC=clang CXX=clang++; fuzz=ON; fi

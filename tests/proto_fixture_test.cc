@@ -11,6 +11,7 @@
 #include "sealwal/proto/raftpb.pb.h"
 #include "sealwal/proto/snappb.pb.h"
 #include "sealwal/proto/walpb.pb.h"
+#include "testing/test_util.h"
 
 namespace sealwal {
 namespace {
@@ -39,6 +40,7 @@ std::vector<walpb::Record> Records(const std::string& path) {
 }
 
 TEST(ProtoFixtureTest, FirstSegmentOpensWithCrcMetadataSnapshot) {
+  SEALWAL_SKIP_WITHOUT_FIXTURES();
   auto recs = Records(kBasic + "/wal/0000000000000000-0000000000000000.wal");
   ASSERT_GE(recs.size(), 3u);
   EXPECT_EQ(recs[0].type(), 4);
@@ -54,6 +56,7 @@ TEST(ProtoFixtureTest, FirstSegmentOpensWithCrcMetadataSnapshot) {
 }
 
 TEST(ProtoFixtureTest, EntriesAndStatesDecode) {
+  SEALWAL_SKIP_WITHOUT_FIXTURES();
   auto names = env::DefaultFileSystem()->ListDir(kBasic + "/wal");
   ASSERT_TRUE(names.ok());
   size_t entries = 0, conf_changes = 0, states = 0;
@@ -82,6 +85,7 @@ TEST(ProtoFixtureTest, EntriesAndStatesDecode) {
 }
 
 TEST(ProtoFixtureTest, SnapFileDecodes) {
+  SEALWAL_SKIP_WITHOUT_FIXTURES();
   auto content = env::ReadFileToString(env::DefaultFileSystem(),
                                        kBasic + "/snap/0000000000000002-00000000000001f4.snap");
   ASSERT_TRUE(content.ok());

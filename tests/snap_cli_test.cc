@@ -135,6 +135,7 @@ TEST_F(SnapCliTest, PlaintextSnapshotIsRefusedUnderAKey) {
 }
 
 TEST_F(SnapCliTest, LoadFallsBackOverTheCorruptFixtureAndRenamesIt) {
+  SEALWAL_SKIP_WITHOUT_FIXTURES();
   const std::string dir = tmp_.Sub("snap");
   testing::CopyDir(testing::FixturesDir() + "/snap-newest-corrupt/snap", dir);
   auto l = Snap("load " + ShellQuote(dir));

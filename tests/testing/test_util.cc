@@ -160,6 +160,8 @@ CommandResult RunCommand(const std::string& cmd) {
 
 std::string FixturesDir() { return SEALWAL_FIXTURES_DIR; }
 
+bool HaveFixtures() { return ::access((FixturesDir() + "/manifest.json").c_str(), R_OK) == 0; }
+
 std::string PeerBinary() {
   if (const char* env = std::getenv("SEALWAL_PEER_BIN"); env != nullptr && *env != '\0') {
     return env;

@@ -67,6 +67,9 @@ uint64_t LastNumberAfter(const std::string& out, absl::string_view prefix);
 // The fixtures root and the etcd peer binary (empty when not built).
 std::string FixturesDir();
 std::string PeerBinary();
+// True when the fixtures root holds etcd's fixtures (the build generates them
+// with the peer, so they are missing when the peer is).
+bool HaveFixtures();
 // True when $SEALWAL_REQUIRE_PEER is "1" (scripts/test.sh sets it in CI): a
 // missing peer then fails the interop tests instead of skipping them.
 bool PeerRequired();
@@ -82,6 +85,19 @@ bool PeerRequired();
       GTEST_SKIP() << "etcdwal-peer not built (scripts/test.sh builds it; it needs "  \
                       "Debian's golang packages)";                                    \
     }                                                                                 \
+  } while (0)
+
+// The same for a test that reads etcd's fixtures.
+#define SEALWAL_SKIP_WITHOUT_FIXTURES()                                                 \
+  do {                                                                                  \
+    if (!::sealwal::testing::HaveFixtures()) {                                          \
+      if (::sealwal::testing::PeerRequired()) {                                         \
+        FAIL() << "etcd fixtures are required ($SEALWAL_REQUIRE_PEER=1) but missing in " \
+               << ::sealwal::testing::FixturesDir();                                    \
+      }                                                                                 \
+      GTEST_SKIP() << "etcd fixtures not generated (the build makes them with "         \
+                      "etcdwal-peer: scripts/test.sh)";                                 \
+    }                                                                                   \
   } while (0)
 
 }  // namespace sealwal::testing
