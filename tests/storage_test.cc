@@ -335,6 +335,51 @@ TEST_F(StorageTest, FullRotationDrivenByTheSnapshotCallback) {
   ExpectRotated(s.get(), old_key);
 }
 
+// A leader's snapshot past the log is saved before the HardState that
+// commits it (a follower's order in raft). Until that HardState is saved,
+// recovery cannot use the snapshot, so neither GC nor a rotation waiting
+// for a snapshot may delete what the older snapshot and the log still hold
+// (found by c_api_fuzzer: the store did not open again).
+TEST_F(StorageTest, SnapshotAboveTheCommitDeletesNothingRecoveryNeeds) {
+  StateMachine sm;
+  sm.answer = false;
+  KeyId old_key;
+  {
+    ASSERT_OK_AND_ASSIGN(auto s, RaftStorage::Open(Options(mem_.get(), dir_, &sm)));
+    ASSERT_OK(s->Bootstrap().status());
+    ASSERT_OK(Drive(s.get(), &sm, 1, 200, nullptr));
+    ASSERT_OK(s->SaveSnapshot(Meta(100), SnapData(100)));
+    old_key = *s->write_key();
+    s->RequestRotation();
+    ASSERT_OK(Drive(s.get(), &sm, 201, 260, nullptr));
+    ASSERT_EQ(sm.asks.size(), 1u);
+    // The leader's snapshot at 1000 (commit is 260); the node stops before
+    // the HardState that commits it.
+    ASSERT_OK(s->SaveSnapshot(Meta(1000), SnapData(1000)));
+    ASSERT_OK(s->GC(1));
+    ASSERT_OK(s->Close());
+  }
+  ASSERT_OK_AND_ASSIGN(auto s, RaftStorage::Open(Options(mem_.get(), dir_, &sm)));
+  ASSERT_OK_AND_ASSIGN(BootstrapState b, s->Bootstrap());
+  ASSERT_TRUE(b.snapshot.has_value());
+  EXPECT_EQ(b.snapshot->metadata.index(), 100u);
+  EXPECT_EQ(SnapshotBytes(b), SnapData(100));
+  ExpectLog(b, 101, 260);
+  // The leader sends it again; now the HardState and the entries after it
+  // follow, and the rotation finishes on it.
+  ASSERT_OK(s->SaveSnapshot(Meta(1000), SnapData(1000)));
+  ASSERT_OK(s->SaveEntries(HS(1003), Entries(1001, 1003)));
+  ASSERT_OK(s->GC(1));
+  ExpectRotated(s.get(), old_key);
+  ASSERT_OK(s->Close());
+  s.reset();
+  ASSERT_OK_AND_ASSIGN(s, RaftStorage::Open(Options(mem_.get(), dir_, &sm)));
+  ASSERT_OK_AND_ASSIGN(BootstrapState b2, s->Bootstrap());
+  ASSERT_TRUE(b2.snapshot.has_value());
+  EXPECT_EQ(b2.snapshot->metadata.index(), 1000u);
+  ExpectLog(b2, 1001, 1003);
+}
+
 TEST_F(StorageTest, KeyFileRequestIsNoticedAndRotationQueuesASecondOne) {
   StateMachine sm;
   ASSERT_OK_AND_ASSIGN(auto s, RaftStorage::Open(Options(mem_.get(), dir_, &sm)));

@@ -107,7 +107,8 @@ struct KeyStoreState {
   encryption::KeyId wal_write_key;
   uint64_t write_key_first_index = 0;
 
-  // The newest durable snapshot's index (0: none).
+  // The newest snapshot recovery would use: durable, recorded in the WAL,
+  // at or below the HardState's commit (0: none).
   uint64_t snapshot_index = 0;
 
   // Key ids referenced by retained files (WAL segments, snapshots), and the

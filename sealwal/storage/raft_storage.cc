@@ -407,27 +407,40 @@ absl::Status RaftStorage::GC(size_t keep_old_snapshots) {
   // A .snap newer than the newest recorded snapshot has no WAL record (a
   // crash between writing it and recording it): it must not push a
   // recorded snapshot out of the retained set.
+  // Recovery uses only a snapshot at or below the HardState's commit
+  // (Wal::ValidSnapshotEntries). A recorded snapshot above it (a leader's
+  // snapshot saved before the HardState that commits it) is kept but does
+  // not count: deleting for it would leave nothing to recover from if the
+  // node stopped now. The commit is made durable before anything goes.
+  if (absl::Status s = wal_->Sync(); !s.ok()) return Fail(s);
+  const uint64_t commit = wal_->hardstate().commit();
   SEALWAL_ASSIGN_OR_RETURN(std::vector<std::string> names, snapshotter_->List());
   bool removed = false;
+  size_t uncommitted = 0;
   for (const std::string& n : names) {
     uint64_t term = 0, index = 0;
-    if (snap::ParseSnapFileName(n, &term, &index) && index > snapshot_index_) {
+    if (!snap::ParseSnapFileName(n, &term, &index)) continue;
+    if (index > snapshot_index_) {
       SEALWAL_RETURN_IF_ERROR(RemoveSnapshot(n));
       removed = true;
+    } else if (index > commit) {
+      ++uncommitted;
     }
   }
   if (removed) SEALWAL_RETURN_IF_ERROR(fs_->SyncDir(snap_dir_));
-  SEALWAL_RETURN_IF_ERROR(snapshotter_->Purge(keep_old_snapshots));
+  // Names sort by (term, index), so the uncommitted ones are the newest.
+  SEALWAL_RETURN_IF_ERROR(snapshotter_->Purge(keep_old_snapshots + uncommitted));
   snapshot_keys_.clear();
   SEALWAL_ASSIGN_OR_RETURN(names, snapshotter_->List());
-  if (!names.empty()) {
-    uint64_t oldest = snapshot_index_;
-    for (const std::string& n : names) {
-      uint64_t term = 0, index = 0;
-      if (snap::ParseSnapFileName(n, &term, &index)) oldest = std::min(oldest, index);
+  std::optional<uint64_t> oldest;
+  for (const std::string& n : names) {
+    uint64_t term = 0, index = 0;
+    if (snap::ParseSnapFileName(n, &term, &index) && index <= commit) {
+      oldest = std::min(oldest.value_or(index), index);
     }
-    SEALWAL_RETURN_IF_ERROR(RemoveSegmentsBelow(oldest));
   }
+  // No snapshot recovery could use: every segment stays.
+  if (oldest.has_value()) SEALWAL_RETURN_IF_ERROR(RemoveSegmentsBelow(*oldest));
   return AdvanceRotation(true);
 }
 
@@ -548,7 +561,15 @@ absl::StatusOr<keyrotator::KeyStoreState> RaftStorage::BuildState(const StoreInv
     if (inv.segments[i].key != st.wal_write_key) break;
     st.write_key_first_index = inv.segments[i].index;
   }
-  st.snapshot_index = snapshot_index_;
+  // The newest snapshot recovery would use: recorded, and at or below the
+  // commit (see GC). The rotation releases old files only below it.
+  const uint64_t commit = wal_ != nullptr ? wal_->hardstate().commit() : 0;
+  st.snapshot_index = 0;
+  for (const RetainedFile& f : inv.snapshots) {
+    if (f.index <= snapshot_index_ && f.index <= commit) {
+      st.snapshot_index = std::max(st.snapshot_index, f.index);
+    }
+  }
   for (const RetainedFile& f : inv.segments) {
     if (f.key != KeyId() && !Contains(st.keys_in_use, f.key)) st.keys_in_use.push_back(f.key);
   }
@@ -673,6 +694,9 @@ absl::Status RaftStorage::DoStep(const keyrotator::Step& step) {
       return absl::OkStatus();
     case StepKind::kReleaseOldFiles: {
       const uint64_t s_index = step.index;
+      // The commit that makes this snapshot the one recovery uses is made
+      // durable before anything older goes (see GC).
+      if (absl::Status s = wal_->Sync(); !s.ok()) return Fail(s);
       if (absl::Status s = wal_->ReleaseLockTo(s_index); !s.ok()) return Fail(s);
       // The first index of the segment that will hold s_index once older
       // ones are gone: a snapshot below it could not be recovered from.

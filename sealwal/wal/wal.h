@@ -296,6 +296,8 @@ class Wal {
   // The sticky error of a failed WAL; OK while it is usable (a refused
   // batch does not fail it).
   absl::Status error() const;
+  // The last HardState saved (durable once synced: Sync).
+  const raftpb::HardState& hardstate() const { return state_; }
 
   // Appends a snapshot record and fsyncs.
   absl::Status SaveSnapshot(SnapshotPosition snap);
