@@ -3,8 +3,9 @@
 // metadata, entries with any index, type and payload, log ranges, and the
 // streamed snapshot calls in any order. One encrypted store per process
 // (in /dev/shm when there is one, so that fsync costs nothing) lives
-// across inputs and is reopened and recovered every few inputs, so that
-// whatever the calls left on disk is read back too. Any call may fail; none
+// across inputs; it is closed and recovered after every input that saved
+// a snapshot or ran GC, and every 64 inputs, so that whatever the calls
+// left on disk is read back too. Any call may fail; none
 // may crash, leak or leave the store unable to recover.
 #include <fuzzer/FuzzedDataProvider.h>
 #include <unistd.h>
@@ -75,10 +76,15 @@ void Free(char* err) { sealwal_free(err); }
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Harness& h = H();
   FuzzedDataProvider in(data, size);
+  // An input that recorded a snapshot or deleted files is recovered at once,
+  // so that a store it left unrecoverable is caught by that input alone.
+  bool reopen = false;
   for (int op = 0; op < 16 && in.remaining_bytes() > 0; ++op) {
     char* err = nullptr;
     const uint64_t last = sealwal_log_last_index(h.store);
-    switch (in.ConsumeIntegralInRange<int>(0, 7)) {
+    const int kind = in.ConsumeIntegralInRange<int>(0, 7);
+    reopen |= kind == 2 || kind == 3 || kind == 5;
+    switch (kind) {
       case 0: {  // unlock-key text
         std::string text = in.ConsumeRandomLengthString(80);
         sealwal_options* o = sealwal_options_create();
@@ -158,6 +164,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     Free(err);
   }
-  if (++h.inputs % 64 == 0) h.Reopen();
+  if (reopen || ++h.inputs % 64 == 0) h.Reopen();
   return 0;
 }
