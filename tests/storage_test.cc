@@ -366,9 +366,18 @@ TEST_F(StorageTest, SnapshotAboveTheCommitDeletesNothingRecoveryNeeds) {
   EXPECT_EQ(SnapshotBytes(b), SnapData(100));
   ExpectLog(b, 101, 260);
   // The leader sends it again; now the HardState and the entries after it
-  // follow, and the rotation finishes on it.
+  // follow, and the rotation finishes on it. The log Raft reads restarts
+  // after the snapshot, as raft's MemoryStorage does.
   ASSERT_OK(s->SaveSnapshot(Meta(1000), SnapData(1000)));
+  EXPECT_EQ(b.log->FirstIndex(), 1001u);
+  EXPECT_EQ(b.log->LastIndex(), 1000u);
+  ASSERT_OK_AND_ASSIGN(uint64_t snap_term, b.log->Term(1000));
+  EXPECT_EQ(snap_term, 1u);
+  EXPECT_THAT(b.log->Entries(260, 261).status(), StatusIs(absl::StatusCode::kOutOfRange));
   ASSERT_OK(s->SaveEntries(HS(1003), Entries(1001, 1003)));
+  ASSERT_OK_AND_ASSIGN(std::vector<raftpb::Entry> after, b.log->Entries(1001, 1004));
+  ASSERT_EQ(after.size(), 3u);
+  EXPECT_EQ(after[2].data(), Payload(1003));
   ASSERT_OK(s->GC(1));
   ExpectRotated(s.get(), old_key);
   ASSERT_OK(s->Close());

@@ -335,6 +335,11 @@ absl::Status RaftStorage::RecordSnapshot(const raftpb::SnapshotMetadata& metadat
   }
   if (absl::Status s = wal_->ReleaseLockTo(metadata.index()); !s.ok()) return Fail(s);
   snapshot_index_ = std::max(snapshot_index_, metadata.index());
+  // A leader's snapshot past the log's end: the log Raft reads restarts
+  // after it, as raft's own storage does when it applies a snapshot.
+  if (log_ != nullptr && metadata.index() > log_->LastIndex()) {
+    SEALWAL_RETURN_IF_ERROR(log_->RestartAfter(metadata.index(), metadata.term()));
+  }
   return absl::OkStatus();
 }
 

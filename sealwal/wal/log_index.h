@@ -121,6 +121,7 @@ class LogState {
   absl::StatusOr<std::vector<raftpb::Entry>> Entries(uint64_t lo, uint64_t hi,
                                                      uint64_t max_bytes);
   absl::Status CompactTo(uint64_t index);
+  absl::Status RestartAfter(uint64_t index, uint64_t term);
   LogReader::Stats stats() const;
 
   mutable absl::Mutex mu;

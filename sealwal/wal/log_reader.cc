@@ -618,6 +618,19 @@ absl::Status LogState::CompactTo(uint64_t index) {
   return absl::OkStatus();
 }
 
+absl::Status LogState::RestartAfter(uint64_t index, uint64_t term) {
+  absl::MutexLock l(&mu);
+  if (index <= LastLocked()) {
+    return absl::InvalidArgumentError(absl::StrCat("wal: RestartAfter(", index,
+                                                   ") inside the log; use CompactTo"));
+  }
+  TruncateFrom(first_);
+  runs_.clear();
+  first_ = index + 1;
+  prev_term_ = term;
+  return absl::OkStatus();
+}
+
 LogReader::Stats LogState::stats() const {
   absl::MutexLock l(&mu);
   LogReader::Stats s = stats_;
@@ -832,6 +845,9 @@ absl::StatusOr<std::vector<raftpb::Entry>> LogReader::Entries(uint64_t lo, uint6
   return state_->Entries(lo, hi, max_bytes);
 }
 absl::Status LogReader::CompactTo(uint64_t index) { return state_->CompactTo(index); }
+absl::Status LogReader::RestartAfter(uint64_t index, uint64_t term) {
+  return state_->RestartAfter(index, term);
+}
 bool LogReader::has_metadata() const { return state_->recovered.has_metadata; }
 const std::string& LogReader::metadata() const { return state_->recovered.metadata; }
 const raftpb::HardState& LogReader::hardstate() const { return state_->recovered.hardstate; }

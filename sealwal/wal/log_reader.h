@@ -157,6 +157,12 @@ class LogReader {
   // `index`, before segments holding them are removed. kOutOfRange when
   // index > LastIndex(); a no-op when index < FirstIndex().
   absl::Status CompactTo(uint64_t index);
+  // Forgets every entry and restarts the log after a snapshot past its end
+  // (a leader's snapshot installed on a follower): FirstIndex() becomes
+  // index + 1, LastIndex() index, and Term(index) answers `term`; the
+  // entries saved next start at index + 1. kInvalidArgument when
+  // index <= LastIndex() (that is CompactTo's case).
+  absl::Status RestartAfter(uint64_t index, uint64_t term);
 
   // What the recovery pass found (fixed at recovery).
   bool has_metadata() const;
