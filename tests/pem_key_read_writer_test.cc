@@ -102,6 +102,12 @@ TEST_F(KeyReadWriterTest, WriteThenRead) {
   // Another reader without the key is refused; with it, reads.
   EXPECT_THAT(Krw(fs_.get(), std::nullopt)->Read(), StatusIs(absl::StatusCode::kPermissionDenied));
   EXPECT_THAT(Krw(fs_.get(), Key(1))->Read(), IsOk());
+  // The headers alone, as Read gives them.
+  ASSERT_OK_AND_ASSIGN(KeyReadWriter::Headers h, krw->ReadHeaders());
+  EXPECT_TRUE(h.locked);
+  EXPECT_TRUE(Same(h.headers, Headers(5, true)));
+  EXPECT_THAT(Krw(fs_.get(), std::nullopt)->ReadHeaders(),
+              StatusIs(absl::StatusCode::kPermissionDenied));
   // Owner-only.
   EXPECT_THAT(fs_->FileExists(std::string(kPath) + ".lock"), IsOk());
 }
@@ -161,6 +167,7 @@ TEST_F(KeyReadWriterTest, WrongUnlockKeyChangesNoByte) {
   for (bool with_key : {true, false}) {
     auto krw = Krw(fs_.get(), with_key ? std::optional<UnlockKey>(Key(2)) : std::nullopt);
     EXPECT_THAT(krw->Read(), StatusIs(absl::StatusCode::kPermissionDenied));
+    EXPECT_THAT(krw->ReadHeaders(), StatusIs(absl::StatusCode::kPermissionDenied));
     EXPECT_THAT(krw->ViewAndUpdateHeaders([](const DekHeaders& h) {
       return absl::StatusOr<DekHeaders>(h.Clone());
     }),
@@ -182,6 +189,8 @@ TEST_F(KeyReadWriterTest, SwappedUnlockedFileIsRefusedWhenAnUnlockKeyIsHeld) {
   const std::string planted = Bytes();
   auto krw = Krw(fs_.get(), Key(1));
   EXPECT_THAT(krw->Read(), StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("not locked")));
+  EXPECT_THAT(krw->ReadHeaders(),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("not locked")));
   EXPECT_THAT(krw->ViewAndUpdateHeaders([](const DekHeaders& h) -> absl::StatusOr<DekHeaders> {
     DekHeaders out = h.Clone();
     out.pending = Dek(0x44);  // what `key rotate-dek` would store

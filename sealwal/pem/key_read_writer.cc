@@ -72,6 +72,37 @@ absl::StatusOr<KeyFile> KeyReadWriter::Read() {
   return ReadLocked();
 }
 
+absl::StatusOr<KeyReadWriter::Headers> KeyReadWriter::ReadHeaders() {
+  absl::ReaderMutexLock l(&mu_);
+  absl::StatusOr<std::string> text = env::ReadSecretFile(options_.fs, options_.path);
+  if (!text.ok()) return text.status();
+  absl::StatusOr<ParsedKeyFile> parsed = ParseKeyFile(*text);
+  WipeString(&*text);
+  const UnlockKey* unlock_key = options_.unlock_key.has_value() ? &*options_.unlock_key : nullptr;
+  absl::Status s = parsed.status();
+  if (s.ok() && parsed->locked && unlock_key == nullptr) {
+    s = absl::PermissionDeniedError("the key file is locked: an unlock key is needed");
+  }
+  if (s.ok() && unlock_key != nullptr && !parsed->locked) {
+    // As ReadLocked: a locked file swapped for an unlocked one is refused.
+    return absl::FailedPreconditionError(absl::StrCat(
+        options_.path, " is not locked, but an unlock key was given: refusing to use it (the "
+                       "file may have been replaced)"));
+  }
+  Headers out;
+  if (s.ok()) {
+    absl::StatusOr<DekHeaders> headers = OpenDekHeaders(*parsed, unlock_key);
+    if (headers.ok()) {
+      out.headers = std::move(*headers);
+      out.kek_version = parsed->kek_version;
+      out.locked = parsed->locked;
+    }
+    s = headers.status();
+  }
+  if (!s.ok()) return absl::Status(s.code(), absl::StrCat(options_.path, ": ", s.message()));
+  return out;
+}
+
 absl::Status KeyReadWriter::WriteLocked(const PrivateKey& key, const DekHeaders& headers,
                                         uint64_t version, const UnlockKey* unlock_key) {
   SEALWAL_ASSIGN_OR_RETURN(std::string text, EncodeKeyFile(key, headers, version, unlock_key));

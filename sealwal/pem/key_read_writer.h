@@ -99,6 +99,18 @@ class KeyReadWriter {
   // holds an unlock key and F is not locked.
   absl::StatusOr<KeyFile> Read();
 
+  // The DEK headers alone, without decrypting the private key: its PKCS#8
+  // PBKDF2 costs milliseconds, and the storage's periodic rotation check
+  // needs only the headers. The headers are authenticated as Read's are;
+  // the same errors, and the same refusal of an unlocked file when this
+  // object holds an unlock key.
+  struct Headers {
+    DekHeaders headers;
+    uint64_t kek_version = 0;
+    bool locked = false;
+  };
+  absl::StatusOr<Headers> ReadHeaders();
+
   // Replaces F with (key, headers), locked iff this object holds an unlock
   // key. kek-version is kept from an existing F whose structure parses
   // (else 0), so that a later stale KEK update is still refused.

@@ -505,7 +505,8 @@ absl::StatusOr<StoreInventory> RaftStorage::Inventory() {
   inv.encrypted = encrypted();
   std::vector<KeyId> in_file;
   if (encrypted()) {
-    SEALWAL_ASSIGN_OR_RETURN(pem::KeyFile file, krw_->Read());
+    // The headers only: this runs at every periodic rotation check.
+    SEALWAL_ASSIGN_OR_RETURN(pem::KeyReadWriter::Headers file, krw_->ReadHeaders());
     if (file.headers.current.has_value()) {
       inv.current_key = file.headers.current->dek.id;
       inv.current_encryptions = file.headers.current->encryptions;
@@ -674,7 +675,7 @@ absl::Status RaftStorage::DoStep(const keyrotator::Step& step) {
             out.needs_rotation = false;
             return out;
           }));
-      SEALWAL_ASSIGN_OR_RETURN(pem::KeyFile file, krw_->Read());
+      SEALWAL_ASSIGN_OR_RETURN(pem::KeyReadWriter::Headers file, krw_->ReadHeaders());
       if (!file.headers.pending.has_value()) {
         return absl::InternalError("storage: raft-dek-pending missing after it was written");
       }
@@ -682,7 +683,7 @@ absl::Status RaftStorage::DoStep(const keyrotator::Step& step) {
     }
     case StepKind::kSwitchWriteKey: {
       if (!keyring_->HasKey(step.key)) {
-        SEALWAL_ASSIGN_OR_RETURN(pem::KeyFile file, krw_->Read());
+        SEALWAL_ASSIGN_OR_RETURN(pem::KeyReadWriter::Headers file, krw_->ReadHeaders());
         if (!file.headers.pending.has_value() || file.headers.pending->dek.id != step.key) {
           return encryption::MissingKeyError(step.key, "the pending DEK is not in the key file");
         }
