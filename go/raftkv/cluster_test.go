@@ -205,6 +205,25 @@ func (c *cluster) waitAll(i int, want map[string]string) {
 	}
 }
 
+// putRange commits keys PREFIX<lo>..PREFIX<hi-1>, each with a fresh
+// secret value, round robin over the nodes, and records them in want.
+func (c *cluster) putRange(prefix string, lo, hi int, want map[string]string) {
+	c.t.Helper()
+	for k := lo; k < hi; k++ {
+		key, val := fmt.Sprintf("%s%d", prefix, k), secret()
+		c.putRetry(k%3, key, val)
+		want[key] = val
+	}
+}
+
+// waitEvery waits until every node serves every key in want.
+func (c *cluster) waitEvery(want map[string]string) {
+	c.t.Helper()
+	for i := 0; i < 3; i++ {
+		c.waitAll(i, want)
+	}
+}
+
 // leader is the leader's index (0-based) once one is known.
 func (c *cluster) leader() int {
 	c.t.Helper()
@@ -256,14 +275,8 @@ func TestCommitsFromAnyNodeAreServedByEveryNode(t *testing.T) {
 	runCLI(t, "store", "init", c.dataDir(1), "--autolock")
 	c.startAll()
 	want := map[string]string{}
-	for k := 0; k < 60; k++ {
-		key, val := fmt.Sprintf("k%d", k), secret()
-		c.putRetry(k%3, key, val)
-		want[key] = val
-	}
-	for i := 0; i < 3; i++ {
-		c.waitAll(i, want)
-	}
+	c.putRange("k", 0, 60, want)
+	c.waitEvery(want)
 }
 
 func TestFollowerKilledMidLoadCatchesUp(t *testing.T) {
@@ -337,9 +350,7 @@ func TestAcknowledgedWritesSurviveKillingEveryNode(t *testing.T) {
 		t.Fatalf("only %d writes were acknowledged before the kill", n)
 	}
 	c.startAll()
-	for i := 0; i < 3; i++ {
-		c.waitAll(i, acked)
-	}
+	c.waitEvery(acked)
 	t.Logf("%d acknowledged writes served by every node after SIGKILL of all three", n)
 }
 
@@ -370,11 +381,7 @@ func TestRotationOnARunningNodeAndNoPlaintextOnDisk(t *testing.T) {
 	c := newCluster(t, 1000)
 	c.startAll()
 	want := map[string]string{}
-	for k := 0; k < 40; k++ {
-		key, val := fmt.Sprintf("r%d", k), secret()
-		c.putRetry(k%3, key, val)
-		want[key] = val
-	}
+	c.putRange("r", 0, 40, want)
 	old, _, _ := inspect(t, c.dataDir(0))
 	runCLI(t, "store", "rotate", c.dataDir(0))
 	// Within a few snapshot intervals (here: the next poll) the old DEK is
@@ -405,14 +412,8 @@ func TestRotationOnARunningNodeAndNoPlaintextOnDisk(t *testing.T) {
 		t.Fatalf("the request is still in the key file")
 	}
 	// No write lost, and more after the rotation.
-	for k := 40; k < 60; k++ {
-		key, val := fmt.Sprintf("r%d", k), secret()
-		c.putRetry(k%3, key, val)
-		want[key] = val
-	}
-	for i := 0; i < 3; i++ {
-		c.waitAll(i, want)
-	}
+	c.putRange("r", 40, 60, want)
+	c.waitEvery(want)
 	for i := 0; i < 3; i++ {
 		c.stop(i)
 	}

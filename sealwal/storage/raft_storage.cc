@@ -409,9 +409,6 @@ absl::Status RaftStorage::RemoveSegmentsBelow(uint64_t index) {
 absl::Status RaftStorage::GC(size_t keep_old_snapshots) {
   SEALWAL_RETURN_IF_ERROR(CheckWritable());
   if (keep_old_snapshots == 0) return absl::InvalidArgumentError("storage: GC keeps at least 1");
-  // A .snap newer than the newest recorded snapshot has no WAL record (a
-  // crash between writing it and recording it): it must not push a
-  // recorded snapshot out of the retained set.
   // Recovery uses only a snapshot at or below the HardState's commit
   // (Wal::ValidSnapshotEntries). A recorded snapshot above it (a leader's
   // snapshot saved before the HardState that commits it) is kept but does
@@ -419,6 +416,9 @@ absl::Status RaftStorage::GC(size_t keep_old_snapshots) {
   // node stopped now. The commit is made durable before anything goes.
   if (absl::Status s = wal_->Sync(); !s.ok()) return Fail(s);
   const uint64_t commit = wal_->hardstate().commit();
+  // A .snap newer than the newest recorded snapshot has no WAL record (a
+  // crash between writing it and recording it): it must not push a
+  // recorded snapshot out of the retained set.
   SEALWAL_ASSIGN_OR_RETURN(std::vector<std::string> names, snapshotter_->List());
   bool removed = false;
   size_t uncommitted = 0;
