@@ -13,3 +13,8 @@ foreach(variant static shared)
 endforeach()
 target_link_libraries(c_api_test_static PRIVATE sealwal::c)
 target_link_libraries(c_api_test_shared PRIVATE sealwal_c_shared)
+# A sanitized libsealwal.so needs UBSan's C++ runtime, which only the C++
+# driver links (clang's C driver links the C part alone).
+if(SEALWAL_SANITIZE OR SEALWAL_BUILD_FUZZ)
+  set_target_properties(c_api_test_shared PROPERTIES LINKER_LANGUAGE CXX)
+endif()
