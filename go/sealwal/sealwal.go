@@ -163,11 +163,14 @@ func Open(dir string, opts Options) (*Store, error) {
 	C.sealwal_options_set_encrypted(o, cbool(!opts.Plaintext))
 	C.sealwal_options_set_read_only(o, cbool(opts.ReadOnly))
 	if opts.UnlockKey != "" {
-		key := C.CBytes([]byte(opts.UnlockKey))
+		// Straight into C memory (no Go []byte copy left behind), wiped
+		// once the library has its own copy. The Go string itself cannot
+		// be wiped.
+		key := C.CString(opts.UnlockKey)
 		var msg *C.char
-		code := C.sealwal_options_set_unlock_key(o, (*C.char)(key), C.size_t(len(opts.UnlockKey)), &msg)
-		C.memset(key, 0, C.size_t(len(opts.UnlockKey)))
-		C.free(key)
+		code := C.sealwal_options_set_unlock_key(o, key, C.size_t(len(opts.UnlockKey)), &msg)
+		C.memset(unsafe.Pointer(key), 0, C.size_t(len(opts.UnlockKey)))
+		C.free(unsafe.Pointer(key))
 		if err := toError(code, msg); err != nil {
 			return nil, err
 		}
