@@ -21,6 +21,8 @@ usage() {
 
 build_raftkv() {
   "$root/scripts/setup.sh"
+  # Go and etcd's sources first (go.sh installs them), so that CMake finds go.
+  bash "$root/scripts/go.sh" "$build" version >&2
   if [ ! -f "$build/CMakeCache.txt" ]; then
     cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >&2
   fi
