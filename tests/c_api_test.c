@@ -263,6 +263,8 @@ static void on_done(void* arg, int code, const char* msg) {
 
 static void test_submit_in_order(void) {
   sealwal_options* o = options(unlock_text);
+  /* etcd's reservation for the segments made from here on. */
+  sealwal_options_set_preallocation(o, SEALWAL_PREALLOC_FALLOCATE);
   sealwal_store* s = NULL;
   sealwal_recovery* r = NULL;
   uint64_t first, i;

@@ -41,10 +41,11 @@ type sealwalStore struct {
 	st *sealwal.Store
 }
 
-func openSealwal(dir, unlockKey string, plaintext bool, onRequest func(uint64)) (*sealwalStore, error) {
+func openSealwal(dir, unlockKey string, plaintext, fallocate bool, onRequest func(uint64)) (*sealwalStore, error) {
 	st, err := sealwal.Open(dir, sealwal.Options{
 		CreateIfMissing:   true,
 		Plaintext:         plaintext,
+		Fallocate:         fallocate,
 		UnlockKey:         unlockKey,
 		OnSnapshotRequest: onRequest,
 	})

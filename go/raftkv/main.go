@@ -35,6 +35,7 @@ import (
 func usage() {
 	fmt.Fprintf(os.Stderr, `usage: raftkv --id N --cluster URL1,URL2,... --port P [--join] [--data-dir DIR]
               [--snapshot-count N] [--plaintext] [--storage sealwal|etcd] [--host H]
+              [--preallocation zero-fill|fallocate]
 
 A replicated key-value store on etcd's raft, its log and snapshots kept in
 sealwal (encrypted at rest). PUT /KEY (body: value; ?wait=1 answers once
@@ -60,6 +61,7 @@ func main() {
 	snapCount := flag.Uint64("snapshot-count", 10000, "applied entries between snapshots")
 	plaintext := flag.Bool("plaintext", false, "a new store is plaintext")
 	storage := flag.String("storage", "sealwal", "sealwal, or etcd (etcd's wal/snap packages)")
+	prealloc := flag.String("preallocation", "zero-fill", "how sealwal reserves WAL segments: zero-fill or fallocate (etcd's way)")
 	flag.Parse()
 	fail := func(format string, a ...interface{}) {
 		fmt.Fprintf(os.Stderr, "raftkv: "+format+"\n", a...)
@@ -82,9 +84,12 @@ func main() {
 	cfg := nodeConfig{id: *id, peers: peers, join: *join, snapCount: *snapCount}
 	switch *storage {
 	case "sealwal":
+		if *prealloc != "zero-fill" && *prealloc != "fallocate" {
+			fail("--preallocation %q: zero-fill or fallocate", *prealloc)
+		}
 		key := os.Getenv("SEALWAL_UNLOCK_KEY")
 		cfg.open = func(onRequest func(uint64)) (durable, error) {
-			return openSealwal(dir, key, *plaintext, onRequest)
+			return openSealwal(dir, key, *plaintext, *prealloc == "fallocate", onRequest)
 		}
 	case "etcd":
 		cfg.open = func(func(uint64)) (durable, error) { return openEtcd(dir) }

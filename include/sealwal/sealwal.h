@@ -138,6 +138,13 @@ SEALWAL_EXPORT void sealwal_options_set_metadata(sealwal_options* o, const void*
 SEALWAL_EXPORT void sealwal_options_set_read_only(sealwal_options* o, int v);
 /* WAL segment size in bytes (default 64 MiB). */
 SEALWAL_EXPORT void sealwal_options_set_segment_size(sealwal_options* o, uint64_t bytes);
+/* How WAL segments are reserved: SEALWAL_PREALLOC_ZERO_FILL (default:
+ * zeros written and fsynced before use, so that each fdatasync has no
+ * file-system metadata to journal; costs one extra write of every segment)
+ * or SEALWAL_PREALLOC_FALLOCATE (fallocate only, as etcd does). Other
+ * values are ignored. */
+enum { SEALWAL_PREALLOC_ZERO_FILL = 0, SEALWAL_PREALLOC_FALLOCATE = 1 };
+SEALWAL_EXPORT void sealwal_options_set_preallocation(sealwal_options* o, int mode);
 /* Batches in flight at most with sealwal_submit (default 16, >= 1). */
 SEALWAL_EXPORT void sealwal_options_set_pipeline_depth(sealwal_options* o, size_t depth);
 /* Rotate the DEK once it has sealed this many messages (default 2^30). */

@@ -113,6 +113,7 @@ struct sealwal_options {
   std::optional<sealwal::pem::UnlockKey> unlock_key;
   std::string metadata;
   uint64_t segment_size = sealwal::wal::kDefaultSegmentSize;
+  sealwal::wal::Preallocation preallocation = sealwal::wal::Preallocation::kZeroFill;
   size_t pipeline_depth = 16;
   uint64_t max_encryptions = sealwal::keyrotator::RotationPolicy{}.max_encryptions;
   uint64_t max_age_seconds = 0;
@@ -185,6 +186,11 @@ void sealwal_options_set_read_only(sealwal_options* o, int v) {
 void sealwal_options_set_segment_size(sealwal_options* o, uint64_t bytes) {
   if (o != nullptr) o->segment_size = bytes;
 }
+void sealwal_options_set_preallocation(sealwal_options* o, int mode) {
+  if (o == nullptr) return;
+  if (mode == SEALWAL_PREALLOC_ZERO_FILL) o->preallocation = sealwal::wal::Preallocation::kZeroFill;
+  if (mode == SEALWAL_PREALLOC_FALLOCATE) o->preallocation = sealwal::wal::Preallocation::kFallocate;
+}
 void sealwal_options_set_pipeline_depth(sealwal_options* o, size_t depth) {
   if (o != nullptr) o->pipeline_depth = depth;
 }
@@ -218,6 +224,7 @@ int sealwal_open(const char* data_dir, const sealwal_options* o, sealwal_store**
     so.metadata = o->metadata;
     so.read_only = o->read_only;
     so.segment_size = o->segment_size;
+    so.preallocation = o->preallocation;
     so.pipeline_depth = o->pipeline_depth;
     so.rotation.max_encryptions = o->max_encryptions;
     if (o->max_age_seconds > 0) {
