@@ -411,12 +411,16 @@ absl::StatusOr<DekHeaders> OpenDekHeaders(const ParsedKeyFile& parsed,
   return out;
 }
 
+absl::Status CheckUnlockKeyGiven(const ParsedKeyFile& parsed, const UnlockKey* unlock_key) {
+  if (parsed.locked && unlock_key == nullptr) {
+    return absl::PermissionDeniedError("the key file is locked: an unlock key is needed");
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<KeyFile> DecodeKeyFile(absl::string_view text, const UnlockKey* unlock_key) {
   SEALWAL_ASSIGN_OR_RETURN(ParsedKeyFile parsed, ParseKeyFile(text));
-  if (parsed.locked && unlock_key == nullptr) {
-    return absl::PermissionDeniedError(
-        "the key file is locked: an unlock key is needed");
-  }
+  SEALWAL_RETURN_IF_ERROR(CheckUnlockKeyGiven(parsed, unlock_key));
   SEALWAL_ASSIGN_OR_RETURN(DekHeaders headers, OpenDekHeaders(parsed, unlock_key));
   std::optional<absl::string_view> password;
   if (parsed.locked) password = unlock_key->text();

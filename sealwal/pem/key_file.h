@@ -152,6 +152,10 @@ struct ParsedKeyFile {
 };
 absl::StatusOr<ParsedKeyFile> ParseKeyFile(absl::string_view text);
 
+// A locked file needs an unlock key: kPermissionDenied when `unlock_key`
+// is null for one, OK otherwise. Every full read checks it first.
+absl::Status CheckUnlockKeyGiven(const ParsedKeyFile& parsed, const UnlockKey* unlock_key);
+
 // Stage 2 for the headers: opens the DEK records. `unlock_key` may be null
 // for an unlocked file (and is ignored then).
 absl::StatusOr<DekHeaders> OpenDekHeaders(const ParsedKeyFile& parsed,

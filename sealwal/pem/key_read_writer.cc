@@ -45,25 +45,27 @@ absl::StatusOr<std::unique_ptr<env::FileLock>> KeyReadWriter::LockFileLocked() {
   }
 }
 
+absl::Status KeyReadWriter::CheckReadLocked(absl::Status s, bool locked) const {
+  if (!s.ok()) return absl::Status(s.code(), absl::StrCat(options_.path, ": ", s.message()));
+  // Whoever can write F could swap a locked file for an unlocked one
+  // holding DEKs (or a private key) of their choosing; a caller who brings
+  // an unlock key expects a locked file, so it is never read, and so never
+  // written back in the clear.
+  if (options_.unlock_key.has_value() && !locked) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        options_.path, " is not locked, but an unlock key was given: refusing to use it (the "
+                       "file may have been replaced)"));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<KeyFile> KeyReadWriter::ReadLocked() {
   absl::StatusOr<std::string> text = env::ReadSecretFile(options_.fs, options_.path);
   if (!text.ok()) return text.status();
   absl::StatusOr<KeyFile> file =
       DecodeKeyFile(*text, options_.unlock_key.has_value() ? &*options_.unlock_key : nullptr);
   WipeString(&*text);
-  if (!file.ok()) {
-    return absl::Status(file.status().code(),
-                        absl::StrCat(options_.path, ": ", file.status().message()));
-  }
-  // Whoever can write F could swap a locked file for an unlocked one
-  // holding DEKs (or a private key) of their choosing; a caller who brings
-  // an unlock key expects a locked file, so it is never read, and so never
-  // written back in the clear.
-  if (options_.unlock_key.has_value() && !file->locked) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        options_.path, " is not locked, but an unlock key was given: refusing to use it (the "
-                       "file may have been replaced)"));
-  }
+  SEALWAL_RETURN_IF_ERROR(CheckReadLocked(file.status(), file.ok() && file->locked));
   return file;
 }
 
@@ -79,28 +81,14 @@ absl::StatusOr<KeyReadWriter::Headers> KeyReadWriter::ReadHeaders() {
   absl::StatusOr<ParsedKeyFile> parsed = ParseKeyFile(*text);
   WipeString(&*text);
   const UnlockKey* unlock_key = options_.unlock_key.has_value() ? &*options_.unlock_key : nullptr;
+  // The checks DecodeKeyFile and ReadLocked make, in their order, without
+  // opening the private key.
   absl::Status s = parsed.status();
-  if (s.ok() && parsed->locked && unlock_key == nullptr) {
-    s = absl::PermissionDeniedError("the key file is locked: an unlock key is needed");
-  }
-  if (s.ok() && unlock_key != nullptr && !parsed->locked) {
-    // As ReadLocked: a locked file swapped for an unlocked one is refused.
-    return absl::FailedPreconditionError(absl::StrCat(
-        options_.path, " is not locked, but an unlock key was given: refusing to use it (the "
-                       "file may have been replaced)"));
-  }
-  Headers out;
-  if (s.ok()) {
-    absl::StatusOr<DekHeaders> headers = OpenDekHeaders(*parsed, unlock_key);
-    if (headers.ok()) {
-      out.headers = std::move(*headers);
-      out.kek_version = parsed->kek_version;
-      out.locked = parsed->locked;
-    }
-    s = headers.status();
-  }
-  if (!s.ok()) return absl::Status(s.code(), absl::StrCat(options_.path, ": ", s.message()));
-  return out;
+  if (s.ok()) s = CheckUnlockKeyGiven(*parsed, unlock_key);
+  SEALWAL_RETURN_IF_ERROR(CheckReadLocked(s, s.ok() && parsed->locked));
+  absl::StatusOr<DekHeaders> headers = OpenDekHeaders(*parsed, unlock_key);
+  SEALWAL_RETURN_IF_ERROR(CheckReadLocked(headers.status(), parsed->locked));
+  return Headers{std::move(*headers), parsed->kek_version, parsed->locked};
 }
 
 absl::Status KeyReadWriter::WriteLocked(const PrivateKey& key, const DekHeaders& headers,

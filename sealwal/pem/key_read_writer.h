@@ -141,6 +141,11 @@ class KeyReadWriter {
   absl::StatusOr<std::unique_ptr<env::FileLock>> LockFileLocked()
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<KeyFile> ReadLocked() ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // What every read returns for a decode status `s` of F: s with F's path
+  // in front when it failed, else the refusal of an unlocked F when this
+  // object holds an unlock key, else OK.
+  absl::Status CheckReadLocked(absl::Status s, bool locked) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
   absl::Status WriteLocked(const PrivateKey& key, const DekHeaders& headers, uint64_t version,
                            const UnlockKey* unlock_key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
