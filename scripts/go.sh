@@ -11,7 +11,7 @@
 # golang-*-dev packages keep their sources). cgo finds the C API's header in
 # include/ and libsealwal.so in BUILD_DIR/sealwal/c (rpath set), so BUILD_DIR
 # must hold a build of the `sealwal_c_shared` target for the binding.
-# Installs the Debian packages it needs when missing (as setup.sh does).
+# Installs the Debian packages it needs when missing (through setup.sh).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 if [ $# -lt 2 ]; then
@@ -22,19 +22,9 @@ mkdir -p "$1"
 build="$(cd "$1" && pwd)"
 shift
 
-pkgs=(golang-go golang-etcd-server-dev golang-golang-x-crypto-dev golang-google-protobuf-dev
-      golang-github-prometheus-client-golang-dev golang-github-prometheus-client-model-dev)
-missing=()
-for p in "${pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  SUDO=""
-  [ "$(id -u)" = 0 ] || SUDO="sudo"
-  echo "go.sh: installing ${missing[*]}" >&2
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+bash "$root/scripts/setup.sh" golang-go golang-etcd-server-dev golang-golang-x-crypto-dev \
+  golang-google-protobuf-dev golang-github-prometheus-client-golang-dev \
+  golang-github-prometheus-client-model-dev
 
 gopath="$build/gopath"
 mkdir -p "$gopath/src/sealwal.dev"

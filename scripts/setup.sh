@@ -2,6 +2,9 @@
 # Installs exactly the Debian packages sealwal needs that are missing.
 # Idempotent; silent when nothing is missing; runs apt-get update only when
 # it must install something. Works as root (CI) or through sudo.
+#
+#   scripts/setup.sh              the C++ build's packages
+#   scripts/setup.sh PACKAGE...   these instead (scripts/go.sh: Go's)
 set -euo pipefail
 
 pkgs=(
@@ -12,6 +15,7 @@ pkgs=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
 )
+(($#)) && pkgs=("$@")
 
 missing=()
 for p in "${pkgs[@]}"; do
