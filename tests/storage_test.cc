@@ -389,6 +389,24 @@ TEST_F(StorageTest, SnapshotAboveTheCommitDeletesNothingRecoveryNeeds) {
   ExpectLog(b2, 1001, 1003);
 }
 
+// An idle node saves nothing: Poll alone notices the operator's request
+// and starts the rotation (the new write key, the snapshot request).
+TEST_F(StorageTest, PollNoticesAKeyFileRequestWithoutASave) {
+  StateMachine sm;
+  ASSERT_OK_AND_ASSIGN(auto s, RaftStorage::Open(Options(mem_.get(), dir_, &sm)));
+  EXPECT_THAT(s->Poll(), StatusIs(absl::StatusCode::kFailedPrecondition));
+  ASSERT_OK(s->Bootstrap().status());
+  ASSERT_OK(Drive(s.get(), &sm, 1, 20, nullptr));
+  const KeyId old_key = *s->write_key();
+  ASSERT_OK(s->Poll());
+  EXPECT_TRUE(sm.asks.empty());
+  ASSERT_OK(RaftStorage::RequestRotationInKeyFile(dir_, TestUnlockKey(), mem_.get()));
+  ASSERT_OK(s->Poll());
+  ASSERT_EQ(sm.asks.size(), 1u);
+  EXPECT_EQ(sm.asks[0], 21u);
+  EXPECT_NE(*s->write_key(), old_key);
+}
+
 TEST_F(StorageTest, KeyFileRequestIsNoticedAndRotationQueuesASecondOne) {
   StateMachine sm;
   ASSERT_OK_AND_ASSIGN(auto s, RaftStorage::Open(Options(mem_.get(), dir_, &sm)));

@@ -499,8 +499,7 @@ void sealwal_request_rotation(sealwal_store* s) {
 int sealwal_poll(sealwal_store* s, char** errmsg) {
   return Guard(errmsg, [&]() -> absl::Status {
     if (s == nullptr) return NullArgument("store");
-    // An empty save writes nothing and then takes the rotation's look.
-    return s->storage->SaveEntries(HardState(), {});
+    return s->storage->Poll();
   });
 }
 

@@ -449,6 +449,11 @@ absl::Status RaftStorage::GC(size_t keep_old_snapshots) {
   return AdvanceRotation(true);
 }
 
+absl::Status RaftStorage::Poll() {
+  SEALWAL_RETURN_IF_ERROR(CheckWritable());
+  return AdvanceRotation(false);
+}
+
 void RaftStorage::RequestRotation() {
   if (!encrypted()) return;
   rotator_.RequestRotation();

@@ -329,6 +329,11 @@ class RaftStorage {
   absl::Status GC(size_t keep_old_snapshots);
   // Asks for a DEK rotation (no-op for a plaintext store).
   void RequestRotation();
+  // What a save does for rotation, without saving: notices an operator's
+  // request in the key file and runs any due step. For an idle node, whose
+  // saves are rare (a stat of the key file when nothing is due).
+  // kFailedPrecondition before Bootstrap or read-only.
+  absl::Status Poll();
   absl::Status Close();
 
   // DATADIR's files and the key each needs (reads the key file).
