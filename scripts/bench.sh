@@ -1,33 +1,53 @@
 #!/usr/bin/env bash
-# Runs sealwal's benchmarks beside etcd's own code (the etcdwal-peer driver)
-# and the machine's raw limits, in the same run, and prints ratios.
+# The project's performance record: sealwal's benchmarks beside etcd's own
+# code (the etcdwal-peer driver), the swarmkit-style scheme and the machine's
+# raw limits, in the same run; prints ratios, writes the record
+# bench/results/<date>-<host>[-<part>].json and, for a whole run, draws its
+# charts into docs/performance/ (scripts/plot.sh). docs/performance.md
+# explains every figure.
 #
-#   scripts/bench.sh [wal|encryption|snap|recovery|pipeline|all]     (default: all)
+#   scripts/bench.sh [PART]     PART: wal encryption append snap recovery
+#                               pipeline raftkv, or all (the default)
 #
-# pipeline: whole-process `sealwal wal gen`, synchronous and --pipeline 16,
-# plaintext and encrypted, against etcd's WAL (scripts/bench_pipeline.py).
-#
-# recovery: whole-process `sealwal store verify` of 1.1 M x 1 KiB encrypted
-# entries against etcd's ReadAll (scripts/bench_recovery.py).
+# append: whole processes, entry sizes 64 B..256 KiB x batches 1..1000,
+#   sealwal plaintext/AES-256-GCM/ChaCha20-Poly1305, synchronous and
+#   pipelined, etcd, swarmkit-style, bare write+fdatasync loops
+#   (scripts/bench_append.py).
+# wal, encryption: in-process Google Benchmark loops (warm cache) and the
+#   peer's, openssl speed for the crypto cost (scripts/bench_report.py).
+# snap: 64 MiB..4 GiB (scripts/bench_snap.sh).
+# recovery: `store verify` against etcd's ReadAll as the WAL grows from
+#   64 MiB to 2 GiB, warm and cold cache (scripts/bench_recovery.py).
+# pipeline: the pipelined-append ratios, interleaved (scripts/bench_pipeline.py).
+# raftkv: three-node raftkv on sealwal and on etcd's wal/snap
+#   (scripts/bench_raftkv.sh).
 #
 # Environment:
 #   ROUNDS       rounds per measurement; each figure is the median (default 3)
 #   BENCH_DIR    where WAL files are written: keep it on the disk under test
 #                (default: build-bench/tmp)
 #   BUILD_DIR    build directory (default: build-bench, Release)
-# Raw results (JSON) are kept in $BUILD_DIR/bench-results/ for plotting.
+#   RECOVERY_MIB WAL sizes for recovery (default 64,256,1024,2048)
+#   SIZES_MIB    snapshot sizes (default "64 256 1024 4096")
+#   RAFTKV_SECONDS  seconds per raftkv run (default 15)
+# Raw results (JSON) are kept in $BUILD_DIR/bench-results/.
 # The machines are shared and noisy: read the ratios, not the absolutes.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 what="${1:-all}"
-case "$what" in wal|encryption|snap|recovery|pipeline|all) ;;
-  *) echo "usage: $0 [wal|encryption|snap|recovery|pipeline|all]" >&2; exit 2 ;; esac
+usage="usage: $0 [wal|encryption|append|snap|recovery|pipeline|raftkv|all]"
+case "$what" in wal|encryption|append|snap|recovery|pipeline|raftkv|all) ;;
+  -h|--help) echo "$usage"; sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+  *) echo "$usage" >&2; exit 2 ;; esac
+started="$(date -u +%Y-%m-%d)"
 rounds="${ROUNDS:-3}"
 build="${BUILD_DIR:-$root/build-bench}"
 tmp="${BENCH_DIR:-$build/tmp}"
 out="$build/bench-results"
 
 "$root/scripts/setup.sh"
+# Peak RSS comes from /usr/bin/time; raftkv's readiness probe uses curl.
+{ [ -x /usr/bin/time ] && command -v curl >/dev/null; } || "$root/scripts/setup.sh" time curl
 if ! command -v python3 >/dev/null; then  # only the report needs it
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq python3 >/dev/null
@@ -60,8 +80,10 @@ peer_read() {  # peer_read ROUND [extra peer args...]
   rm -rf "$d"
 }
 
-{ [ "$what" = snap ] || [ "$what" = recovery ] || [ "$what" = pipeline ]; } && rounds=0
-for r in $(seq 1 "$rounds"); do
+part() { [ "$what" = "$1" ] || [ "$what" = all ]; }
+loop_rounds="$rounds"
+{ part wal || part encryption; } || loop_rounds=0
+for r in $(seq 1 "$loop_rounds"); do
   echo "bench: round $r/$rounds" >&2
   if [ "$what" = wal ] || [ "$what" = all ]; then
     SEALWAL_BENCH_DIR="$tmp" "$build/bench/wal_bench" --benchmark_format=json \
@@ -85,18 +107,35 @@ for r in $(seq 1 "$rounds"); do
   fi
 done
 
-if [ "$what" != snap ] && [ "$what" != recovery ] && [ "$what" != pipeline ]; then python3 "$root/scripts/bench_report.py" "$out" "$what"; fi
-# Snapshots have their own driver (sizes up to 1 GiB, peak RSS, dd).
-if [ "$what" = snap ] || [ "$what" = all ]; then
-  BENCH_DIR="$tmp" PEER="$peer" bash "$root/scripts/bench_snap.sh" "$build"
+if [ "$loop_rounds" -gt 0 ]; then python3 "$root/scripts/bench_report.py" "$out" "$what"; fi
+# The append matrix: whole processes, every variant in every round.
+if part append; then
+  python3 "$root/scripts/bench_append.py" "$build/tools/sealwal" "$peer" "$tmp" \
+    "$out/append.jsonl" "$rounds"
+fi
+# Snapshots have their own driver (sizes up to 4 GiB, peak RSS, dd).
+if part snap; then
+  BENCH_DIR="$tmp" PEER="$peer" ROUNDS="$rounds" bash "$root/scripts/bench_snap.sh" "$build"
 fi
 # Recovery: whole processes, with peak RSS (store verify vs etcd ReadAll).
-if [ "$what" = recovery ] || [ "$what" = all ]; then
+if part recovery; then
   python3 "$root/scripts/bench_recovery.py" "$build/tools/sealwal" "$peer" "$tmp" \
-    "$out/recovery.jsonl" "${RECOVERY_ENTRIES:-1100000}" "${ROUNDS:-3}"
+    "$out/recovery.jsonl" "${RECOVERY_MIB:-64,256,1024,2048}" "$rounds"
 fi
 # Pipelined appends: whole processes, ratios in the same run.
-if [ "$what" = pipeline ] || [ "$what" = all ]; then
+if part pipeline; then
   python3 "$root/scripts/bench_pipeline.py" "$build/tools/sealwal" "$peer" "$tmp" \
-    "$out/pipeline.jsonl" "${ROUNDS:-3}"
+    "$out/pipeline.jsonl" "$rounds"
 fi
+# End to end: raftkv on sealwal and on etcd's wal/snap (needs Go: scripts/go.sh).
+if part raftkv; then
+  OUT="$out/raftkv.jsonl" ROUNDS="$rounds" RUN_SECONDS="${RAFTKV_SECONDS:-15}" \
+    bash "$root/scripts/bench_raftkv.sh" "$build"
+fi
+
+# The record: every figure of this run, the machine, the commit, the targets.
+suffix=""; [ "$what" = all ] || suffix="-$what"
+record="$root/bench/results/$started-$(hostname -s)$suffix.json"
+python3 "$root/scripts/bench_record.py" "$out" "$record" "scripts/bench.sh $what (ROUNDS=$rounds)"
+[ "$what" = all ] && "$root/scripts/plot.sh" "$record"
+echo "bench: record $record" >&2

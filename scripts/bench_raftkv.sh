@@ -6,6 +6,7 @@
 #
 #   scripts/bench_raftkv.sh [BUILD_DIR]
 #   env: ROUNDS (3) CLIENTS (16) RUN_SECONDS (10) VALUE_SIZE (128)
+#        OUT (where the JSON lines are appended; BUILD_DIR/bench-raftkv.jsonl)
 #        VARIANTS ("etcd sealwal-plain sealwal-enc")
 #
 # Variants: etcd (plaintext, etcd's wal+snap), sealwal-plain, sealwal-enc
@@ -24,7 +25,7 @@ raftkv="$(BUILD_DIR="$build" bash "$root/scripts/raftkv.sh" build | tail -n 1)"
 bash "$root/scripts/go.sh" "$build" build -o "$build/go-bin/kvload" sealwal.dev/go/kvload >&2
 kvload="$build/go-bin/kvload"
 work="$build/bench-raftkv-work"
-out="$build/bench-raftkv.jsonl"
+out="${OUT:-$build/bench-raftkv.jsonl}"
 export SEALWAL_UNLOCK_KEY="SEALWAL-1-AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"
 cluster="http://127.0.0.1:13379,http://127.0.0.1:23379,http://127.0.0.1:33379"
 endpoints="http://127.0.0.1:13380,http://127.0.0.1:23380,http://127.0.0.1:33380"

@@ -10,7 +10,11 @@ reports wall time, entry data per second and peak RSS (wait4's ru_maxrss),
 the medians, and the ratio per pair. The first pair warms the page cache
 and is not counted.
 
-usage: bench_recovery.py SEALWAL PEER WORKDIR OUT.jsonl [ENTRIES] [ROUNDS]
+For each size of entry data (SIZES_MIB, default 64,256,1024,2048) the
+warm pairs are followed by one cold pair, each side run after the page
+cache was dropped (when /proc/sys/vm/drop_caches is writable).
+
+usage: bench_recovery.py SEALWAL PEER WORKDIR OUT.jsonl [SIZES_MIB] [ROUNDS]
 """
 import json
 import os
@@ -36,45 +40,70 @@ def run(cmd):
     return dt, ru.ru_maxrss / 1024.0, ru.ru_utime + ru.ru_stime
 
 
+def drop_caches():
+    """Empties the page cache when permitted (root, writable /proc/sys)."""
+    subprocess.run(["sync"], check=True)
+    try:
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("3\n")
+        return True
+    except OSError:
+        return False
+
+
 def main():
     sealwal, peer, work, out = sys.argv[1:5]
-    n = int(sys.argv[5]) if len(sys.argv) > 5 else 1100000
+    sizes = [int(x) for x in (sys.argv[5] if len(sys.argv) > 5 else "64,256,1024,2048").split(",")]
     rounds = int(sys.argv[6]) if len(sys.argv) > 6 else 3
     store, etcd = os.path.join(work, "recovery-store"), os.path.join(work, "recovery-etcd")
-    subprocess.run(["rm", "-rf", store, etcd], check=True)
-    print(f"bench: writing {n} x 1 KiB entries (sealwal store gen, etcd bench-append)",
-          file=sys.stderr)
-    subprocess.run([sealwal, "store", "init", store], check=True, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
-    subprocess.run([sealwal, "store", "gen", store, "--entries", str(n), "--size", "1024",
-                    "--batch", "1000", "--seed", "1"], check=True, stdout=subprocess.DEVNULL)
-    subprocess.run([peer, "bench-append", "--dir", etcd, "--entries", str(n), "--size", "1024",
-                    "--batch", "1000"], check=True, stdout=subprocess.DEVNULL)
-    subprocess.run(["sync"], check=True)
-    ours, theirs, rss, rss_etcd, cpu = [], [], [], [], []
-    with open(out, "a") as f:
-        for i in range(rounds + 1):
-            print(f"bench: recovery pair {i}/{rounds}", file=sys.stderr)
+    summary = []
+    for mib in sizes:
+        n = mib * 1024  # 1 KiB entries
+        subprocess.run(["rm", "-rf", store, etcd], check=True)
+        print(f"bench: recovery {mib} MiB: writing {n} x 1 KiB entries (sealwal store gen, "
+              "etcd bench-append)", file=sys.stderr)
+        subprocess.run([sealwal, "store", "init", store], check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        subprocess.run([sealwal, "store", "gen", store, "--entries", str(n), "--size", "1024",
+                        "--batch", "1000", "--seed", "1", "--pipeline", "16"], check=True,
+                       stdout=subprocess.DEVNULL)
+        subprocess.run([peer, "bench-append", "--dir", etcd, "--entries", str(n), "--size",
+                        "1024", "--batch", "1000"], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(["sync"], check=True)
+        pairs = []  # (cache, ours, our rss, cpu, theirs, their rss)
+        for i in range(rounds + 1):  # pair 0 warms the page cache and is not counted
+            print(f"bench: recovery {mib} MiB warm pair {i}/{rounds}", file=sys.stderr)
             a, m, c = run([sealwal, "store", "verify", store])
             b, me, _ = run([peer, "bench-read", "--dir", etcd])
-            if i == 0:
-                continue
-            ours.append(a); theirs.append(b); rss.append(m); rss_etcd.append(me); cpu.append(c)
-            f.write(json.dumps({"op": "recovery", "entries": n, "entry_bytes": n * 1024,
-                                "sealwal_store_verify_s": a, "sealwal_peak_rss_mib": m,
-                                "sealwal_cpu_s": c, "etcd_readall_s": b,
-                                "etcd_peak_rss_mib": me}) + "\n")
-    data = n * 1024
-    gbs = data / statistics.median(ours) / 1e9
-    ratio = statistics.median(b / a for a, b in zip(ours, theirs))
-    limit = 64 + n * 16 / 2**20
-    print(f"recovery, {n} x 1 KiB encrypted, whole process, median of {rounds}:")
-    print(f"  sealwal store verify   {statistics.median(ours):.2f} s  {gbs:.2f} GB/s of entry data"
-          f"  peak RSS {max(rss):.0f} MiB (bound {limit:.0f})  CPU {statistics.median(cpu):.2f} s")
-    print(f"  etcd ReadAll (plain)   {statistics.median(theirs):.2f} s  "
-          f"{data / statistics.median(theirs) / 1e9:.2f} GB/s  peak RSS {max(rss_etcd):.0f} MiB")
-    print(f"  ratio (etcd time / ours, per pair, median) {ratio:.2f}x")
-    subprocess.run(["rm", "-rf", store, etcd], check=True)
+            if i:
+                pairs.append(("warm", a, m, c, b, me))
+        # Cold: each side reads from the disk, not the page cache.
+        if drop_caches():
+            print(f"bench: recovery {mib} MiB cold pair", file=sys.stderr)
+            a, m, c = run([sealwal, "store", "verify", store])
+            drop_caches()
+            b, me, _ = run([peer, "bench-read", "--dir", etcd])
+            pairs.append(("cold", a, m, c, b, me))
+        with open(out, "a") as f:
+            for cache, a, m, c, b, me in pairs:
+                f.write(json.dumps({"op": "recovery", "cache": cache, "mib": mib, "entries": n,
+                                    "entry_bytes": n * 1024, "sealwal_store_verify_s": a,
+                                    "sealwal_peak_rss_mib": m, "sealwal_cpu_s": c,
+                                    "etcd_readall_s": b, "etcd_peak_rss_mib": me}) + "\n")
+        warm = [p for p in pairs if p[0] == "warm"]
+        ours = statistics.median(p[1] for p in warm)
+        theirs = statistics.median(p[4] for p in warm)
+        summary.append((mib, ours, max(p[2] for p in warm), theirs, max(p[5] for p in warm),
+                        statistics.median(p[4] / p[1] for p in warm),
+                        next((p for p in pairs if p[0] == "cold"), None)))
+        subprocess.run(["rm", "-rf", store, etcd], check=True)
+    print(f"recovery, 1 KiB entries, whole processes, warm: median of {rounds} pairs; cold: one pair")
+    print(f"{'MiB':>6} {'sealwal s':>10} {'GB/s':>6} {'RSS MiB':>8} {'etcd s':>8} {'RSS MiB':>8}"
+          f" {'etcd/ours':>9} {'cold ours':>9} {'cold etcd':>9}")
+    for mib, a, m, b, me, ratio, cold in summary:
+        c = f"{cold[1]:9.2f} {cold[4]:9.2f}" if cold else f"{'-':>9} {'-':>9}"
+        print(f"{mib:>6} {a:10.2f} {mib * 2**20 / a / 1e9:6.2f} {m:8.0f} {b:8.2f} {me:8.0f}"
+              f" {ratio:9.2f} {c}")
 
 
 if __name__ == "__main__":

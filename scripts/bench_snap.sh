@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Snapshot benchmarks: sealwal's snap_bench beside etcd's own snapshotter
 # (etcdwal-peer bench-snap, plaintext and swarmkit-style --encrypt secretbox),
-# `dd ... conv=fdatasync` of the same sizes, and the peak RSS of a streamed
-# 1 GiB save and load next to etcd's, all in one run. Prints a ratio table.
+# `dd ... conv=fdatasync` of the same sizes, and whole-process time and peak
+# RSS of streamed saves and loads by the CLI next to etcd's, all in one run.
+# Prints a ratio table.
 #
 #   scripts/bench_snap.sh BUILD_DIR        (a Release build with bench/snap_bench
 #                                           and tools/sealwal)
@@ -11,7 +12,8 @@
 #               (default: BUILD_DIR/tmp)
 #   PEER        etcdwal-peer binary (default: scripts/build_peer.sh BUILD_DIR
 #               builds go/etcdwal-peer into BUILD_DIR/go-bin)
-#   SIZES_MIB   snapshot sizes (default "64 1024")
+#   SIZES_MIB   snapshot sizes (default "64 256 1024 4096")
+#   ROUNDS      runs of each whole-process measurement (default 3; medians)
 # Raw results go to BUILD_DIR/bench-results/snap/. MB = 1e6 bytes. The
 # machines are shared and noisy: read the ratios, not the absolutes.
 set -euo pipefail
@@ -19,7 +21,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="$(cd "${1:?usage: $0 BUILD_DIR}" && pwd)"
 tmp="${BENCH_DIR:-$build/tmp}"
 out="$build/bench-results/snap"
-sizes="${SIZES_MIB:-64 1024}"
+sizes="${SIZES_MIB:-64 256 1024 4096}"
+rounds="${ROUNDS:-3}"
 mkdir -p "$tmp" "$out"
 rm -f "$out"/*
 
@@ -40,16 +43,23 @@ echo "bench_snap: snap_bench" >&2
 SEALWAL_BENCH_DIR="$tmp" "$bench" --benchmark_format=json --benchmark_out="$out/snap_bench.json" \
   --benchmark_out_format=json >/dev/null
 
-# 2. etcd's snapshotter (Go), plain and swarmkit-style secretbox; with peak RSS.
-for mib in $sizes; do
-  for enc in none secretbox; do
-    echo "bench_snap: etcd bench-snap ${mib} MiB encrypt=$enc" >&2
-    d="$tmp/peer-snap"
-    rm -rf "$d"
-    args=(bench-snap --dir "$d" --size $((mib << 20)))
-    [ "$enc" = none ] || args+=(--encrypt "$enc")
-    "$timer" -f '%M' -o "$out/peer-rss-$mib-$enc.txt" "$peer" "${args[@]}" >>"$out/peer.jsonl"
-    rm -rf "$d"
+# 2. etcd's snapshotter (Go), plain and swarmkit-style secretbox; with peak
+#    RSS. Both hold the whole snapshot in memory (etcd at 4 GiB: ~17 GiB of
+#    RSS), so the swarmkit-style one, which adds copies, stops at 1 GiB.
+for r in $(seq 1 "$rounds"); do
+  for mib in $sizes; do
+    for enc in none secretbox; do
+      [ "$enc" = secretbox ] && [ "$mib" -gt 1024 ] && continue
+      echo "bench_snap: round $r etcd bench-snap ${mib} MiB encrypt=$enc" >&2
+      d="$tmp/peer-snap"
+      rm -rf "$d"
+      args=(bench-snap --dir "$d" --size $((mib << 20)))
+      [ "$enc" = none ] || args+=(--encrypt "$enc")
+      "$timer" -f '%M' -o "$out/rss.txt" "$peer" "${args[@]}" >"$out/peer.json"
+      python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); j["peak_rss_mib"]=int(open(sys.argv[2]).read().split()[0])/1024; j["round"]=int(sys.argv[3]); print(json.dumps(j))' \
+        "$out/peer.json" "$out/rss.txt" "$r" >>"$out/peer.jsonl"
+      rm -rf "$d"
+    done
   done
 done
 
@@ -63,86 +73,95 @@ for mib in $sizes; do
   rm -f "$tmp/dd.bin"
 done
 
-# 4. Peak RSS of the sealwal CLI saving and loading a streamed 1 GiB snapshot
-#    (data generated and checked on the fly), plaintext and encrypted.
+# 4. Whole-process streamed save and load with the sealwal CLI (data made
+#    and checked on the fly), plaintext and encrypted: time and peak RSS.
 printf '\x42%.0s' $(seq 32) >"$tmp/rss.dek"
-for enc in plain aes; do
-  d="$tmp/rss-snap"
-  rm -rf "$d"
-  key=()
-  [ "$enc" = plain ] || key=(--dek-file "$tmp/rss.dek")
-  echo "bench_snap: sealwal streamed 1 GiB save/load RSS ($enc)" >&2
-  "$timer" -f '%M %e' -o "$out/rss-save-$enc.txt" "$cli" snap save "$d" --index 1 --term 1 \
-    --size 1073741824 --seed 1 --stream "${key[@]}" >/dev/null
-  "$timer" -f '%M %e' -o "$out/rss-load-$enc.txt" "$cli" snap load "$d" --expect-seed 1 \
-    "${key[@]}" >/dev/null
-  rm -rf "$d"
+for r in $(seq 1 "$rounds"); do
+  for mib in $sizes; do
+    for enc in plain aes; do
+      d="$tmp/rss-snap"
+      rm -rf "$d"
+      key=()
+      [ "$enc" = plain ] || key=(--dek-file "$tmp/rss.dek")
+      echo "bench_snap: round $r sealwal streamed ${mib} MiB save/load ($enc)" >&2
+      "$timer" -f '%M %e' -o "$out/save.txt" "$cli" snap save "$d" --index 1 --term 1 \
+        --size $((mib << 20)) --seed 1 --stream "${key[@]}" >/dev/null
+      "$timer" -f '%M %e' -o "$out/load.txt" "$cli" snap load "$d" --expect-seed 1 \
+        "${key[@]}" >/dev/null
+      read -r save_rss save_s <"$out/save.txt"
+      read -r load_rss load_s <"$out/load.txt"
+      echo "{\"op\":\"snap-cli\",\"round\":$r,\"mib\":$mib,\"encrypt\":\"$enc\",\"save_s\":$save_s,\"save_rss_kib\":$save_rss,\"load_s\":$load_s,\"load_rss_kib\":$load_rss}" >>"$out/cli.jsonl"
+      rm -rf "$d"
+    done
+  done
 done
-rm -f "$tmp/rss.dek"
+rm -f "$tmp/rss.dek" "$out/save.txt" "$out/load.txt" "$out/rss.txt" "$out/peer.json"
 
 python3 - "$out" "$sizes" <<'PY'
-import json, sys, os
+import json, sys, os, statistics
 out, sizes = sys.argv[1], [int(s) for s in sys.argv[2].split()]
-bench = {}
+med = statistics.median
+bench = {}  # in-process snap_bench (64 MiB and 1 GiB), MB/s
 for b in json.load(open(os.path.join(out, "snap_bench.json")))["benchmarks"]:
     if b.get("run_type", "iteration") != "iteration" or "error_occurred" in b:
         continue
     parts = b["name"].split("/")
     mib = int(parts[1].split(":")[1]); enc = parts[2].split(":")[1] == "1"
     bench[(parts[0], mib, enc)] = b["bytes_per_second"] / 1e6
-peer = {}
+peer = {}  # (mib, encrypt) -> [runs]
 for line in open(os.path.join(out, "peer.jsonl")):
     j = json.loads(line)
-    mib = j["size"] >> 20
-    rss = int(open(os.path.join(out, f"peer-rss-{mib}-{j['encrypt']}.txt")).read().split()[0])
-    peer[(mib, j["encrypt"])] = (j["save_mb_per_s"], j["load_mb_per_s"], rss)
+    peer.setdefault((j["size"] >> 20, j["encrypt"]), []).append(j)
+cli = {}  # (mib, plain|aes) -> [runs]
+for line in open(os.path.join(out, "cli.jsonl")):
+    j = json.loads(line)
+    cli.setdefault((j["mib"], j["encrypt"]), []).append(j)
 dd = {}
 for line in open(os.path.join(out, "dd.jsonl")):
     j = json.loads(line)
     dd[j["mib"]] = (j["mib"] << 20) / 1e6 / float(j["seconds"])
+nan = float("nan")
+def g(k): return bench.get(k, nan)
+def mbps(mib, secs): return (mib << 20) / 1e6 / secs if secs else nan
 
-def g(k): return bench.get(k, float("nan"))
 print()
-print("Snapshot save/load, MB/s (MB = 1e6 bytes); ratios in brackets")
-print(f"{'size':>6} {'what':<34} {'sealwal':>9} {'etcd':>9} {'swarmkit':>9} {'dd':>8}  ratios")
+print("Whole processes (medians; MB/s, MB = 1e6 bytes; peak RSS MiB). sealwal: `snap save/load")
+print("--stream` (separate processes); etcd/swarmkit: one process saves then loads (RSS of both)")
+print(f"{'size':>6} {'what':<22} {'save MB/s':>9} {'load MB/s':>9} {'save RSS':>8} {'load RSS':>8}  ratios")
 for mib in sizes:
-    pe = peer.get((mib, "none"), (float("nan"),) * 3)
-    ps = peer.get((mib, "secretbox"), (float("nan"),) * 3)
-    d = dd.get(mib, float("nan"))
-    rows = [
-        ("save inline plaintext", g(("BM_SnapSave", mib, False)), pe[0], None),
-        ("save inline AES-256-GCM", g(("BM_SnapSave", mib, True)), None, ps[0]),
-        ("save streamed plaintext", g(("BM_StreamSave", mib, False)), pe[0], None),
-        ("save streamed AES-256-GCM", g(("BM_StreamSave", mib, True)), None, ps[0]),
-        ("load inline plaintext", g(("BM_SnapLoad", mib, False)), pe[1], None),
-        ("load inline AES-256-GCM", g(("BM_SnapLoad", mib, True)), None, ps[1]),
-        ("load streamed plaintext", g(("BM_StreamLoad", mib, False)), pe[1], None),
-        ("load streamed AES-256-GCM", g(("BM_StreamLoad", mib, True)), None, ps[1]),
-    ]
-    for what, ours, etcd, swarm in rows:
-        r = []
-        if etcd: r.append(f"{ours / etcd:.2f}x etcd")
-        if swarm: r.append(f"{ours / swarm:.2f}x swarmkit")
-        if what.startswith("save"): r.append(f"{ours / d:.2f}x dd")
-        f = lambda v: f"{v:9.0f}" if v else f"{'':>9}"
-        print(f"{mib:>4}Mi {what:<34} {ours:9.0f} {f(etcd)} {f(swarm)} {d:8.0f}  " + ", ".join(r))
+    e = peer.get((mib, "none")); w = peer.get((mib, "secretbox"))
+    for enc, name, other in (("plain", "sealwal streamed", e), ("aes", "sealwal streamed AES", w)):
+        rs = cli.get((mib, enc))
+        if not rs:
+            continue
+        sv, ld = mbps(mib, med(r["save_s"] for r in rs)), mbps(mib, med(r["load_s"] for r in rs))
+        r = [f"save {sv / dd[mib]:.2f}x dd"]
+        if other:
+            pn = "etcd" if enc == "plain" else "swarmkit"
+            r.append(f"save {sv / med(x['save_mb_per_s'] for x in other):.2f}x {pn}")
+            r.append(f"load {ld / med(x['load_mb_per_s'] for x in other):.2f}x {pn}")
+        print(f"{mib:>4}Mi {name:<22} {sv:9.0f} {ld:9.0f} {max(r_['save_rss_kib'] for r_ in rs) / 1024:8.0f}"
+              f" {max(r_['load_rss_kib'] for r_ in rs) / 1024:8.0f}  " + ", ".join(r))
+    for runs, name in ((e, "etcd"), (w, "swarmkit-style")):
+        if runs:
+            print(f"{mib:>4}Mi {name:<22} {med(x['save_mb_per_s'] for x in runs):9.0f}"
+                  f" {med(x['load_mb_per_s'] for x in runs):9.0f} {max(x['peak_rss_mib'] for x in runs):8.0f}"
+                  f" {'(same)':>8}")
+    print(f"{mib:>4}Mi {'dd conv=fdatasync':<22} {dd[mib]:9.0f}")
 print()
-print("Peak RSS (MiB)")
-for enc in ("plain", "aes"):
-    for op in ("save", "load"):
-        p = os.path.join(out, f"rss-{op}-{enc}.txt")
-        rss, secs = open(p).read().split()[:2]
-        print(f"  sealwal snap {op} --stream 1 GiB ({enc}): {int(rss) / 1024:7.1f}  ({secs} s)")
-for (mib, enc), (_, _, rss) in sorted(peer.items()):
-    print(f"  etcd bench-snap {mib} MiB ({enc}) save+load: {rss / 1024:7.1f}")
+print("In-process (snap_bench, page cache warm), MB/s")
+for mib in (64, 1024):
+    for op in ("BM_SnapSave", "BM_SnapLoad", "BM_StreamSave", "BM_StreamLoad"):
+        print(f"{mib:>4}Mi {op:<14} plaintext {g((op, mib, False)):7.0f}  AES-256-GCM {g((op, mib, True)):7.0f}")
 print()
 t = []
-l64 = g(("BM_SnapLoad", 64, True)); s64 = peer.get((64, "secretbox"), (0, 1, 0))[1]
-t.append(f"encrypted 64 MiB load, inline .snap: {l64:.0f} MB/s (target >= 1000) = {l64 / s64:.1f}x swarmkit-style (target >= 5x)")
-ls64 = g(("BM_StreamLoad", 64, True))
-t.append(f"encrypted 64 MiB load, streamed: {ls64:.0f} MB/s (target >= 1000) = {ls64 / s64:.1f}x swarmkit-style (target >= 5x)")
-for mib in sizes:
-    t.append(f"streamed {mib} MiB save: plaintext {g(('BM_StreamSave', mib, False)) / dd[mib]:.2f}x dd, "
-             f"encrypted {g(('BM_StreamSave', mib, True)) / dd[mib]:.2f}x dd (target >= 0.8x)")
+s64 = med(x["load_mb_per_s"] for x in peer.get((64, "secretbox"), [{"load_mb_per_s": nan}]))
+for op, what in (("BM_SnapLoad", "inline .snap"), ("BM_StreamLoad", "streamed")):
+    v = g((op, 64, True))
+    t.append(f"encrypted 64 MiB load, {what}: {v:.0f} MB/s (target >= 1000) = {v / s64:.1f}x swarmkit-style (target >= 5x)")
+for mib in (64, 1024):
+    if mib in dd:
+        t.append(f"streamed {mib} MiB save: plaintext {g(('BM_StreamSave', mib, False)) / dd[mib]:.2f}x dd, "
+                 f"encrypted {g(('BM_StreamSave', mib, True)) / dd[mib]:.2f}x dd (target >= 0.8x)")
 print("Targets:\n  " + "\n  ".join(t))
 PY
