@@ -94,7 +94,7 @@ for r in $(seq 1 "$loop_rounds"); do
   if [ "$what" = encryption ] || [ "$what" = all ]; then
     if [ -x "$build/bench/encryption_bench" ]; then
       SEALWAL_BENCH_DIR="$tmp" "$build/bench/encryption_bench" --benchmark_format=json \
-        --benchmark_filter="BM_Seal|BM_WalAppend|BM_WalReadAll" \
+        --benchmark_filter="BM_Seal|BM_Open/|BM_WalAppend|BM_WalReadAll" \
         --benchmark_out="$out/encryption-$r.json" --benchmark_out_format=json >/dev/null
     fi
     for b in 1 10 100 1000; do peer_append "$r" "$b" --encrypt secretbox; done

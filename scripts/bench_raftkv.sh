@@ -33,6 +33,15 @@ pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
 
+node_cpu_ticks() {  # user + system clock ticks of the running nodes
+  local t=0 p f
+  for p in "${pids[@]}"; do
+    read -r -a f < "/proc/$p/stat"
+    t=$((t + f[13] + f[14]))
+  done
+  echo "$t"
+}
+
 run() {  # run VARIANT ROUND
   local variant="$1" round="$2" args=()
   case "$variant" in
@@ -57,11 +66,17 @@ run() {  # run VARIANT ROUND
   done
   [ "$ok" = 1 ] || { echo "bench_raftkv: $variant: the cluster did not start" >&2; tail -5 "$work"/node*.log >&2; exit 1; }
   local line
+  local cpu0 cpu1
+  cpu0="$(node_cpu_ticks)"
   line="$("$kvload" --endpoints "$endpoints" --clients "$clients" --duration "${seconds}s" \
     --value-size "$value_size")"
+  cpu1="$(node_cpu_ticks)"
   kill -TERM "${pids[@]}"; wait "${pids[@]}" 2>/dev/null || true
   pids=()
-  line="{\"variant\":\"$variant\",\"round\":$round,${line#\{}"
+  # CPU seconds the three nodes used during the load (user + system).
+  local cpu
+  cpu="$(awk -v a="$cpu0" -v b="$cpu1" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.3f", (b - a) / hz }')"
+  line="{\"variant\":\"$variant\",\"round\":$round,\"nodes_cpu_s\":$cpu,${line#\{}"
   echo "$line" | tee -a "$out"
 }
 
@@ -80,12 +95,16 @@ rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 by = {}
 for r in rows:
     by.setdefault(r["variant"], []).append(r)
-med = {v: {k: statistics.median(x[k] for x in rs) for k in ("writes_per_s", "p50_ms", "p99_ms")}
+for r in rows:  # CPU the three nodes spent per committed write
+    r["cpu_us_per_write"] = r["nodes_cpu_s"] * 1e6 / max(1, r["writes"])
+med = {v: {k: statistics.median(x[k] for x in rs)
+           for k in ("writes_per_s", "p50_ms", "p99_ms", "cpu_us_per_write")}
        for v, rs in by.items()}
 for v in ("etcd", "sealwal-plain", "sealwal-enc", "sealwal-enc-fallocate"):
     if v in med:
         m = med[v]
-        print(f"{v:14s} writes/s {m['writes_per_s']:8.0f}  p50 {m['p50_ms']:6.2f} ms  p99 {m['p99_ms']:6.2f} ms")
+        print(f"{v:14s} writes/s {m['writes_per_s']:8.0f}  p50 {m['p50_ms']:6.2f} ms  p99 {m['p99_ms']:6.2f} ms"
+              f"  nodes' CPU {m['cpu_us_per_write']:5.0f} us/write")
 def ratio(a, b):
     return f"{med[a]['writes_per_s'] / med[b]['writes_per_s']:.2f}" if a in med and b in med else "-"
 print(f"ratio writes/s: sealwal-enc/etcd {ratio('sealwal-enc', 'etcd')}, "
