@@ -64,13 +64,15 @@ for r in $(seq 1 "$rounds"); do
 done
 
 # 3. dd with fdatasync: the disk's sequential write bandwidth.
-for mib in $sizes; do
-  echo "bench_snap: dd ${mib} MiB" >&2
-  sync
-  dd if=/dev/zero of="$tmp/dd.bin" bs=1M count="$mib" conv=fdatasync 2>&1 | tail -1 |
-    awk -v m="$mib" '{for (i = 1; i <= NF; i++) if ($i == "s," || $i == "s") s = $(i-1);
-                       print "{\"mib\":" m ",\"seconds\":" s "}"}' >>"$out/dd.jsonl"
-  rm -f "$tmp/dd.bin"
+for r in $(seq 1 "$rounds"); do
+  for mib in $sizes; do
+    echo "bench_snap: round $r dd ${mib} MiB" >&2
+    sync
+    dd if=/dev/zero of="$tmp/dd.bin" bs=1M count="$mib" conv=fdatasync 2>&1 | tail -1 |
+      awk -v m="$mib" '{for (i = 1; i <= NF; i++) if ($i == "s," || $i == "s") s = $(i-1);
+                         print "{\"mib\":" m ",\"seconds\":" s "}"}' >>"$out/dd.jsonl"
+    rm -f "$tmp/dd.bin"
+  done
 done
 
 # 4. Whole-process streamed save and load with the sealwal CLI (data made
@@ -116,10 +118,11 @@ cli = {}  # (mib, plain|aes) -> [runs]
 for line in open(os.path.join(out, "cli.jsonl")):
     j = json.loads(line)
     cli.setdefault((j["mib"], j["encrypt"]), []).append(j)
-dd = {}
+dd = {}  # median over the rounds
 for line in open(os.path.join(out, "dd.jsonl")):
     j = json.loads(line)
-    dd[j["mib"]] = (j["mib"] << 20) / 1e6 / float(j["seconds"])
+    dd.setdefault(j["mib"], []).append((j["mib"] << 20) / 1e6 / float(j["seconds"]))
+dd = {m: med(v) for m, v in dd.items()}
 nan = float("nan")
 def g(k): return bench.get(k, nan)
 def mbps(mib, secs): return (mib << 20) / 1e6 / secs if secs else nan

@@ -87,7 +87,10 @@ def recovery(rec):
 def snapshots(rec):
     snap = rec["snap"]
     cli, peer = snap.get("cli", []), snap.get("peer", [])
-    dd = {r["mib"]: (r["mib"] << 20) / 1e6 / float(r["seconds"]) for r in snap.get("dd", [])}
+    dd = {}  # median over the rounds
+    for r in snap.get("dd", []):
+        dd.setdefault(r["mib"], []).append((r["mib"] << 20) / 1e6 / float(r["seconds"]))
+    dd = {m: med(v) for m, v in dd.items()}
     print("| size | what | save MB/s | load MB/s | peak RSS save / load | save / dd |")
     print("|---:|---|---:|---:|---:|---:|")
     for mib in sorted({r["mib"] for r in cli} | {r["size"] >> 20 for r in peer}):

@@ -154,9 +154,10 @@ def snapshot_chart(rec, out):
         spread_line(a, g, lambda r: r["save_mb_per_s"], label, color=colour)
         spread_line(b, g, lambda r: r["load_mb_per_s"], label, color=colour)
         spread_line(c, g, lambda r: r["peak_rss_mib"], label + " (save + load)", color=colour)
-    dd = sorted(((r["mib"], (r["mib"] << 20) / 1e6 / float(r["seconds"])) for r in snap.get("dd", [])))
+    dd = by_size(snap.get("dd", []), "mib")
     if dd:
-        a.plot([m for m, _ in dd], [v for _, v in dd], "k:", label="dd conv=fdatasync")
+        spread_line(a, dd, lambda r: (r["mib"] << 20) / 1e6 / float(r["seconds"]), "dd conv=fdatasync",
+                    color="black", linestyle=":")
     for ax, t, y in ((a, "Save", "MB/s (whole process)"), (b, "Load", "MB/s (whole process)"),
                      (c, "Peak RSS", "MiB")):
         ax.set_xscale("log", base=2)
