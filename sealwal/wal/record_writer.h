@@ -82,6 +82,9 @@ class RecordWriter {
   // offset() - buffer().size() and then calls ClearBuffer().
   const std::string& buffer() const { return buf_; }
   void ClearBuffer() { buf_.clear(); }
+  // Makes room for `bytes` more frames at once: a large batch grows the
+  // buffer once instead of doubling it (and copying it) again and again.
+  void Reserve(size_t bytes) { buf_.reserve(buf_.size() + bytes); }
   // Hands the frames over: *out gets them, and the writer continues in
   // *out's old storage (cleared), so that buffers are reused.
   void SwapBuffer(std::string* out) {

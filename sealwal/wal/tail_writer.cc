@@ -10,10 +10,11 @@
 namespace sealwal::wal {
 namespace {
 
-// Buffers kept for reuse: enough for a full pipeline; larger ones (a huge
-// batch) go back to the allocator.
+// Buffers kept for reuse: enough for a full pipeline, and up to 64 MiB of
+// capacity in all, so that a run of large batches (16 MB each) frames into
+// memory already mapped instead of faulting in a fresh buffer every time.
 constexpr size_t kMaxSpareBuffers = 64;
-constexpr size_t kMaxSpareBytes = 8 << 20;
+constexpr size_t kMaxSpareTotalBytes = 64 << 20;
 
 uint64_t NowNanos() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -82,6 +83,7 @@ std::string TailWriter::TakeBuffer() {
   if (spare_.empty()) return std::string();
   std::string b = std::move(spare_.back());
   spare_.pop_back();
+  spare_bytes_ -= b.capacity();
   return b;
 }
 
@@ -191,10 +193,12 @@ void TailWriter::Finished(std::vector<TailOp>* ops) {
   for (TailOp& op : *ops) {
     if (op.counted) --in_flight_;
     --pending_;
-    if (spare_.size() < kMaxSpareBuffers && op.bytes.capacity() <= kMaxSpareBytes &&
-        op.bytes.capacity() > 0) {
+    const size_t cap = op.bytes.capacity();
+    if (spare_.size() < kMaxSpareBuffers && cap > 0 &&
+        spare_bytes_ + cap <= kMaxSpareTotalBytes) {
       op.bytes.clear();
       spare_.push_back(std::move(op.bytes));
+      spare_bytes_ += cap;
     }
   }
 }

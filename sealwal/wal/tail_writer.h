@@ -182,6 +182,7 @@ class TailWriter {
   absl::Status error_;
   std::vector<std::unique_ptr<LockedSegment>> segments_;
   std::vector<std::string> spare_;
+  size_t spare_bytes_ = 0;  // the capacity spare_ holds
 
   struct Counters {
     std::atomic<uint64_t> fsyncs{0}, bytes_written{0}, cuts{0}, fsync_nanos{0}, write_nanos{0};

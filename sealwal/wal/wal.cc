@@ -25,6 +25,10 @@ constexpr char kTmpSuffix[] = ".tmp";
 // Records are written to the file once this much is buffered, even without
 // a sync, to bound memory (the bytes on disk do not depend on it).
 constexpr size_t kMaxBufferedBytes = 4 << 20;
+// Frame bytes beyond the payload, at most: an entry's length word, record
+// header and raftpb.Entry fields, and padding; a HardState's whole frame.
+constexpr size_t kMaxEntryFrameOverhead = 128;
+constexpr size_t kMaxHardStateFrameBytes = 128;
 
 absl::Status RemoveAll(env::FileSystem* fs, const std::string& dir) {
   SEALWAL_ASSIGN_OR_RETURN(auto names, fs->ListDir(dir));
@@ -571,6 +575,12 @@ absl::Status Wal::FrameSave(const raftpb::HardState& hs, absl::Span<const raftpb
 
   // 2. Frame the entries, then the HardState; a record refused here (too
   // large) undoes the whole batch.
+  size_t frame_bytes = kMaxHardStateFrameBytes;
+  for (size_t i = 0; i < n; ++i) {
+    frame_bytes += (coded ? batch_encoded_[i].size() : entries[i].data().size()) +
+                   kMaxEntryFrameOverhead;
+  }
+  writer_->Reserve(frame_bytes);
   const RecordWriter::Mark mark = writer_->mark();
   const uint64_t li = last_index_;
   const raftpb::HardState st_mark = state_;
