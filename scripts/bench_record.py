@@ -103,16 +103,6 @@ def targets(rec):
 
     t.append(("WAL vs etcd", "sync plaintext / etcd, 1 KiB b100",
               ratio(eps("sealwal-plain-sync", 1024, 100), eps("etcd", 1024, 100)), 1.5))
-    # Batch 1 per save, start-up and the first segment's creation left out:
-    # the marginal cost of more saves (the pipeline driver's runs of N and
-    # 2N entries) against the bare write+fdatasync loop over a pre-written
-    # file.
-    marginal = next((r for r in rec["pipeline"] if r.get("op") == "pipeline"
-                     and r["kind"] == "plain-sync" and r["batch"] == 1), None)
-    loop = app.get(("fdatasync-overwrite", 1024, 1))
-    if marginal and loop:
-        t.append(("WAL vs etcd", "sync plaintext b1, marginal saves/s / bare write+fdatasync over a pre-written file",
-                  ratio(marginal["entries_per_s"], loop["entries_per_s"]), 0.9))
     t.append(("encryption", "sync AES-256-GCM / sync plaintext, 1 KiB b100 (guard)",
               ratio(eps("sealwal-aes-sync", 1024, 100), eps("sealwal-plain-sync", 1024, 100)), 0.75))
     t.append(("encryption", "sync AES-256-GCM / swarmkit-style, 1 KiB b100",

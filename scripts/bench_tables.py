@@ -2,11 +2,14 @@
 """Prints a performance record's tables in Markdown (for docs/performance.md).
 
 usage: bench_tables.py RESULTS.json
+       bench_tables.py --targets RESULTS.json...   (the targets of several
+                                                    records, a later one's figure wins)
 
 Every figure is the median of the record's rounds; "spread" is
 (max - min) / median over those rounds.
 """
 import json
+import os
 import statistics
 import sys
 
@@ -150,13 +153,15 @@ def raftkv(rec):
     if not by:
         return
     e = med(r["writes_per_s"] for r in by.get("etcd", [{"writes_per_s": 0}])) or None
-    print("| storage | writes/s | spread | p50 ms | p99 ms | / etcd |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| storage | writes/s | spread | p50 ms | p99 ms | / etcd | nodes' CPU µs per write |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for v, rs in by.items():
         w = [r["writes_per_s"] for r in rs]
         m = med(w)
+        cpu = [r["nodes_cpu_s"] * 1e6 / r["writes"] for r in rs if "nodes_cpu_s" in r and r["writes"]]
         print(f"| {v} | {m:.0f} | {(max(w) - min(w)) / m:.0%} | {med(r['p50_ms'] for r in rs):.2f} | "
-              f"{med(r['p99_ms'] for r in rs):.2f} | {m / e:.2f} |" if e else "")
+              f"{med(r['p99_ms'] for r in rs):.2f} | {m / e:.2f} | {med(cpu) if cpu else float('nan'):.0f} |"
+              if e else "")
 
 
 def targets(rec):
@@ -167,7 +172,28 @@ def targets(rec):
               f"{'met' if t['met'] else '**not met**'} |")
 
 
+def merged_targets(paths):
+    """One targets table over several records, computed from their figures
+    by bench_record.py's current definitions: a later record's figure for
+    the same target replaces an earlier one's; the last column names it."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import bench_record  # the targets' definitions, applied to each record's figures
+    rows = {}
+    for path in paths:
+        with open(path) as f:
+            for t in bench_record.targets(json.load(f)):
+                rows[(t["issue"], t["target"])] = (t, path.rsplit("/", 1)[-1])
+    print("| issue | target | figure | goal | | record |")
+    print("|---|---|---:|---:|---|---|")
+    for t, name in rows.values():
+        print(f"| {t['issue']} | {t['target']} | {t['value']:.2f} | ≥ {t['goal']} | "
+              f"{'met' if t['met'] else '**not met**'} | {name} |")
+
+
 def main():
+    if sys.argv[1] == "--targets":
+        merged_targets(sys.argv[2:])
+        return
     with open(sys.argv[1]) as f:
         rec = json.load(f)
     m = rec["machine"]

@@ -208,9 +208,12 @@ def main():
         rec = json.load(f)
     os.makedirs(out, exist_ok=True)
     drawn = []
-    for name, fn, key in (("append", append_chart, "append"), ("recovery", recovery_chart, "recovery"),
-                          ("snapshots", snapshot_chart, "snap"), ("raftkv", raftkv_chart, "raftkv")):
-        if rec.get(key):
+    has = {"append": bool(rec.get("append")), "recovery": bool(rec.get("recovery")),
+           "snapshots": bool(rec.get("snap", {}).get("cli") or rec.get("snap", {}).get("peer")),
+           "raftkv": bool(rec.get("raftkv"))}
+    for name, fn in (("append", append_chart), ("recovery", recovery_chart),
+                     ("snapshots", snapshot_chart), ("raftkv", raftkv_chart)):
+        if has[name]:
             fn(rec, out)
             drawn.append(name)
     print(f"plot: {', '.join(drawn) or 'nothing'} -> {out}", file=sys.stderr)
