@@ -8,7 +8,9 @@ payload decrypted and authenticated, content hashed) and etcd's ReadAll of
 the plaintext WAL (`etcdwal-peer bench-read`), each as its own process, and
 reports wall time, entry data per second and peak RSS (wait4's ru_maxrss),
 the medians, and the ratio per pair. The first pair warms the page cache
-and is not counted.
+and is not counted. Beside them it times a node's restart on the same
+store: `sealwal store gen DATADIR --entries 0` opens it for writing,
+Bootstraps it (newest snapshot, HardState, the log indexed) and closes.
 
 For each size of entry data (SIZES_MIB, default 64,256,1024,2048) the
 warm pairs are followed by one cold pair, each side run after the page
@@ -70,25 +72,33 @@ def main():
         subprocess.run([peer, "bench-append", "--dir", etcd, "--entries", str(n), "--size",
                         "1024", "--batch", "1000"], check=True, stdout=subprocess.DEVNULL)
         subprocess.run(["sync"], check=True)
-        pairs = []  # (cache, ours, our rss, cpu, theirs, their rss)
+        # A node's restart: open the store for writing and Bootstrap it
+        # (newest snapshot, HardState, the log indexed), then close.
+        boot_cmd = [sealwal, "store", "gen", store, "--entries", "0", "--size", "1024",
+                    "--batch", "1", "--seed", "1"]
+        pairs = []  # (cache, ours, our rss, cpu, theirs, their rss, boot s, boot rss)
         for i in range(rounds + 1):  # pair 0 warms the page cache and is not counted
             print(f"bench: recovery {mib} MiB warm pair {i}/{rounds}", file=sys.stderr)
             a, m, c = run([sealwal, "store", "verify", store])
             b, me, _ = run([peer, "bench-read", "--dir", etcd])
+            bt, bm, _ = run(boot_cmd)
             if i:
-                pairs.append(("warm", a, m, c, b, me))
+                pairs.append(("warm", a, m, c, b, me, bt, bm))
         # Cold: each side reads from the disk, not the page cache.
         if drop_caches():
             print(f"bench: recovery {mib} MiB cold pair", file=sys.stderr)
             a, m, c = run([sealwal, "store", "verify", store])
             drop_caches()
             b, me, _ = run([peer, "bench-read", "--dir", etcd])
-            pairs.append(("cold", a, m, c, b, me))
+            drop_caches()
+            bt, bm, _ = run(boot_cmd)
+            pairs.append(("cold", a, m, c, b, me, bt, bm))
         with open(out, "a") as f:
-            for cache, a, m, c, b, me in pairs:
+            for cache, a, m, c, b, me, bt, bm in pairs:
                 f.write(json.dumps({"op": "recovery", "cache": cache, "mib": mib, "entries": n,
                                     "entry_bytes": n * 1024, "sealwal_store_verify_s": a,
                                     "sealwal_peak_rss_mib": m, "sealwal_cpu_s": c,
+                                    "sealwal_bootstrap_s": bt, "sealwal_bootstrap_rss_mib": bm,
                                     "etcd_readall_s": b, "etcd_peak_rss_mib": me}) + "\n")
         warm = [p for p in pairs if p[0] == "warm"]
         ours = statistics.median(p[1] for p in warm)

@@ -72,8 +72,8 @@ def append(rec):
 def recovery(rec):
     rows = rec["recovery"]
     print("| retained WAL | sealwal `store verify` | GB/s | peak RSS | etcd ReadAll | peak RSS | "
-          "etcd time / ours | cold: sealwal | cold: etcd |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "etcd time / ours | cold: sealwal | cold: etcd | Bootstrap (warm / cold), peak RSS |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for mib in sorted({r["mib"] for r in rows}):
         w = [r for r in rows if r["mib"] == mib and r["cache"] == "warm"]
         c = [r for r in rows if r["mib"] == mib and r["cache"] == "cold"]
@@ -81,10 +81,16 @@ def recovery(rec):
         b = med(r["etcd_readall_s"] for r in w)
         cold = (f"{c[0]['sealwal_store_verify_s']:.2f} s | {c[0]['etcd_readall_s']:.2f} s" if c
                 else "– | –")
+        boot = "–"
+        if "sealwal_bootstrap_s" in w[0]:
+            boot = (f"{med(r['sealwal_bootstrap_s'] for r in w):.2f} s / "
+                    f"{c[0]['sealwal_bootstrap_s']:.2f} s, " if c else
+                    f"{med(r['sealwal_bootstrap_s'] for r in w):.2f} s, ")
+            boot += f"{max(r['sealwal_bootstrap_rss_mib'] for r in w):.0f} MiB"
         print(f"| {mib} MiB | {a:.2f} s | {mib * 2**20 / a / 1e9:.2f} | "
               f"{max(r['sealwal_peak_rss_mib'] for r in w):.0f} MiB | {b:.2f} s | "
               f"{max(r['etcd_peak_rss_mib'] for r in w):.0f} MiB | "
-              f"{med(r['etcd_readall_s'] / r['sealwal_store_verify_s'] for r in w):.2f} | {cold} |")
+              f"{med(r['etcd_readall_s'] / r['sealwal_store_verify_s'] for r in w):.2f} | {cold} | {boot} |")
 
 
 def snapshots(rec):

@@ -115,6 +115,10 @@ def recovery_chart(rec, out):
                     linestyle="--", color="tab:blue")
         spread_line(a, cold, lambda r: r["etcd_readall_s"], "etcd, cold cache", linestyle="--",
                     color="tab:red")
+    if "sealwal_bootstrap_s" in rows[0]:
+        spread_line(a, warm, lambda r: r["sealwal_bootstrap_s"], "sealwal Bootstrap (a node's restart), warm",
+                    color="tab:green")
+        spread_line(b, warm, lambda r: r["sealwal_bootstrap_rss_mib"], "sealwal Bootstrap", color="tab:green")
     a.set_xlabel("retained WAL, MiB of 1 KiB entries")
     a.set_ylabel("seconds (whole process)")
     a.set_title("Recovery time")
