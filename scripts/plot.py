@@ -36,6 +36,14 @@ def caption(rec):
             f"commit {m['git_commit'][:10]}")
 
 
+def save(fig, rec, title, path):
+    """Titles a chart with the record's machine and commit, writes it, frees it."""
+    fig.suptitle(title + caption(rec), fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
 def append_chart(rec, out):
     rows = rec["append"]
     sizes = sorted({r["size"] for r in rows})
@@ -58,11 +66,8 @@ def append_chart(rec, out):
         ax.set_ylabel("MB/s of entry data (whole process)")
         ax.grid(True, which="both", alpha=0.3)
     axes[0][0].legend(fontsize=7)
-    fig.suptitle("Append: whole-process `wal gen` against etcd's WAL and the disk's limit\n" + caption(rec),
-                 fontsize=9)
-    fig.tight_layout()
-    fig.savefig(os.path.join(out, "append.png"), dpi=90)
-    plt.close(fig)
+    save(fig, rec, "Append: whole-process `wal gen` against etcd's WAL and the disk's limit\n",
+         os.path.join(out, "append.png"))
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
     for ax, b in zip(axes, (1, 100)):
@@ -80,11 +85,8 @@ def append_chart(rec, out):
         ax.set_ylabel("microseconds")
         ax.set_title(f"1 KiB entries, batch {b}: time per durable save")
         ax.legend()
-    fig.suptitle("Synchronous save latency (sealwal: gap between `synced` lines; etcd: each Save)\n"
-                 + caption(rec), fontsize=9)
-    fig.tight_layout()
-    fig.savefig(os.path.join(out, "append-latency.png"), dpi=90)
-    plt.close(fig)
+    save(fig, rec, "Synchronous save latency (sealwal: gap between `synced` lines; etcd: each Save)\n",
+         os.path.join(out, "append-latency.png"))
 
 
 def by_size(rows, key):
@@ -119,22 +121,16 @@ def recovery_chart(rec, out):
         spread_line(a, warm, lambda r: r["sealwal_bootstrap_s"], "sealwal Bootstrap (a node's restart), warm",
                     color="tab:green")
         spread_line(b, warm, lambda r: r["sealwal_bootstrap_rss_mib"], "sealwal Bootstrap", color="tab:green")
-    a.set_xlabel("retained WAL, MiB of 1 KiB entries")
-    a.set_ylabel("seconds (whole process)")
-    a.set_title("Recovery time")
-    a.legend(fontsize=7)
-    a.grid(True, alpha=0.3)
     spread_line(b, warm, lambda r: r["sealwal_peak_rss_mib"], "sealwal store verify")
     spread_line(b, warm, lambda r: r["etcd_peak_rss_mib"], "etcd ReadAll", color="tab:red")
-    b.set_xlabel("retained WAL, MiB of 1 KiB entries")
-    b.set_ylabel("peak RSS, MiB")
-    b.set_title("Recovery memory")
-    b.legend(fontsize=7)
-    b.grid(True, alpha=0.3)
-    fig.suptitle("Recovery as the retained WAL grows\n" + caption(rec), fontsize=9)
-    fig.tight_layout()
-    fig.savefig(os.path.join(out, "recovery.png"), dpi=90)
-    plt.close(fig)
+    for ax, title, unit in ((a, "Recovery time", "seconds (whole process)"),
+                            (b, "Recovery memory", "peak RSS, MiB")):
+        ax.set_xlabel("retained WAL, MiB of 1 KiB entries")
+        ax.set_ylabel(unit)
+        ax.set_title(title)
+        ax.legend(fontsize=7)
+        ax.grid(True, alpha=0.3)
+    save(fig, rec, "Recovery as the retained WAL grows\n", os.path.join(out, "recovery.png"))
 
 
 def snapshot_chart(rec, out):
@@ -171,11 +167,8 @@ def snapshot_chart(rec, out):
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7)
     c.set_yscale("log")
-    fig.suptitle("Snapshots: sealwal CLI against etcd's snapshotter and the swarmkit-style one\n"
-                 + caption(rec), fontsize=9)
-    fig.tight_layout()
-    fig.savefig(os.path.join(out, "snapshots.png"), dpi=90)
-    plt.close(fig)
+    save(fig, rec, "Snapshots: sealwal CLI against etcd's snapshotter and the swarmkit-style one\n",
+         os.path.join(out, "snapshots.png"))
 
 
 def raftkv_chart(rec, out):
@@ -200,10 +193,7 @@ def raftkv_chart(rec, out):
     a.set_ylabel("committed writes/s")
     b.set_ylabel("ms")
     b.legend()
-    fig.suptitle("raftkv, 3 nodes on one machine, PUT ?wait=1\n" + caption(rec), fontsize=9)
-    fig.tight_layout()
-    fig.savefig(os.path.join(out, "raftkv.png"), dpi=90)
-    plt.close(fig)
+    save(fig, rec, "raftkv, 3 nodes on one machine, PUT ?wait=1\n", os.path.join(out, "raftkv.png"))
 
 
 def main():
