@@ -255,6 +255,8 @@ class Wal {
   // be contiguous; an entry whose index was written before replaces it and
   // everything after it, as a new Raft leader's entries do. Fsyncs when
   // raft requires it. kFailedPrecondition before ReadAll or in read mode.
+  // Memory: a batch is framed in one buffer (its entries' bytes plus a
+  // little); the WAL keeps finished buffers for reuse, up to 64 MiB in all.
   absl::Status Save(const raftpb::HardState& hardstate,
                     absl::Span<const raftpb::Entry> entries);
 
