@@ -108,6 +108,9 @@ def bare_loop(path, size, batch, n, overwrite):
 
 
 def main():
+    if len(sys.argv) < 5 or sys.argv[1] in ("-h", "--help"):  # the usage is the docstring
+        print(__doc__.strip(), file=sys.stdout if len(sys.argv) > 1 else sys.stderr)
+        sys.exit(0 if len(sys.argv) > 1 else 2)
     sealwal, peer, work, out = sys.argv[1:5]
     rounds = int(sys.argv[5]) if len(sys.argv) > 5 else 3
     sizes = [int(x) for x in (sys.argv[6] if len(sys.argv) > 6 else "64,1024,16384,262144").split(",")]

@@ -67,6 +67,9 @@ def fdatasync_loop(path, n, size):
 
 
 def main():
+    if len(sys.argv) < 5 or sys.argv[1] in ("-h", "--help"):  # the usage is the docstring
+        print(__doc__.strip(), file=sys.stdout if len(sys.argv) > 1 else sys.stderr)
+        sys.exit(0 if len(sys.argv) > 1 else 2)
     sealwal, peer, work, out = sys.argv[1:5]
     rounds = int(sys.argv[5]) if len(sys.argv) > 5 else 3
     os.makedirs(work, exist_ok=True)

@@ -54,6 +54,9 @@ def drop_caches():
 
 
 def main():
+    if len(sys.argv) < 5 or sys.argv[1] in ("-h", "--help"):  # the usage is the docstring
+        print(__doc__.strip(), file=sys.stdout if len(sys.argv) > 1 else sys.stderr)
+        sys.exit(0 if len(sys.argv) > 1 else 2)
     sealwal, peer, work, out = sys.argv[1:5]
     sizes = [int(x) for x in (sys.argv[5] if len(sys.argv) > 5 else "64,256,1024,2048").split(",")]
     rounds = int(sys.argv[6]) if len(sys.argv) > 6 else 3

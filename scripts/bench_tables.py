@@ -197,6 +197,9 @@ def merged_targets(paths):
 
 
 def main():
+    if len(sys.argv) < 2 or sys.argv[1] in ("-h", "--help"):  # the usage is the docstring
+        print(__doc__.strip(), file=sys.stdout if len(sys.argv) > 1 else sys.stderr)
+        sys.exit(0 if len(sys.argv) > 1 else 2)
     if sys.argv[1] == "--targets":
         merged_targets(sys.argv[2:])
         return

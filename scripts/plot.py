@@ -197,6 +197,9 @@ def raftkv_chart(rec, out):
 
 
 def main():
+    if len(sys.argv) < 3 or sys.argv[1] in ("-h", "--help"):  # the usage is the docstring
+        print(__doc__.strip(), file=sys.stdout if len(sys.argv) > 1 else sys.stderr)
+        sys.exit(0 if len(sys.argv) > 1 else 2)
     path, out = sys.argv[1], sys.argv[2]
     with open(path) as f:
         rec = json.load(f)
