@@ -48,7 +48,7 @@ out="$build/bench-results"
 "$root/scripts/setup.sh"
 # Peak RSS comes from /usr/bin/time; raftkv's readiness probe uses curl.
 { [ -x /usr/bin/time ] && command -v curl >/dev/null; } || "$root/scripts/setup.sh" time curl
-if ! command -v python3 >/dev/null; then  # only the report needs it
+if ! command -v python3 >/dev/null; then  # the drivers, the record and the report
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq python3 >/dev/null
 fi
