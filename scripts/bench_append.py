@@ -30,6 +30,7 @@ import statistics
 import subprocess
 import sys
 import time
+import bench_util
 
 DEPTH = 16
 BYTES_CAP = 128 << 20  # data per run at most (at least one batch)
@@ -108,9 +109,7 @@ def bare_loop(path, size, batch, n, overwrite):
 
 
 def main():
-    if len(sys.argv) < 5 or sys.argv[1] in ("-h", "--help"):  # the usage is the docstring
-        print(__doc__.strip(), file=sys.stdout if len(sys.argv) > 1 else sys.stderr)
-        sys.exit(0 if len(sys.argv) > 1 else 2)
+    bench_util.usage_or_exit(__doc__, 4)
     sealwal, peer, work, out = sys.argv[1:5]
     rounds = int(sys.argv[5]) if len(sys.argv) > 5 else 3
     sizes = [int(x) for x in (sys.argv[6] if len(sys.argv) > 6 else "64,1024,16384,262144").split(",")]

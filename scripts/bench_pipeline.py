@@ -27,6 +27,7 @@ import statistics
 import subprocess
 import sys
 import time
+import bench_util
 
 # Entries per run. Each WAL (plaintext and the ~3% larger encrypted one)
 # must cross the same segment marks: at half a segment the WAL starts
@@ -67,9 +68,7 @@ def fdatasync_loop(path, n, size):
 
 
 def main():
-    if len(sys.argv) < 5 or sys.argv[1] in ("-h", "--help"):  # the usage is the docstring
-        print(__doc__.strip(), file=sys.stdout if len(sys.argv) > 1 else sys.stderr)
-        sys.exit(0 if len(sys.argv) > 1 else 2)
+    bench_util.usage_or_exit(__doc__, 4)
     sealwal, peer, work, out = sys.argv[1:5]
     rounds = int(sys.argv[5]) if len(sys.argv) > 5 else 3
     os.makedirs(work, exist_ok=True)

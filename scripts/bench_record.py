@@ -20,6 +20,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import bench_util
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -165,9 +166,7 @@ def targets(rec):
 
 
 def main():
-    if len(sys.argv) < 4 or sys.argv[1] in ("-h", "--help"):  # the usage is the docstring
-        print(__doc__.strip(), file=sys.stdout if len(sys.argv) > 1 else sys.stderr)
-        sys.exit(0 if len(sys.argv) > 1 else 2)
+    bench_util.usage_or_exit(__doc__, 3)
     raw, out, command = sys.argv[1], sys.argv[2], sys.argv[3]
     snapdir = os.path.join(raw, "snap")
     snap = {"peer": jsonl(os.path.join(snapdir, "peer.jsonl")),

@@ -24,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import time
+import bench_util
 
 
 def run(cmd):
@@ -54,9 +55,7 @@ def drop_caches():
 
 
 def main():
-    if len(sys.argv) < 5 or sys.argv[1] in ("-h", "--help"):  # the usage is the docstring
-        print(__doc__.strip(), file=sys.stdout if len(sys.argv) > 1 else sys.stderr)
-        sys.exit(0 if len(sys.argv) > 1 else 2)
+    bench_util.usage_or_exit(__doc__, 4)
     sealwal, peer, work, out = sys.argv[1:5]
     sizes = [int(x) for x in (sys.argv[5] if len(sys.argv) > 5 else "64,256,1024,2048").split(",")]
     rounds = int(sys.argv[6]) if len(sys.argv) > 6 else 3

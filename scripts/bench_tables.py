@@ -12,6 +12,7 @@ import json
 import os
 import statistics
 import sys
+import bench_util
 
 VARIANTS = [("sealwal-plain-sync", "plain"), ("sealwal-aes-sync", "AES"),
             ("sealwal-chacha-sync", "ChaCha"), ("sealwal-plain-pipe", "plain pipe"),
@@ -197,9 +198,7 @@ def merged_targets(paths):
 
 
 def main():
-    if len(sys.argv) < 2 or sys.argv[1] in ("-h", "--help"):  # the usage is the docstring
-        print(__doc__.strip(), file=sys.stdout if len(sys.argv) > 1 else sys.stderr)
-        sys.exit(0 if len(sys.argv) > 1 else 2)
+    bench_util.usage_or_exit(__doc__, 1)
     if sys.argv[1] == "--targets":
         merged_targets(sys.argv[2:])
         return

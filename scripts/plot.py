@@ -15,6 +15,7 @@ import sys
 import matplotlib
 matplotlib.use("Agg")  # no display
 import matplotlib.pyplot as plt  # noqa: E402
+import bench_util  # noqa: E402
 
 STYLE = {  # variant -> (label, colour, line style)
     "sealwal-plain-sync": ("sealwal plaintext", "tab:blue", "-"),
@@ -197,9 +198,7 @@ def raftkv_chart(rec, out):
 
 
 def main():
-    if len(sys.argv) < 3 or sys.argv[1] in ("-h", "--help"):  # the usage is the docstring
-        print(__doc__.strip(), file=sys.stdout if len(sys.argv) > 1 else sys.stderr)
-        sys.exit(0 if len(sys.argv) > 1 else 2)
+    bench_util.usage_or_exit(__doc__, 2)
     path, out = sys.argv[1], sys.argv[2]
     with open(path) as f:
         rec = json.load(f)
