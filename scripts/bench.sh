@@ -47,11 +47,9 @@ out="$build/bench-results"
 
 "$root/scripts/setup.sh"
 # Peak RSS comes from /usr/bin/time; raftkv's readiness probe uses curl.
-{ [ -x /usr/bin/time ] && command -v curl >/dev/null; } || "$root/scripts/setup.sh" time curl
-if ! command -v python3 >/dev/null; then  # the drivers, the record and the report
-  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq python3 >/dev/null
-fi
+# The drivers, the record and the report are python3.
+{ [ -x /usr/bin/time ] && command -v curl >/dev/null && command -v python3 >/dev/null; } ||
+  "$root/scripts/setup.sh" time curl python3
 BUILD_DIR="$build" BUILD_TYPE=Release SEALWAL_CMAKE_ARGS="-DSEALWAL_BUILD_TESTS=OFF -DSEALWAL_BUILD_FUZZ=OFF" \
   "$root/scripts/build.sh" >/dev/null
 peer="$("$root/scripts/build_peer.sh" "$build" 2>"$build/peer.log" | tail -n 1)" && [ -x "$peer" ] ||

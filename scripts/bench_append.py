@@ -81,33 +81,6 @@ def run_peer(cmd):
     return wall - j.get("datagen_seconds", 0.0), j
 
 
-def bare_loop(path, size, batch, n, overwrite):
-    """One write + fdatasync per batch; returns (seconds, [latencies us])."""
-    chunk = os.urandom(size * batch)
-    saves = (n + batch - 1) // batch
-    flags = os.O_WRONLY | os.O_CREAT
-    if overwrite:  # pre-write and sync the whole file, then time rewriting it
-        with open(path, "wb") as f:
-            for _ in range(saves):
-                f.write(chunk)
-            f.flush()
-            os.fsync(f.fileno())
-    else:
-        flags |= os.O_TRUNC
-    fd = os.open(path, flags, 0o600)
-    lat = []
-    t0 = time.perf_counter()
-    for _ in range(saves):
-        s = time.perf_counter()
-        os.write(fd, chunk)
-        os.fdatasync(fd)
-        lat.append((time.perf_counter() - s) * 1e6)
-    dt = time.perf_counter() - t0
-    os.close(fd)
-    os.remove(path)
-    return dt, lat
-
-
 def main():
     bench_util.usage_or_exit(__doc__, 4)
     sealwal, peer, work, out = sys.argv[1:5]
@@ -152,7 +125,9 @@ def main():
         return job
 
     def bare(size, batch, n, overwrite):
-        return lambda: bare_loop(os.path.join(work, "append-bare.bin"), size, batch, n, overwrite)
+        saves = (n + batch - 1) // batch
+        return lambda: bench_util.fdatasync_loop(os.path.join(work, "append-bare.bin"),
+                                                 os.urandom(size * batch), saves, overwrite)
 
     variants = [("sealwal-plain-sync", lambda s, b, n: gen(s, b, n, None, False)),
                 ("sealwal-aes-sync", lambda s, b, n: gen(s, b, n, "aes", False)),

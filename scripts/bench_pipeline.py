@@ -48,25 +48,6 @@ def timed(cmd):
     return dt
 
 
-def fdatasync_loop(path, n, size):
-    """Seconds for n writes of `size` bytes, each fdatasync'ed, overwriting
-    a file already written and synced (no size change to journal)."""
-    buf = b"\1" * size
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, b"\0" * (n * size + 4096))
-        os.fsync(fd)
-        os.lseek(fd, 0, 0)
-        t = time.perf_counter()
-        for _ in range(n):
-            os.write(fd, buf)
-            os.fdatasync(fd)
-        return time.perf_counter() - t
-    finally:
-        os.close(fd)
-        os.unlink(path)
-
-
 def main():
     bench_util.usage_or_exit(__doc__, 4)
     sealwal, peer, work, out = sys.argv[1:5]
@@ -121,7 +102,7 @@ def main():
                 b1[k].append(max(t2 - t1, 1e-9))
         # The device's limit in the same round: B1 writes of one framed
         # entry's size, each followed by fdatasync, over a pre-written file.
-        t = fdatasync_loop(os.path.join(work, "pipeline-loop.bin"), B1, 1072)
+        t, _ = bench_util.fdatasync_loop(os.path.join(work, "pipeline-loop.bin"), b"\1" * 1072, B1)
         if r:
             b1.setdefault("fdatasync-overwrite", []).append(t)
 

@@ -145,10 +145,7 @@ def targets(rec):
         if v:
             t.append(("snapshots", f"encrypted 64 MiB {what} load, MB/s", v / 1e6, 1000))
             t.append(("snapshots", f"encrypted 64 MiB {what} load / swarmkit-style", ratio(v / 1e6, sw), 5.0))
-    dd = {}  # median over the rounds
-    for r in snap.get("dd", []):
-        dd.setdefault(r["mib"], []).append((r["mib"] << 20) / 1e6 / float(r["seconds"]))
-    dd = {m: med(v) for m, v in dd.items()}
+    dd = bench_util.dd_mb_per_s(snap.get("dd", []))  # median over the rounds
     for mib in (64, 1024):
         for enc in (0, 1):
             v = gb.get(f"BM_StreamSave/MiB:{mib}/encrypted:{enc}")

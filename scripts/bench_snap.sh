@@ -99,9 +99,11 @@ for r in $(seq 1 "$rounds"); do
 done
 rm -f "$tmp/rss.dek" "$out/save.txt" "$out/load.txt" "$out/rss.txt" "$out/peer.json"
 
-python3 - "$out" "$sizes" <<'PY'
+python3 - "$out" "$sizes" "$root/scripts" <<'PY'
 import json, sys, os, statistics
 out, sizes = sys.argv[1], [int(s) for s in sys.argv[2].split()]
+sys.path.insert(0, sys.argv[3])
+import bench_util
 med = statistics.median
 bench = {}  # in-process snap_bench (64 MiB and 1 GiB), MB/s
 for b in json.load(open(os.path.join(out, "snap_bench.json")))["benchmarks"]:
@@ -118,11 +120,7 @@ cli = {}  # (mib, plain|aes) -> [runs]
 for line in open(os.path.join(out, "cli.jsonl")):
     j = json.loads(line)
     cli.setdefault((j["mib"], j["encrypt"]), []).append(j)
-dd = {}  # median over the rounds
-for line in open(os.path.join(out, "dd.jsonl")):
-    j = json.loads(line)
-    dd.setdefault(j["mib"], []).append((j["mib"] << 20) / 1e6 / float(j["seconds"]))
-dd = {m: med(v) for m, v in dd.items()}
+dd = bench_util.dd_mb_per_s(json.loads(l) for l in open(os.path.join(out, "dd.jsonl")))
 nan = float("nan")
 def g(k): return bench.get(k, nan)
 def mbps(mib, secs): return (mib << 20) / 1e6 / secs if secs else nan

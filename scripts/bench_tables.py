@@ -9,9 +9,9 @@ Every figure is the median of the record's rounds; "spread" is
 (max - min) / median over those rounds.
 """
 import json
-import os
 import statistics
 import sys
+import bench_record  # the targets' definitions, applied to each record's figures
 import bench_util
 
 VARIANTS = [("sealwal-plain-sync", "plain"), ("sealwal-aes-sync", "AES"),
@@ -97,10 +97,7 @@ def recovery(rec):
 def snapshots(rec):
     snap = rec["snap"]
     cli, peer = snap.get("cli", []), snap.get("peer", [])
-    dd = {}  # median over the rounds
-    for r in snap.get("dd", []):
-        dd.setdefault(r["mib"], []).append((r["mib"] << 20) / 1e6 / float(r["seconds"]))
-    dd = {m: med(v) for m, v in dd.items()}
+    dd = bench_util.dd_mb_per_s(snap.get("dd", []))  # median over the rounds
     print("| size | what | save MB/s | load MB/s | peak RSS save / load | save / dd |")
     print("|---:|---|---:|---:|---:|---:|")
     for mib in sorted({r["mib"] for r in cli} | {r["size"] >> 20 for r in peer}):
@@ -183,8 +180,6 @@ def merged_targets(paths):
     """One targets table over several records, computed from their figures
     by bench_record.py's current definitions: a later record's figure for
     the same target replaces an earlier one's; the last column names it."""
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    import bench_record  # the targets' definitions, applied to each record's figures
     rows = {}
     for path in paths:
         with open(path) as f:
