@@ -9,10 +9,10 @@
 #include "sealwal/base/crc32c.h"
 #include "sealwal/base/endian.h"
 #include "sealwal/base/status_macros.h"
+#include "sealwal/wal/record_reader.h"
 
 namespace sealwal::wal {
 namespace {
-
 
 constexpr size_t kReadChunk = 4 << 20;  // large sequential reads
 constexpr char kClassPayloadUrl[] = "type.sealwal.dev/wal-error-class";
@@ -132,6 +132,35 @@ ParseResult ParseRecord(absl::string_view b, DecodedRecord* rec, bool* has_data)
   }
   return ParseResult::kOk;
 }
+
+// One frame read at `off` by FindResumedLog: the parsed record and where
+// the next frame starts. False when no well-formed frame starts there.
+bool ReadFrameAt(const env::RandomAccessFile& file, uint64_t off, uint64_t size,
+                 std::string* buf, DecodedRecord* rec, uint64_t* next) {
+  char word_bytes[kFrameSizeBytes];
+  if (off > size || size - off < kFrameSizeBytes) return false;
+  auto got = file.ReadAt(off, absl::MakeSpan(word_bytes, kFrameSizeBytes));
+  if (!got.ok() || *got != kFrameSizeBytes) return false;
+  uint64_t rec_bytes, pad;
+  DecodeFrameLength(LoadLE64(word_bytes), &rec_bytes, &pad);
+  if (rec_bytes == 0 || rec_bytes >= kMaxRecordBytes - pad) return false;
+  if (rec_bytes + pad > size - off - kFrameSizeBytes) return false;
+  buf->resize(static_cast<size_t>(rec_bytes));
+  got = file.ReadAt(off + kFrameSizeBytes, absl::MakeSpan(buf->data(), buf->size()));
+  if (!got.ok() || *got != buf->size()) return false;
+  *rec = DecodedRecord{};
+  bool has_data = false;
+  if (ParseRecord(*buf, rec, &has_data) != ParseResult::kOk) return false;
+  // Every record type but crc carries data; a crc record carries none.
+  const bool is_crc = rec->type == static_cast<int64_t>(RecordType::kCrc);
+  if (rec->type < static_cast<int64_t>(RecordType::kMetadata) ||
+      rec->type > static_cast<int64_t>(RecordType::kSnapshot) || has_data == is_crc) {
+    return false;
+  }
+  *next = off + kFrameSizeBytes + rec_bytes + pad;
+  return true;
+}
+
 
 }  // namespace
 
@@ -258,7 +287,11 @@ absl::StatusOr<bool> Decoder::Next(DecodedRecord* rec) {
     uint64_t word = 0;
     if (have == kFrameSizeBytes) word = LoadLE64(buf_.data() + pos_);
     if (have == 0 || (have == kFrameSizeBytes && word == 0)) {
-      // End of file or of the preallocated space: on to the next file.
+      // End of file or of the preallocated space: on to the next file. In
+      // the last file a zeroed length word may also hide records after it.
+      if (have != 0 && on_last_file()) {
+        SEALWAL_RETURN_IF_ERROR(CheckNothingFollows(last_valid_offset_ + kFrameSizeBytes, {}));
+      }
       in_.reset();
       ++file_;
       if (file_ >= paths_.size()) return false;
@@ -282,6 +315,10 @@ absl::StatusOr<bool> Decoder::Next(DecodedRecord* rec) {
     const size_t frame_len = static_cast<size_t>(rec_bytes + pad);
     SEALWAL_ASSIGN_OR_RETURN(have, Fill(frame_len));
     if (have < frame_len) {
+      // A damaged length word can also point past the end.
+      if (on_last_file()) {
+        SEALWAL_RETURN_IF_ERROR(CheckNothingFollows(last_valid_offset_ + kFrameSizeBytes, {}));
+      }
       return WalError(absl::StatusCode::kDataLoss, WalErrorClass::kUnexpectedEof,
                       absl::StrCat("unexpected EOF: record at offset ", last_valid_offset_,
                                    " of ", env::Basename(paths_[file_]), " is cut short"));
@@ -296,6 +333,9 @@ absl::StatusOr<bool> Decoder::Next(DecodedRecord* rec) {
       // etcd returns a record cut short inside its frame as
       // io.ErrUnexpectedEOF, i.e. a torn write, even without a zero sector.
       if (pr == ParseResult::kTruncated || IsTornFrame(frame)) {
+        if (on_last_file()) {
+          SEALWAL_RETURN_IF_ERROR(CheckNothingFollows(last_valid_offset_ + kFrameSizeBytes, {}));
+        }
         return WalError(absl::StatusCode::kDataLoss, WalErrorClass::kUnexpectedEof,
                         absl::StrCat("unexpected EOF: torn record at offset ",
                                      last_valid_offset_, " of ", env::Basename(paths_[file_])));
@@ -309,6 +349,9 @@ absl::StatusOr<bool> Decoder::Next(DecodedRecord* rec) {
       crc_ = crc32c::Extend(crc_, data_);
       if (parsed.crc != crc_) {
         if (IsTornFrame(frame)) {
+          SEALWAL_RETURN_IF_ERROR(CheckNothingFollows(
+              last_valid_offset_ + kFrameSizeBytes,
+              DamagedRecord{parsed.crc, last_valid_offset_ + kFrameSizeBytes + frame_len}));
           return WalError(absl::StatusCode::kDataLoss, WalErrorClass::kUnexpectedEof,
                           absl::StrCat("unexpected EOF: torn record at offset ",
                                        last_valid_offset_, " of ",
@@ -353,6 +396,66 @@ absl::StatusOr<std::vector<std::string>> SelectSegments(env::FileSystem* fs,
     paths.push_back(env::JoinPath(dir, names[i]));
   }
   return paths;
+}
+
+}  // namespace sealwal::wal
+
+namespace sealwal::wal {
+
+// Two frames that parse and chain (the second's CRC extends the first's) are
+// written records: damage chance would have to forge a 32-bit CRC. A torn
+// write leaves zeros, or bytes that do not chain, after the last good
+// record; a damaged record in the middle of the log leaves the chain going
+// on after it. The first frame after a damaged record whose own crc field
+// survived may also chain onto that stored CRC.
+absl::Status Decoder::CheckNothingFollows(uint64_t from, std::optional<DamagedRecord> damaged) {
+  const std::string& path = paths_[file_];
+  SEALWAL_ASSIGN_OR_RETURN(auto file, fs_->NewRandomAccessFile(path));
+  SEALWAL_ASSIGN_OR_RETURN(const uint64_t size, file->Size());
+  constexpr size_t kScanChunk = 1 << 20;
+  std::vector<char> chunk(kScanChunk);
+  std::string a_buf, b_buf;
+  from = (from + kFrameAlignment - 1) / kFrameAlignment * kFrameAlignment;
+  for (uint64_t base = from; base < size && size - base >= kFrameSizeBytes;) {
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(kScanChunk, size - base));
+    SEALWAL_ASSIGN_OR_RETURN(size_t got, file->ReadAt(base, absl::MakeSpan(chunk.data(), want)));
+    if (got < kFrameSizeBytes) break;
+    for (size_t i = 0; i + kFrameSizeBytes <= got; i += kFrameAlignment) {
+      if (LoadLE64(chunk.data() + i) == 0) continue;
+      // Both etcd and we write the type field first.
+      if (i + kFrameSizeBytes < got && chunk[i + kFrameSizeBytes] != 0x08) continue;
+      const uint64_t off = base + i;
+      DecodedRecord a, b;
+      uint64_t next, after;
+      if (!ReadFrameAt(*file, off, size, &a_buf, &a, &next)) continue;
+      auto chains = [](uint32_t prev, const DecodedRecord& r) {
+        return r.type == static_cast<int64_t>(RecordType::kCrc) ? r.crc == prev
+                                                                  : r.crc == crc32c::Extend(prev, r.data);
+      };
+      bool resumed = damaged.has_value() && off == damaged->next && chains(damaged->crc, a);
+      if (!resumed && ReadFrameAt(*file, next, size, &b_buf, &b, &after)) resumed = chains(a.crc, b);
+      if (!resumed) continue;
+      // Name the first entry that follows, so that the damaged range is
+      // known (the damaged record itself may not say what it was).
+      std::string first_entry;
+      uint64_t at = off;
+      for (int n = 0; n < 64 && ReadFrameAt(*file, at, size, &a_buf, &a, &next); ++n, at = next) {
+        uint64_t index, term;
+        if (a.type == static_cast<int64_t>(RecordType::kEntry) &&
+            ParseEntryPosition(a.data, &index, &term)) {
+          first_entry = absl::StrCat(", the first entry there is index ", index, " term ", term);
+          break;
+        }
+      }
+      return WalError(absl::StatusCode::kDataLoss, WalErrorClass::kCrcMismatch,
+                      absl::StrCat("walpb: crc mismatch (record at offset ", last_valid_offset_,
+                                   " of ", env::Basename(path),
+                                   " is damaged, but valid records follow from offset ", off,
+                                   first_entry, "): corruption inside the log, not a torn tail"));
+    }
+    base += got / kFrameAlignment * kFrameAlignment;
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace sealwal::wal

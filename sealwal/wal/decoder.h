@@ -23,6 +23,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -78,6 +79,18 @@ class Decoder {
   // returns how many are available (<= n only at end of file).
   absl::StatusOr<size_t> Fill(size_t n);
   bool IsTornFrame(absl::string_view frame) const;
+  // A damaged record whose crc field parsed, and where its frame ends.
+  struct DamagedRecord {
+    uint32_t crc;
+    uint64_t next;
+  };
+  // Called where the last file seems to end in a torn write (a zero sector,
+  // a zero or overlong length word, a record cut short): kDataLoss (class
+  // kCrcMismatch) when valid, chained records follow at or after `from`,
+  // since then the damage is inside the log and truncating there would drop
+  // records that were written (and maybe acknowledged) after it. OK when
+  // nothing does. Reads the rest of the file in 1 MiB pieces.
+  absl::Status CheckNothingFollows(uint64_t from, std::optional<DamagedRecord> damaged);
 
   env::FileSystem* const fs_;
   const std::vector<std::string> paths_;

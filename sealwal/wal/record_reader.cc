@@ -102,19 +102,34 @@ bool RecordReader::ReadRecord(Record* rec) {
   return false;
 }
 
-bool ParseSnapshotRecord(absl::string_view data, SnapshotPosition* out) {
+namespace {
+
+// Reads two varint fields of a message (by their tags), skipping the rest.
+bool ParseTwoVarints(absl::string_view data, uint32_t tag_a, uint64_t* a, uint32_t tag_b,
+                     uint64_t* b) {
   google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(data.data()),
                                             static_cast<int>(data.size()));
-  *out = {};
+  *a = *b = 0;
   while (in.CurrentPosition() < static_cast<int>(data.size())) {
     const uint32_t tag = in.ReadTag();
     bool ok;
-    if (tag == 0x08) ok = in.ReadVarint64(&out->index);
-    else if (tag == 0x10) ok = in.ReadVarint64(&out->term);
+    if (tag == tag_a) ok = in.ReadVarint64(a);
+    else if (tag == tag_b) ok = in.ReadVarint64(b);
     else ok = tag != 0 && google::protobuf::internal::WireFormatLite::SkipField(&in, tag);
     if (!ok) return false;
   }
   return true;
+}
+
+}  // namespace
+
+bool ParseSnapshotRecord(absl::string_view data, SnapshotPosition* out) {
+  *out = {};
+  return ParseTwoVarints(data, 0x08, &out->index, 0x10, &out->term);
+}
+
+bool ParseEntryPosition(absl::string_view data, uint64_t* index, uint64_t* term) {
+  return ParseTwoVarints(data, 0x18, index, 0x10, term);
 }
 
 }  // namespace sealwal::wal

@@ -135,6 +135,9 @@ class RecordReader {
 // Parses a walpb.Snapshot record's data (1 index, 2 term; conf_state and
 // unknown fields skipped). False when the bytes do not parse.
 bool ParseSnapshotRecord(absl::string_view data, SnapshotPosition* out);
+// Reads the index and term of a marshalled raftpb.Entry (an entry record's
+// data) without decoding the rest; false when it does not parse.
+bool ParseEntryPosition(absl::string_view data, uint64_t* index, uint64_t* term);
 
 }  // namespace sealwal::wal
 

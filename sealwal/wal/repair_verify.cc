@@ -35,7 +35,14 @@ absl::StatusOr<bool> Wal::Repair(const std::string& dir, const WalOptions& optio
   SEALWAL_ASSIGN_OR_RETURN(auto lock, fs->LockFile(last));
   RecordReader reader(fs, {last});
   Record rec;
+  uint64_t last_index = 0, last_term = 0;  // the last entry read intact
   while (reader.ReadRecord(&rec)) {
+    uint64_t index, term;
+    if (rec.type == static_cast<int64_t>(RecordType::kEntry) &&
+        ParseEntryPosition(rec.data, &index, &term)) {
+      last_index = index;
+      last_term = term;
+    }
   }
   switch (reader.end()) {
     case RecordReader::End::kEof:
@@ -47,6 +54,13 @@ absl::StatusOr<bool> Wal::Repair(const std::string& dir, const WalOptions& optio
       if (IsChainBreak(reader.status())) {
         return WalError(absl::StatusCode::kDataLoss, WalErrorClass::kCrcMismatch,
                         "wal: crc mismatch (segment chain broken); not repairable");
+      }
+      if (reader.end() == RecordReader::End::kCorruption && last_index > 0) {
+        // Name where the damage starts, for the operator's decision.
+        return WalError(reader.status().code(), GetWalErrorClass(reader.status()),
+                        absl::StrCat(reader.status().message(),
+                                     "; the last intact entry before it is index ", last_index,
+                                     " term ", last_term));
       }
       return reader.status();
   }

@@ -45,7 +45,11 @@
 // appended but not yet fsynced may be lost or torn; recovery treats a torn
 // record at the end of the last segment as the end of the log (Repair or a
 // write-mode open zeroes it), and any other CRC failure as corruption,
-// which is never repaired silently. A write that fails part-way (ENOSPC,
+// which is never repaired silently. A record is only "torn" when nothing
+// valid follows it: a damaged record (a zero sector, a zero or overlong
+// length word) followed by records whose CRCs chain is damage inside the
+// log (kCrcMismatch), because truncating there would drop records written
+// after it (docs/format.md §7). A write that fails part-way (ENOSPC,
 // EIO) is cut back to the last whole frame before the WAL gives up, so
 // that a partial frame is never left to read as corruption.
 //
@@ -340,8 +344,10 @@ class Wal {
   // Truncates a torn tail: when the last segment ends in a partial record,
   // copies the segment to "<name>.broken" (fsynced), truncates it after the
   // last good record and fsyncs it. OK when there was nothing to repair;
-  // kDataLoss (kCrcMismatch etc.) when the damage is not a torn tail, in
-  // which case nothing is modified. Returns true when it truncated. Needs
+  // kDataLoss (kCrcMismatch etc.) when the damage is not a torn tail (for
+  // a damaged record with valid records after it, the message names the
+  // offsets and the last intact entry before and the first entry after
+  // it), in which case nothing is modified. Returns true when it truncated. Needs
   // no key (options.codec may be null for an "-encrypted" directory).
   static absl::StatusOr<bool> Repair(const std::string& dir, const WalOptions& options = {});
 
