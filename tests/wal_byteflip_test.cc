@@ -48,6 +48,7 @@
 #include "sealwal/env/file_system.h"
 #include "sealwal/env/mem_file_system.h"
 #include "gtest/gtest.h"
+#include "testing/fs_dir_contents.h"
 #include "testing/status_matchers.h"
 #include "testing/wal_entries.h"
 #include "sealwal/wal/decoder.h"
@@ -196,14 +197,7 @@ std::unique_ptr<env::FileSystem> WithFiles(const Layout& l, size_t file,
 }
 
 std::map<std::string, std::string> Files(env::FileSystem* fs) {
-  std::map<std::string, std::string> m;
-  auto names = fs->ListDir(kDir);
-  EXPECT_TRUE(names.ok()) << names.status();
-  if (!names.ok()) return m;
-  for (const auto& n : *names) {
-    m[n] = *env::ReadFileToString(fs, env::JoinPath(kDir, n));
-  }
-  return m;
+  return ::sealwal::testing::FsDirContents(fs, kDir);
 }
 
 struct Counts {

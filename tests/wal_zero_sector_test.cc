@@ -28,6 +28,7 @@
 #include "sealwal/wal/decoder.h"
 #include "sealwal/wal/format.h"
 #include "sealwal/wal/wal.h"
+#include "testing/fs_dir_contents.h"
 #include "testing/status_matchers.h"
 #include "testing/wal_entries.h"
 
@@ -89,14 +90,7 @@ Log Build() {
 }
 
 std::map<std::string, std::string> Files(env::FileSystem* fs) {
-  std::map<std::string, std::string> m;
-  auto names = fs->ListDir(kDir);
-  EXPECT_TRUE(names.ok()) << names.status();
-  if (!names.ok()) return m;
-  for (const auto& n : *names) {
-    m[n] = *env::ReadFileToString(fs, env::JoinPath(kDir, n));
-  }
-  return m;
+  return ::sealwal::testing::FsDirContents(fs, kDir);
 }
 
 // Entries 1..n in order, exactly as saved.
