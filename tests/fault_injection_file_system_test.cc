@@ -650,8 +650,9 @@ TEST_P(FaultInjectionTest, TornWriteWithItsLastSectorsZeroed) {
     // holds 100 bytes of the write, the ones before it whole sectors.
     const uint64_t end = old_bytes.size() + write.size();
     const uint64_t last_sector = (end - 1) / kSector * kSector;
+    const uint64_t back = (sectors - 1) * kSector;
     const uint64_t zero_from =
-        std::max<uint64_t>(old_bytes.size(), last_sector - (sectors - 1) * kSector);
+        std::max<uint64_t>(old_bytes.size(), last_sector >= back ? last_sector - back : 0);
     const std::string want = old_bytes + std::string(zero_from - old_bytes.size(), 'w') +
                              std::string(end - zero_from, '\0');
     EXPECT_EQ(OnDisk(P("f")), want);
@@ -659,29 +660,38 @@ TEST_P(FaultInjectionTest, TornWriteWithItsLastSectorsZeroed) {
   }
 }
 
-// CrashAfterOps(n, fraction) tears the n-th op when it is an Append; any
-// other op crashes before reaching the base, as CrashAfterOps(n) does.
+// CrashAfterOps(n, fraction) tears the n-th op when it is an Append, at a
+// sector boundary; any other op crashes before reaching the base, as
+// CrashAfterOps(n) does.
 TEST_P(FaultInjectionTest, CrashAfterOpsCanTearTheAppendItLandsOn) {
   ASSERT_OK_AND_ASSIGN(auto f, fs_->NewWritableFile(P("f")));
   ASSERT_OK(fs_->SyncDir(dir_));
-  ASSERT_OK(f->Append("abc"));
+  const std::string a(600, 'a');
+  ASSERT_OK(f->Append(a));
   ASSERT_OK(f->Sync());
   fs_->CrashAfterOps(1, 0.5);
   ASSERT_OK(f->Append("de"));
-  EXPECT_THAT(f->Append("fghi"), StatusIs(Code::kUnavailable));
-  EXPECT_EQ(OnDisk(P("f")), "abcdefg");
+  // Half of 1000 bytes from offset 602 ends at 1102: cut back to 1024.
+  EXPECT_THAT(f->Append(std::string(1000, 'b')), StatusIs(Code::kUnavailable));
+  EXPECT_EQ(OnDisk(P("f")), a + "de" + std::string(1024 - 602, 'b'));
   ASSERT_TRUE(fs_->crash_point().has_value());
   EXPECT_EQ(fs_->crash_point()->op, "append");
   EXPECT_EQ(fs_->crash_point()->path, P("f"));
   EXPECT_TRUE(fs_->crash_point()->torn);
   ASSERT_OK(fs_->DropUnsyncedData(FaultInjectionFileSystem::TornWrite::kPrefixKept));
-  EXPECT_EQ(OnDisk(P("f")), "abcdefg");
+  EXPECT_EQ(OnDisk(P("f")), a + "de" + std::string(1024 - 602, 'b'));
+  fs_->Reactivate();
+
+  // Within one sector: nothing of it reaches the base.
+  ASSERT_OK_AND_ASSIGN(auto h, fs_->NewWritableFile(P("h")));
+  fs_->CrashAfterOps(0, 0.5);
+  EXPECT_THAT(h->Append("xyz"), StatusIs(Code::kUnavailable));
+  EXPECT_EQ(OnDisk(P("h")), "");
   fs_->Reactivate();
 
   ASSERT_OK_AND_ASSIGN(auto g, fs_->NewWritableFile(P("g")));
   fs_->CrashAfterOps(0, 0.5);
   EXPECT_THAT(g->Sync(), StatusIs(Code::kUnavailable));  // not an Append: nothing torn
-  EXPECT_FALSE(fs_->torn_write().has_value());
   ASSERT_TRUE(fs_->crash_point().has_value());
   EXPECT_EQ(fs_->crash_point()->op, "sync");
   EXPECT_FALSE(fs_->crash_point()->torn);

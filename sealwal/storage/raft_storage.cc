@@ -409,6 +409,15 @@ absl::Status RaftStorage::RemoveSegmentsBelow(uint64_t index) {
 absl::Status RaftStorage::GC(size_t keep_old_snapshots) {
   SEALWAL_RETURN_IF_ERROR(CheckWritable());
   if (keep_old_snapshots == 0) return absl::InvalidArgumentError("storage: GC keeps at least 1");
+  // A failed removal or directory sync leaves it unknown what a power loss
+  // brings back (removed files return until their directory is synced):
+  // the storage fails for good rather than build on it (a later rotation
+  // step would otherwise drop a key those files need).
+  if (absl::Status s = CollectGarbage(keep_old_snapshots); !s.ok()) return Fail(s);
+  return AdvanceRotation(true);
+}
+
+absl::Status RaftStorage::CollectGarbage(size_t keep_old_snapshots) {
   // Recovery uses only a snapshot at or below the HardState's commit
   // (Wal::ValidSnapshotEntries). A recorded snapshot above it (a leader's
   // snapshot saved before the HardState that commits it) is kept but does
@@ -446,7 +455,7 @@ absl::Status RaftStorage::GC(size_t keep_old_snapshots) {
   }
   // No snapshot recovery could use: every segment stays.
   if (oldest.has_value()) SEALWAL_RETURN_IF_ERROR(RemoveSegmentsBelow(*oldest));
-  return AdvanceRotation(true);
+  return absl::OkStatus();
 }
 
 absl::Status RaftStorage::Poll() {
@@ -651,7 +660,16 @@ absl::Status RaftStorage::AdvanceRotation(bool force_check) {
     }
     last = step;
     result = DoStep(step);
-    if (!result.ok()) break;
+    // Each step is one durable action (a key file write, a key switch, a
+    // release of old files): once one failed, what a power loss would keep
+    // of it is unknown, and a later step building on it (a promotion that
+    // drops the old DEK while released segments may come back, data
+    // sealed under a pending DEK whose key file write was not synced)
+    // could lose data. So the storage fails for good, as for the WAL.
+    if (!result.ok()) {
+      result = Fail(std::move(result));
+      break;
+    }
     if (options_.on_rotation_step) options_.on_rotation_step(step);
   }
   in_rotation_ = false;

@@ -115,7 +115,11 @@
 // Errors: absl::Status. A wrong unlock key is kPermissionDenied and
 // modifies nothing; a missing DEK kNotFound (IsMissingKeyError); corruption
 // kDataLoss; the WAL's errors keep their wal::WalErrorClass. After a failed
-// write or fsync the WAL is failed for good and so is the storage.
+// write or fsync the WAL is failed for good and so is the storage; so is it
+// after a failed rotation step or GC removal (their durability is unknown).
+// A failed snapshot file fails that SaveSnapshot only: the snapshot is not
+// recorded in the WAL, so recovery never uses it, and the next snapshot
+// writes a new file.
 //
 // Thread-safety: not thread-safe (as Wal): the consensus layer calls one
 // RaftStorage from one thread. The request_snapshot callback runs on that
@@ -377,6 +381,8 @@ class RaftStorage {
   // Deletes WAL segments before the one holding `index`.
   absl::Status RemoveSegmentsBelow(uint64_t index);
   absl::Status RemoveSnapshot(const std::string& name);
+  // GC's removals (GC fails the storage when they fail).
+  absl::Status CollectGarbage(size_t keep_old_snapshots);
   absl::Status Fail(absl::Status s);
   // Fail(s) when the WAL failed for good; s alone for a refused batch.
   absl::Status FailIfWalFailed(absl::Status s);

@@ -272,8 +272,13 @@ class FaultInjectionFileSystem::WritableFileImpl final : public WritableFile {
     if (fs_->crash_at_op_ && fs_->mutating_ops_ >= *fs_->crash_at_op_ &&
         fs_->crash_tear_fraction_ && !data.empty()) {
       const double f = std::clamp(*fs_->crash_tear_fraction_, 0.0, 1.0);
-      tear_len = std::clamp<uint64_t>(static_cast<uint64_t>(static_cast<double>(data.size()) * f),
-                                      1, data.size());
+      uint64_t n = static_cast<uint64_t>(static_cast<double>(data.size()) * f);
+      if (n < data.size()) {  // whole sectors only
+        const uint64_t pos = base_->Position();
+        const uint64_t end = (pos + n) / kSectorSize * kSectorSize;
+        n = end > pos ? end - pos : 0;
+      }
+      tear_len = n;
       fs_->crash_at_op_.reset();
     }
     if (absl::Status s = fs_->BeginMutationLocked(generation_, "append", path_);
@@ -348,7 +353,7 @@ class FaultInjectionFileSystem::WritableFileImpl final : public WritableFile {
       return Fail(s);
     }
     // An injected EIO never reaches the base: nothing becomes durable.
-    if (absl::Status s = fs_->BeginSyncLocked(nullptr); !s.ok()) {
+    if (absl::Status s = fs_->BeginSyncLocked(nullptr, path_); !s.ok()) {
       fs_->MarkSyncFailedLocked(e);
       return Fail(s);
     }
@@ -431,6 +436,7 @@ class FaultInjectionFileSystem::WritableFileImpl final : public WritableFile {
 
   absl::Status Enospc(absl::string_view op) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(fs_->mu_) {
     ++fs_->injected_errors_;
+    fs_->last_injected_ = absl::StrCat(op, " ", path_);
     return absl::ResourceExhaustedError(
         absl::StrCat(op, " ", path_, ": No space left on device (injected ENOSPC)"));
   }
@@ -499,7 +505,7 @@ void FaultInjectionFileSystem::CrashLocked() {
   tear_at_.reset();
 }
 
-absl::Status FaultInjectionFileSystem::BeginSyncLocked(Entity* e) {
+absl::Status FaultInjectionFileSystem::BeginSyncLocked(Entity* e, absl::string_view path) {
   if (e != nullptr && e->sync_failed_generation == generation_) ++sync_retries_;
   const int64_t n = syncs_++;
   absl::Status s = sync_failure_;
@@ -509,6 +515,7 @@ absl::Status FaultInjectionFileSystem::BeginSyncLocked(Entity* e) {
   }
   if (!s.ok()) {
     ++injected_errors_;
+    last_injected_ = absl::StrCat("sync ", path);
     MarkSyncFailedLocked(e);
   }
   return s;
@@ -631,6 +638,7 @@ void FaultInjectionFileSystem::ResetState() {
   syncs_ = 0;
   sync_retries_ = 0;
   injected_errors_ = 0;
+  last_injected_.clear();
 }
 
 bool FaultInjectionFileSystem::active() const {
@@ -671,6 +679,11 @@ int64_t FaultInjectionFileSystem::sync_retries() const {
 int64_t FaultInjectionFileSystem::injected_errors() const {
   absl::MutexLock lock(&mu_);
   return injected_errors_;
+}
+
+std::string FaultInjectionFileSystem::last_injected_error() const {
+  absl::MutexLock lock(&mu_);
+  return last_injected_;
 }
 
 std::optional<FaultInjectionFileSystem::CrashPoint> FaultInjectionFileSystem::crash_point() const {
@@ -925,7 +938,7 @@ absl::Status FaultInjectionFileSystem::SyncDir(const std::string& dir) {
   const std::string p = Normalize(dir);
   absl::StatusOr<Entity*> resolved =
       p.empty() ? absl::StatusOr<Entity*>(nullptr) : ResolveDirLocked(p);
-  SEALWAL_RETURN_IF_ERROR(BeginSyncLocked(resolved.ok() ? *resolved : nullptr));
+  SEALWAL_RETURN_IF_ERROR(BeginSyncLocked(resolved.ok() ? *resolved : nullptr, dir));
   if (p.empty()) return base_->SyncDir(dir);
   SEALWAL_RETURN_IF_ERROR(resolved.status());
   Entity* d = *resolved;

@@ -50,9 +50,11 @@
 //   writable file, NewWritableFile, CreateDir, RemoveFile, RemoveDir, Rename
 //   and SyncDir. Loop n = 0, 1, 2, ... to crash at every write step.
 // - CrashAfterOps(n, tear_fraction): as CrashAfterOps(n), but when the
-//   crashing operation is an Append, its first floor(size * tear_fraction)
-//   bytes (at least 1; 1.0: all of them) reach the base before the crash,
-//   and the file counts as torn, as with TearWriteAt.
+//   crashing operation is an Append, a prefix of it reaches the base before
+//   the crash and the file counts as torn, as with TearWriteAt: its first
+//   size * tear_fraction bytes, cut back to a kSectorSize boundary of the
+//   file (a device writes a sector whole or not at all; so a write within
+//   one sector is either all there or not at all); 1.0: all of it.
 // - FailSyncAfter(n, s): the (n+1)-th WritableFile::Sync or SyncDir from
 //   now returns s without syncing (a transient EIO: the ones after it
 //   succeed, which is exactly when a retried fsync would wrongly report
@@ -188,6 +190,8 @@ class FaultInjectionFileSystem final : public FileSystem {
   int64_t sync_retries() const;     // see "Checks" above
   // Failures the wrapper made up: ENOSPC, FailSyncs and FailSyncAfter.
   int64_t injected_errors() const;
+  // The last of them: "write|fallocate|sync PATH" ("" if none).
+  std::string last_injected_error() const;
   // The last torn Append: its file's path at the time and the byte range it
   // was meant to cover (nullopt: nothing torn since the last power loss).
   struct TornInfo {
@@ -227,7 +231,8 @@ class FaultInjectionFileSystem final : public FileSystem {
   void ReactivateLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Counts a retry of a failed sync of `e`, then the injected failure for
   // this sync if one is due (OK: go ahead). Marks `e` failed when not OK.
-  absl::Status BeginSyncLocked(Entity* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status BeginSyncLocked(Entity* e, absl::string_view path)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MarkSyncFailedLocked(Entity* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // The model (see the .cc).
@@ -269,6 +274,7 @@ class FaultInjectionFileSystem final : public FileSystem {
   int64_t syncs_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t sync_retries_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t injected_errors_ ABSL_GUARDED_BY(mu_) = 0;
+  std::string last_injected_ ABSL_GUARDED_BY(mu_);
   std::optional<TornInfo> torn_info_ ABSL_GUARDED_BY(mu_);
   std::optional<CrashPoint> crash_point_ ABSL_GUARDED_BY(mu_);
   int64_t mutating_ops_ ABSL_GUARDED_BY(mu_) = 0;
