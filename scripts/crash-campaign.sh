@@ -25,7 +25,7 @@ check.
   --trials N    SIGKILL trials of `sealwal store gen` (default 500)
   --steps K     crash / fsync / ENOSPC steps per configuration (default 3000)
   --seed S      the campaign seed (default: from the clock, printed; --quick: 1)
-  --quick       the short version CI runs: --trials 16 --steps 120
+  --quick       the short version CI runs: --trials 12 --steps 50 --seed 1
   --parts LIST  comma-separated subset of sigkill,power,eio,enospc,keyfile
   --workdir DIR where the SIGKILL trials make their stores (default: a temp dir)
 Binaries: $SEALWAL and $CRASH_CAMPAIGN, else built in $BUILD_DIR (default build/).
@@ -39,7 +39,7 @@ args=()
 while [ $# -gt 0 ]; do
   case "$1" in
     -h|--help) usage; exit 0 ;;
-    --quick) trials=16; steps=120; seed="${seed:-1}"; shift ;;
+    --quick) trials=12; steps=50; seed="${seed:-1}"; shift ;;
     --trials|--steps|--seed|--parts|--workdir)
       if [ $# -lt 2 ]; then echo "sealwal: crash-campaign: $1 needs a value (see --help)" >&2; exit 2; fi
       case "$1" in
