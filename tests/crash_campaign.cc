@@ -492,10 +492,6 @@ void CheckAfterError(Tally* t, Env& e, const Config& c, RunState& rs,
                                                                                    : "other"];
   const std::string injected = e.fault->last_injected_error();
   const std::string what = absl::StrCat(where, " (", injected, ", during ", rs.phase, ")");
-  // A snapshot's own file or directory: SaveSnapshot fails, the snapshot
-  // is not recorded in the WAL (so recovery ignores it) and the storage
-  // stays usable; the next snapshot writes a new file.
-  const bool snapshot_file = absl::StrContains(injected, "/snap-v3");
   // The next segment prepared in the background (wal-v3*/N.tmp) that no
   // cut took: no data depended on it (recovery below checks that).
   const bool unused_preparation =
@@ -506,10 +502,8 @@ void CheckAfterError(Tally* t, Env& e, const Config& c, RunState& rs,
     } else {
       Failure(t, absl::StrCat(what, ": the injected error was not reported to the caller"));
     }
-  } else if (snapshot_file) {
-    ++t->notes["failed snapshot file: SaveSnapshot failed, the storage stays usable"];
   } else if (s != nullptr) {
-    // Sticky: a failed WAL (or key file) fails the storage for good.
+    // Sticky: any failed write or fsync fails the storage for good.
     const uint64_t next = std::max<uint64_t>(s->last_index(), rs.acked.load()) + 1;
     absl::Status again = s->SaveEntries(HS(next), Batch(c.seed, next, next));
     if (again.ok()) {
