@@ -2,6 +2,7 @@
 // power-loss model is checked over both a mem FS and a POSIX temp dir.
 #include "testing/fault_injection_file_system.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -619,6 +620,125 @@ TEST_P(FaultInjectionTest, TornPrefixCanBeKeptOnDisk) {
   ASSERT_OK(fs_->DropUnsyncedData(/*keep_torn_prefix=*/true));
   EXPECT_EQ(OnDisk(P("f")), "abcde");
   EXPECT_EQ(OnDisk(P("other")), "");  // only the torn file is kept
+}
+
+// A torn write whose file size reached the disk but whose last sectors did
+// not: the prefix is kept and the last sector(s) the write touched read as
+// zeros; bytes before the write are never touched.
+TEST_P(FaultInjectionTest, TornWriteWithItsLastSectorsZeroed) {
+  constexpr uint64_t kSector = FaultInjectionFileSystem::kSectorSize;
+  const std::string old_bytes(kSector + 100, 'o');  // ends mid-sector
+  const std::string write(3 * kSector, 'w');
+  for (uint64_t sectors : {1, 2, 9}) {
+    SCOPED_TRACE(sectors);
+    fs_->RemoveFile(P("f")).IgnoreError();
+    WriteDurable(P("f"), old_bytes);
+    WritableFileOptions o;
+    o.disposition = D::kOpenExisting;
+    ASSERT_OK_AND_ASSIGN(auto f, fs_->NewWritableFile(P("f"), o));
+    ASSERT_OK(f->Seek(old_bytes.size()));
+    fs_->CrashAfterOps(0, /*tear_fraction=*/1.0);  // all of it reaches the page cache
+    EXPECT_THAT(f->Append(write), StatusIs(Code::kUnavailable, HasSubstr("injected crash")));
+    ASSERT_TRUE(fs_->torn_write().has_value());
+    EXPECT_EQ(fs_->torn_write()->begin, old_bytes.size());
+    EXPECT_EQ(fs_->torn_write()->torn_end, old_bytes.size() + write.size());
+    EXPECT_EQ(OnDisk(P("f")), old_bytes + write);
+    ASSERT_OK(fs_->DropUnsyncedData(FaultInjectionFileSystem::TornWrite::kLastSectorsZeroed,
+                                    sectors));
+    fs_->Reactivate();
+    // File end = old + 3 sectors = 4 sectors + 100 bytes: the last sector
+    // holds 100 bytes of the write, the ones before it whole sectors.
+    const uint64_t end = old_bytes.size() + write.size();
+    const uint64_t last_sector = (end - 1) / kSector * kSector;
+    const uint64_t back = (sectors - 1) * kSector;
+    const uint64_t zero_from =
+        std::max<uint64_t>(old_bytes.size(), last_sector >= back ? last_sector - back : 0);
+    const std::string want = old_bytes + std::string(zero_from - old_bytes.size(), 'w') +
+                             std::string(end - zero_from, '\0');
+    EXPECT_EQ(OnDisk(P("f")), want);
+    EXPECT_FALSE(fs_->torn_write().has_value());
+  }
+}
+
+// CrashAfterOps(n, fraction) tears the n-th op when it is an Append, at a
+// sector boundary; any other op crashes before reaching the base, as
+// CrashAfterOps(n) does.
+TEST_P(FaultInjectionTest, CrashAfterOpsCanTearTheAppendItLandsOn) {
+  ASSERT_OK_AND_ASSIGN(auto f, fs_->NewWritableFile(P("f")));
+  ASSERT_OK(fs_->SyncDir(dir_));
+  const std::string a(600, 'a');
+  ASSERT_OK(f->Append(a));
+  ASSERT_OK(f->Sync());
+  fs_->CrashAfterOps(1, 0.5);
+  ASSERT_OK(f->Append("de"));
+  // Half of 1000 bytes from offset 602 ends at 1102: cut back to 1024.
+  EXPECT_THAT(f->Append(std::string(1000, 'b')), StatusIs(Code::kUnavailable));
+  EXPECT_EQ(OnDisk(P("f")), a + "de" + std::string(1024 - 602, 'b'));
+  ASSERT_TRUE(fs_->crash_point().has_value());
+  EXPECT_EQ(fs_->crash_point()->op, "append");
+  EXPECT_EQ(fs_->crash_point()->path, P("f"));
+  EXPECT_TRUE(fs_->crash_point()->torn);
+  ASSERT_OK(fs_->DropUnsyncedData(FaultInjectionFileSystem::TornWrite::kPrefixKept));
+  EXPECT_EQ(OnDisk(P("f")), a + "de" + std::string(1024 - 602, 'b'));
+  fs_->Reactivate();
+
+  // Within one sector: nothing of it reaches the base.
+  ASSERT_OK_AND_ASSIGN(auto h, fs_->NewWritableFile(P("h")));
+  fs_->CrashAfterOps(0, 0.5);
+  EXPECT_THAT(h->Append("xyz"), StatusIs(Code::kUnavailable));
+  EXPECT_EQ(OnDisk(P("h")), "");
+  fs_->Reactivate();
+
+  ASSERT_OK_AND_ASSIGN(auto g, fs_->NewWritableFile(P("g")));
+  fs_->CrashAfterOps(0, 0.5);
+  EXPECT_THAT(g->Sync(), StatusIs(Code::kUnavailable));  // not an Append: nothing torn
+  ASSERT_TRUE(fs_->crash_point().has_value());
+  EXPECT_EQ(fs_->crash_point()->op, "sync");
+  EXPECT_FALSE(fs_->crash_point()->torn);
+  fs_->Reactivate();
+  EXPECT_FALSE(fs_->crash_point().has_value());
+}
+
+// A transient EIO fails exactly one sync; the ones after it succeed. Any
+// later sync of the file or directory that failed, in the same process,
+// counts as a retry; a new process (after a crash) starts clean.
+TEST_P(FaultInjectionTest, OneShotSyncFailureAndRetriesAreCounted) {
+  ASSERT_OK_AND_ASSIGN(auto f, fs_->NewWritableFile(P("f")));
+  ASSERT_OK_AND_ASSIGN(auto g, fs_->NewWritableFile(P("g")));
+  ASSERT_OK(f->Append("a"));
+  fs_->FailSyncAfter(1, kEio);
+  ASSERT_OK(g->Sync());
+  EXPECT_THAT(f->Sync(), StatusIs(kEio.code()));
+  EXPECT_EQ(fs_->sync_retries(), 0);
+  ASSERT_OK(g->Sync());  // another file: not a retry, and the EIO was once
+  EXPECT_EQ(fs_->sync_retries(), 0);
+  EXPECT_THAT(f->Sync(), StatusIs(kEio.code()));  // sticky, and a retry
+  EXPECT_EQ(fs_->sync_retries(), 1);
+  {
+    // Reopening the file to fsync it again (the fsyncgate pattern) is a
+    // retry too, and it "succeeds".
+    WritableFileOptions o;
+    o.disposition = D::kOpenExisting;
+    ASSERT_OK_AND_ASSIGN(auto again, fs_->NewWritableFile(P("f"), o));
+    EXPECT_OK(again->Sync());
+    EXPECT_EQ(fs_->sync_retries(), 2);
+  }
+  fs_->FailSyncAfter(0, kEio);
+  EXPECT_THAT(fs_->SyncDir(dir_), StatusIs(kEio.code()));
+  EXPECT_OK(fs_->SyncDir(dir_));
+  EXPECT_EQ(fs_->sync_retries(), 3);
+  // A restarted process may sync what the dead one could not.
+  fs_->InvalidateOpenFiles();
+  const int64_t before = fs_->syncs();
+  EXPECT_OK(fs_->SyncDir(dir_));
+  WritableFileOptions o;
+  o.disposition = D::kOpenExisting;
+  ASSERT_OK_AND_ASSIGN(auto fresh, fs_->NewWritableFile(P("f"), o));
+  EXPECT_OK(fresh->Sync());
+  EXPECT_EQ(fs_->sync_retries(), 3);
+  EXPECT_EQ(fs_->syncs(), before + 2);
+  fs_->ResetState();
+  EXPECT_EQ(fs_->sync_retries(), 0);
 }
 
 TEST_P(FaultInjectionTest, TearAtAWriteBoundaryWritesNothingOfTheNextAppend) {

@@ -55,7 +55,18 @@ absl::StatusOr<LoadedKeyring> LoadKeyring(std::shared_ptr<KeyReadWriter> krw,
   ko.rotation_threshold = options.rotation_threshold;
   ko.reservation_block = options.reservation_block;
   ko.seal_threads = options.seal_threads;
-  if (options.persist_counts) ko.reserver = KeyFileReserver(krw);
+  if (options.persist_counts) {
+    ko.reserver = KeyFileReserver(krw);
+    if (options.on_reserve_error) {
+      ko.reserver = [reserve = std::move(ko.reserver), told = options.on_reserve_error](
+                        encryption::KeyId id, uint64_t floor,
+                        uint64_t count) -> absl::StatusOr<uint64_t> {
+        absl::StatusOr<uint64_t> r = reserve(id, floor, count);
+        if (!r.ok()) told(r.status());
+        return r;
+      };
+    }
+  }
   auto keys = std::make_shared<encryption::Keyring>(std::move(ko));
   // raft-dek first: the first key added is the write key.
   SEALWAL_RETURN_IF_ERROR(

@@ -34,6 +34,9 @@
 #include <cstdint>
 #include <memory>
 
+#include <functional>
+
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "sealwal/encryption/key_usage.h"
 #include "sealwal/encryption/keyring.h"
@@ -54,6 +57,11 @@ struct LoadKeyringOptions {
   bool require_locked = false;
   // Encrypters' threads for large WAL batches (EncrypterOptions).
   int seal_threads = 0;
+  // Told, on the thread that seals, when a reservation (a key-file write)
+  // fails: its durability is unknown (a failed fsync of the file or of its
+  // directory), so a writer may choose to stop for good rather than write
+  // the key file again. Must be thread-safe and must not call the keyring.
+  std::function<void(const absl::Status&)> on_reserve_error;
 };
 
 struct LoadedKeyring {

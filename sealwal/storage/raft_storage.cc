@@ -135,6 +135,13 @@ absl::Status RaftStorage::OpenStore() {
     pem::LoadKeyringOptions lo;
     lo.persist_counts = !options_.read_only;
     lo.reservation_block = options_.reservation_block;
+    // A failed count reservation fails the storage for good (CheckWritable),
+    // as a failed WAL write does: the next reservation would write the key
+    // file and fsync its directory again after a failed fsync.
+    lo.on_reserve_error = [failed = key_write_error_](const absl::Status& s) {
+      absl::MutexLock lock(&failed->mu);
+      if (failed->status.ok()) failed->status = s;
+    };
     SEALWAL_ASSIGN_OR_RETURN(pem::LoadedKeyring loaded, pem::LoadKeyring(krw_, lo));
     keyring_ = std::move(loaded.keyring);
     SEALWAL_ASSIGN_OR_RETURN(std::unique_ptr<walcrypt::WalCodec> codec,
@@ -285,11 +292,19 @@ absl::StatusOr<VerifyState> RaftStorage::Verify(wal::EntryVisitor* visitor) {
   return out;
 }
 
-absl::Status RaftStorage::CheckWritable() const {
+absl::Status RaftStorage::CheckWritable() {
   if (!bootstrapped_ || wal_ == nullptr) {
     return absl::FailedPreconditionError("storage: call Bootstrap before saving");
   }
   if (options_.read_only) return absl::FailedPreconditionError("storage: opened read-only");
+  return StickyError();
+}
+
+absl::Status RaftStorage::StickyError() {
+  if (error_.ok()) {
+    absl::MutexLock lock(&key_write_error_->mu);
+    error_ = key_write_error_->status;
+  }
   return error_;
 }
 
@@ -299,7 +314,9 @@ absl::Status RaftStorage::Fail(absl::Status s) {
 }
 
 absl::Status RaftStorage::FailIfWalFailed(absl::Status s) {
-  // A batch the WAL refused (a gap, a payload too large) left it usable.
+  // A batch the WAL refused (a gap, a payload too large) left it usable,
+  // unless what refused it was a failed count reservation.
+  if (!StickyError().ok()) return Fail(std::move(s));
   return wal_->error().ok() ? s : Fail(std::move(s));
 }
 
@@ -325,7 +342,7 @@ absl::Status RaftStorage::Flush() {
   // Waits even on a failed storage: every batch queued before the failure
   // still gets its completion.
   if (absl::Status s = wal_->Flush(); !s.ok()) return Fail(s);
-  return error_;
+  return StickyError();
 }
 
 absl::Status RaftStorage::RecordSnapshot(const raftpb::SnapshotMetadata& metadata) {
@@ -347,7 +364,11 @@ absl::Status RaftStorage::SaveSnapshot(const raftpb::SnapshotMetadata& metadata,
                                        absl::string_view data) {
   SEALWAL_RETURN_IF_ERROR(CheckWritable());
   if (metadata.index() == 0) return absl::InvalidArgumentError("storage: snapshot index 0");
-  SEALWAL_RETURN_IF_ERROR(snapshotter_->Save(metadata, data));
+  // A failed write or fsync of the snapshot fails the storage for good,
+  // as any other: the next snapshot would fsync the directory again.
+  if (absl::Status s = snapshotter_->Save(metadata, data); !s.ok()) {
+    return absl::IsInvalidArgument(s) ? s : Fail(std::move(s));
+  }
   SEALWAL_RETURN_IF_ERROR(RecordSnapshot(metadata));
   return AdvanceRotation(true);
 }
@@ -370,7 +391,10 @@ absl::Status SnapshotWriter::Append(absl::string_view data) {
 absl::Status SnapshotWriter::Commit() {
   if (saver_ == nullptr) return absl::FailedPreconditionError("snapshot writer: committed");
   SEALWAL_RETURN_IF_ERROR(owner_->CheckWritable());
-  SEALWAL_RETURN_IF_ERROR(saver_->Commit());
+  if (absl::Status s = saver_->Commit(); !s.ok()) {
+    saver_.reset();
+    return absl::IsInvalidArgument(s) ? s : owner_->Fail(std::move(s));
+  }
   saver_.reset();
   SEALWAL_RETURN_IF_ERROR(owner_->RecordSnapshot(metadata_));
   return owner_->AdvanceRotation(true);
@@ -409,6 +433,15 @@ absl::Status RaftStorage::RemoveSegmentsBelow(uint64_t index) {
 absl::Status RaftStorage::GC(size_t keep_old_snapshots) {
   SEALWAL_RETURN_IF_ERROR(CheckWritable());
   if (keep_old_snapshots == 0) return absl::InvalidArgumentError("storage: GC keeps at least 1");
+  // A failed removal or directory sync leaves it unknown what a power loss
+  // brings back (removed files return until their directory is synced):
+  // the storage fails for good rather than build on it (a later rotation
+  // step would otherwise drop a key those files need).
+  if (absl::Status s = CollectGarbage(keep_old_snapshots); !s.ok()) return Fail(s);
+  return AdvanceRotation(true);
+}
+
+absl::Status RaftStorage::CollectGarbage(size_t keep_old_snapshots) {
   // Recovery uses only a snapshot at or below the HardState's commit
   // (Wal::ValidSnapshotEntries). A recorded snapshot above it (a leader's
   // snapshot saved before the HardState that commits it) is kept but does
@@ -446,7 +479,7 @@ absl::Status RaftStorage::GC(size_t keep_old_snapshots) {
   }
   // No snapshot recovery could use: every segment stays.
   if (oldest.has_value()) SEALWAL_RETURN_IF_ERROR(RemoveSegmentsBelow(*oldest));
-  return AdvanceRotation(true);
+  return absl::OkStatus();
 }
 
 absl::Status RaftStorage::Poll() {
@@ -651,7 +684,16 @@ absl::Status RaftStorage::AdvanceRotation(bool force_check) {
     }
     last = step;
     result = DoStep(step);
-    if (!result.ok()) break;
+    // Each step is one durable action (a key file write, a key switch, a
+    // release of old files): once one failed, what a power loss would keep
+    // of it is unknown, and a later step building on it (a promotion that
+    // drops the old DEK while released segments may come back, data
+    // sealed under a pending DEK whose key file write was not synced)
+    // could lose data. So the storage fails for good, as for the WAL.
+    if (!result.ok()) {
+      result = Fail(std::move(result));
+      break;
+    }
     if (options_.on_rotation_step) options_.on_rotation_step(step);
   }
   in_rotation_ = false;

@@ -115,7 +115,11 @@
 // Errors: absl::Status. A wrong unlock key is kPermissionDenied and
 // modifies nothing; a missing DEK kNotFound (IsMissingKeyError); corruption
 // kDataLoss; the WAL's errors keep their wal::WalErrorClass. After a failed
-// write or fsync the WAL is failed for good and so is the storage.
+// write or fsync the WAL is failed for good and so is the storage, and so
+// is it after a failed snapshot write (SaveSnapshot, Commit), rotation
+// step, GC removal or DEK count reservation: their durability is unknown,
+// and going on would build on them or fsync the same directory again.
+// Every later save returns that first error; the caller restarts.
 //
 // Thread-safety: not thread-safe (as Wal): the consensus layer calls one
 // RaftStorage from one thread. The request_snapshot callback runs on that
@@ -133,9 +137,11 @@
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
@@ -364,7 +370,9 @@ class RaftStorage {
   absl::Status OpenStore();
   absl::StatusOr<std::optional<snap::LoadedSnapshot>> LoadNewestSnapshot(
       const wal::WalOptions& wo, std::vector<snap::SkippedSnapshot>* skipped);
-  absl::Status CheckWritable() const;
+  absl::Status CheckWritable();
+  // error_, or the first failed count reservation (which then becomes error_).
+  absl::Status StickyError();
   // After a snapshot's file is durable: the WAL record and the lock release.
   absl::Status RecordSnapshot(const raftpb::SnapshotMetadata& metadata);
   // Runs rotation steps until kNone (bounded).
@@ -377,6 +385,8 @@ class RaftStorage {
   // Deletes WAL segments before the one holding `index`.
   absl::Status RemoveSegmentsBelow(uint64_t index);
   absl::Status RemoveSnapshot(const std::string& name);
+  // GC's removals (GC fails the storage when they fail).
+  absl::Status CollectGarbage(size_t keep_old_snapshots);
   absl::Status Fail(absl::Status s);
   // Fail(s) when the WAL failed for good; s alone for a refused batch.
   absl::Status FailIfWalFailed(absl::Status s);
@@ -415,6 +425,13 @@ class RaftStorage {
   std::map<std::string, encryption::KeyId> segment_keys_;
   std::map<std::string, encryption::KeyId> snapshot_keys_;
   absl::Status error_;
+  // Set by the keyring's reservation hook (any thread; shared because the
+  // keyring may outlive this object).
+  struct KeyWriteError {
+    absl::Mutex mu;
+    absl::Status status ABSL_GUARDED_BY(mu);
+  };
+  std::shared_ptr<KeyWriteError> key_write_error_ = std::make_shared<KeyWriteError>();
 };
 
 // A streamed snapshot being saved (RaftStorage::SaveSnapshotStream).

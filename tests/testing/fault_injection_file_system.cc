@@ -192,6 +192,8 @@ struct FaultInjectionFileSystem::Entity {
   std::map<std::string, int64_t> current;
   std::map<std::string, int64_t> durable;
   bool complete = false;  // `current` lists every entry (made by the wrapper)
+  // The process generation in which a Sync/SyncDir of it failed (retries).
+  uint64_t sync_failed_generation = UINT64_MAX;
 };
 
 struct FaultInjectionFileSystem::LockSlot {
@@ -263,7 +265,26 @@ class FaultInjectionFileSystem::WritableFileImpl final : public WritableFile {
   absl::Status Append(absl::string_view data) override {
     absl::MutexLock lock(&fs_->mu_);
     if (!error_.ok()) return error_;
-    if (absl::Status s = fs_->BeginMutationLocked(generation_); !s.ok()) return Fail(s);
+    if (absl::Status s = fs_->CheckLiveLocked(generation_); !s.ok()) return Fail(s);
+    // CrashAfterOps(n, fraction) lands on this Append: tear it instead of
+    // failing it before it reaches the base.
+    std::optional<uint64_t> tear_len;
+    if (fs_->crash_at_op_ && fs_->mutating_ops_ >= *fs_->crash_at_op_ &&
+        fs_->crash_tear_fraction_ && !data.empty()) {
+      const double f = std::clamp(*fs_->crash_tear_fraction_, 0.0, 1.0);
+      uint64_t n = static_cast<uint64_t>(static_cast<double>(data.size()) * f);
+      if (n < data.size()) {  // whole sectors only
+        const uint64_t pos = base_->Position();
+        const uint64_t end = (pos + n) / kSectorSize * kSectorSize;
+        n = end > pos ? end - pos : 0;
+      }
+      tear_len = n;
+      fs_->crash_at_op_.reset();
+    }
+    if (absl::Status s = fs_->BeginMutationLocked(generation_, "append", path_);
+        !s.ok()) {
+      return Fail(s);
+    }
     // How much may reach the base: ENOSPC and a torn write both cut a prefix.
     size_t allowed = data.size();
     absl::Status after;
@@ -281,9 +302,17 @@ class FaultInjectionFileSystem::WritableFileImpl final : public WritableFile {
         crash = true;
       }
     }
+    if (tear_len && *tear_len <= allowed) {
+      allowed = *tear_len;
+      crash = true;
+    }
     Entity* e = fs_->GetLocked(entity_);
+    const uint64_t pos = base_->Position();
+    if (crash) {
+      fs_->torn_info_ = TornInfo{path_, pos, pos + data.size(), pos + allowed};
+      fs_->crash_point_ = CrashPoint{"append", path_, true};
+    }
     if (allowed > 0) {
-      const uint64_t pos = base_->Position();
       const absl::string_view prefix = data.substr(0, allowed);
       if (absl::Status s = base_->Append(prefix); !s.ok()) {
         if (e != nullptr) e->full_rewrite = true;
@@ -311,12 +340,27 @@ class FaultInjectionFileSystem::WritableFileImpl final : public WritableFile {
 
   absl::Status Sync() override {
     absl::MutexLock lock(&fs_->mu_);
-    if (!error_.ok()) return error_;
-    if (absl::Status s = fs_->BeginMutationLocked(generation_); !s.ok()) return Fail(s);
-    // An injected EIO never reaches the base: nothing becomes durable.
-    if (!fs_->sync_failure_.ok()) return Fail(fs_->sync_failure_);
-    if (absl::Status s = base_->Sync(); !s.ok()) return Fail(s);
     Entity* e = fs_->GetLocked(entity_);
+    // A retry on this very object is a retry too, even though the sticky
+    // error below answers it.
+    if (e != nullptr && e->sync_failed_generation == fs_->generation_ &&
+        generation_ == fs_->generation_) {
+      ++fs_->sync_retries_;
+    }
+    if (!error_.ok()) return error_;
+    if (absl::Status s = fs_->BeginMutationLocked(generation_, "sync", path_);
+        !s.ok()) {
+      return Fail(s);
+    }
+    // An injected EIO never reaches the base: nothing becomes durable.
+    if (absl::Status s = fs_->BeginSyncLocked(nullptr, path_); !s.ok()) {
+      fs_->MarkSyncFailedLocked(e);
+      return Fail(s);
+    }
+    if (absl::Status s = base_->Sync(); !s.ok()) {
+      fs_->MarkSyncFailedLocked(e);
+      return Fail(s);
+    }
     if (e != nullptr && e->loaded) e->content.Sync();
     return absl::OkStatus();
   }
@@ -324,7 +368,10 @@ class FaultInjectionFileSystem::WritableFileImpl final : public WritableFile {
   absl::Status Fallocate(uint64_t offset, uint64_t len) override {
     absl::MutexLock lock(&fs_->mu_);
     if (!error_.ok()) return error_;
-    if (absl::Status s = fs_->BeginMutationLocked(generation_); !s.ok()) return Fail(s);
+    if (absl::Status s = fs_->BeginMutationLocked(generation_, "fallocate", path_);
+        !s.ok()) {
+      return Fail(s);
+    }
     Entity* e = fs_->GetLocked(entity_);
     const uint64_t size = e != nullptr ? e->content.size() : 0;
     const uint64_t end = offset + len;
@@ -345,7 +392,10 @@ class FaultInjectionFileSystem::WritableFileImpl final : public WritableFile {
   absl::Status Truncate(uint64_t size) override {
     absl::MutexLock lock(&fs_->mu_);
     if (!error_.ok()) return error_;
-    if (absl::Status s = fs_->BeginMutationLocked(generation_); !s.ok()) return Fail(s);
+    if (absl::Status s = fs_->BeginMutationLocked(generation_, "truncate", path_);
+        !s.ok()) {
+      return Fail(s);
+    }
     Entity* e = fs_->GetLocked(entity_);
     if (absl::Status s = base_->Truncate(size); !s.ok()) {
       if (e != nullptr) e->full_rewrite = true;
@@ -367,7 +417,10 @@ class FaultInjectionFileSystem::WritableFileImpl final : public WritableFile {
   absl::Status Close() override {
     absl::MutexLock lock(&fs_->mu_);
     if (!error_.ok()) return error_;
-    if (absl::Status s = fs_->BeginMutationLocked(generation_); !s.ok()) return Fail(s);
+    if (absl::Status s = fs_->BeginMutationLocked(generation_, "close", path_);
+        !s.ok()) {
+      return Fail(s);
+    }
     if (absl::Status s = base_->Close(); !s.ok()) return Fail(s);
     error_ = absl::FailedPreconditionError("file closed: " + path_);
     return absl::OkStatus();
@@ -381,7 +434,9 @@ class FaultInjectionFileSystem::WritableFileImpl final : public WritableFile {
     return error_;
   }
 
-  absl::Status Enospc(absl::string_view op) const {
+  absl::Status Enospc(absl::string_view op) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(fs_->mu_) {
+    ++fs_->injected_errors_;
+    fs_->last_injected_ = absl::StrCat(op, " ", path_);
     return absl::ResourceExhaustedError(
         absl::StrCat(op, " ", path_, ": No space left on device (injected ENOSPC)"));
   }
@@ -427,9 +482,12 @@ absl::Status FaultInjectionFileSystem::CheckLiveLocked(uint64_t generation) cons
   return absl::OkStatus();
 }
 
-absl::Status FaultInjectionFileSystem::BeginMutationLocked(uint64_t generation) {
+absl::Status FaultInjectionFileSystem::BeginMutationLocked(uint64_t generation,
+                                                           absl::string_view op,
+                                                           absl::string_view path) {
   SEALWAL_RETURN_IF_ERROR(CheckLiveLocked(generation));
   if (crash_at_op_ && mutating_ops_ >= *crash_at_op_) {
+    crash_point_ = CrashPoint{std::string(op), std::string(path), false};
     CrashLocked();
     return inactive_error_;
   }
@@ -443,7 +501,28 @@ void FaultInjectionFileSystem::CrashLocked() {
   crashed_ = true;
   invalidate_on_reactivate_ = true;
   crash_at_op_.reset();
+  crash_tear_fraction_.reset();
   tear_at_.reset();
+}
+
+absl::Status FaultInjectionFileSystem::BeginSyncLocked(Entity* e, absl::string_view path) {
+  if (e != nullptr && e->sync_failed_generation == generation_) ++sync_retries_;
+  const int64_t n = syncs_++;
+  absl::Status s = sync_failure_;
+  if (s.ok() && fail_sync_at_ && n >= *fail_sync_at_) {
+    s = fail_sync_error_;
+    fail_sync_at_.reset();
+  }
+  if (!s.ok()) {
+    ++injected_errors_;
+    last_injected_ = absl::StrCat("sync ", path);
+    MarkSyncFailedLocked(e);
+  }
+  return s;
+}
+
+void FaultInjectionFileSystem::MarkSyncFailedLocked(Entity* e) {
+  if (e != nullptr) e->sync_failed_generation = generation_;
 }
 
 void FaultInjectionFileSystem::InvalidateLocked(std::string reason) {
@@ -462,7 +541,9 @@ void FaultInjectionFileSystem::ReactivateLocked() {
   active_ = true;
   inactive_error_ = absl::OkStatus();
   crashed_ = false;
+  crash_point_.reset();
   crash_at_op_.reset();
+  crash_tear_fraction_.reset();
   tear_at_.reset();
 }
 
@@ -498,10 +579,32 @@ void FaultInjectionFileSystem::TearWriteAt(uint64_t total_bytes_offset) {
 
 void FaultInjectionFileSystem::CrashAfterOps(int64_t n) {
   absl::MutexLock lock(&mu_);
+  crash_tear_fraction_.reset();
   if (n < 0) {
     crash_at_op_.reset();
   } else {
     crash_at_op_ = mutating_ops_ + n;
+  }
+}
+
+void FaultInjectionFileSystem::CrashAfterOps(int64_t n, double tear_fraction) {
+  absl::MutexLock lock(&mu_);
+  if (n < 0) {
+    crash_at_op_.reset();
+    crash_tear_fraction_.reset();
+  } else {
+    crash_at_op_ = mutating_ops_ + n;
+    crash_tear_fraction_ = tear_fraction;
+  }
+}
+
+void FaultInjectionFileSystem::FailSyncAfter(int64_t n, absl::Status error) {
+  absl::MutexLock lock(&mu_);
+  if (n < 0 || error.ok()) {
+    fail_sync_at_.reset();
+  } else {
+    fail_sync_at_ = syncs_ + n;
+    fail_sync_error_ = std::move(error);
   }
 }
 
@@ -530,6 +633,12 @@ void FaultInjectionFileSystem::ResetState() {
   bytes_appended_ = 0;
   bytes_written_ = 0;
   torn_entity_ = kNoId;
+  torn_info_.reset();
+  fail_sync_at_.reset();
+  syncs_ = 0;
+  sync_retries_ = 0;
+  injected_errors_ = 0;
+  last_injected_.clear();
 }
 
 bool FaultInjectionFileSystem::active() const {
@@ -555,6 +664,36 @@ uint64_t FaultInjectionFileSystem::bytes_appended() const {
 uint64_t FaultInjectionFileSystem::bytes_written() const {
   absl::MutexLock lock(&mu_);
   return bytes_written_;
+}
+
+int64_t FaultInjectionFileSystem::syncs() const {
+  absl::MutexLock lock(&mu_);
+  return syncs_;
+}
+
+int64_t FaultInjectionFileSystem::sync_retries() const {
+  absl::MutexLock lock(&mu_);
+  return sync_retries_;
+}
+
+int64_t FaultInjectionFileSystem::injected_errors() const {
+  absl::MutexLock lock(&mu_);
+  return injected_errors_;
+}
+
+std::string FaultInjectionFileSystem::last_injected_error() const {
+  absl::MutexLock lock(&mu_);
+  return last_injected_;
+}
+
+std::optional<FaultInjectionFileSystem::CrashPoint> FaultInjectionFileSystem::crash_point() const {
+  absl::MutexLock lock(&mu_);
+  return crash_point_;
+}
+
+std::optional<FaultInjectionFileSystem::TornInfo> FaultInjectionFileSystem::torn_write() const {
+  absl::MutexLock lock(&mu_);
+  return torn_info_;
 }
 
 // ---------------------------------------------------------------------------
@@ -670,7 +809,7 @@ absl::StatusOr<std::unique_ptr<WritableFile>> FaultInjectionFileSystem::NewWrita
     const std::string& path, const WritableFileOptions& options) {
   using D = WritableFileOptions::Disposition;
   absl::MutexLock lock(&mu_);
-  SEALWAL_RETURN_IF_ERROR(BeginMutationLocked(kAnyGeneration));
+  SEALWAL_RETURN_IF_ERROR(BeginMutationLocked(kAnyGeneration, "create", path));
   const std::string p = Normalize(path);
   if (p.empty() || IsRoot(p)) return base_->NewWritableFile(path, options);  // the base refuses
   SEALWAL_ASSIGN_OR_RETURN(Entity * dir, ResolveDirLocked(Dirname(p)));
@@ -718,7 +857,7 @@ absl::StatusOr<std::vector<std::string>> FaultInjectionFileSystem::ListDir(
 
 absl::Status FaultInjectionFileSystem::CreateDir(const std::string& dir, mode_t mode) {
   absl::MutexLock lock(&mu_);
-  SEALWAL_RETURN_IF_ERROR(BeginMutationLocked(kAnyGeneration));
+  SEALWAL_RETURN_IF_ERROR(BeginMutationLocked(kAnyGeneration, "mkdir", dir));
   const std::string p = Normalize(dir);
   if (p.empty() || IsRoot(p)) return base_->CreateDir(dir, mode);
   SEALWAL_ASSIGN_OR_RETURN(Entity * parent, ResolveDirLocked(Dirname(p)));
@@ -737,7 +876,7 @@ absl::Status FaultInjectionFileSystem::CreateDir(const std::string& dir, mode_t 
 
 absl::Status FaultInjectionFileSystem::RemoveDir(const std::string& dir) {
   absl::MutexLock lock(&mu_);
-  SEALWAL_RETURN_IF_ERROR(BeginMutationLocked(kAnyGeneration));
+  SEALWAL_RETURN_IF_ERROR(BeginMutationLocked(kAnyGeneration, "rmdir", dir));
   const std::string p = Normalize(dir);
   if (p.empty() || IsRoot(p)) return base_->RemoveDir(dir);
   SEALWAL_ASSIGN_OR_RETURN(Entity * parent, ResolveDirLocked(Dirname(p)));
@@ -757,7 +896,7 @@ absl::Status FaultInjectionFileSystem::RemoveDir(const std::string& dir) {
 
 absl::Status FaultInjectionFileSystem::RemoveFile(const std::string& path) {
   absl::MutexLock lock(&mu_);
-  SEALWAL_RETURN_IF_ERROR(BeginMutationLocked(kAnyGeneration));
+  SEALWAL_RETURN_IF_ERROR(BeginMutationLocked(kAnyGeneration, "remove", path));
   const std::string p = Normalize(path);
   if (p.empty() || IsRoot(p)) return base_->RemoveFile(path);
   SEALWAL_ASSIGN_OR_RETURN(Entity * parent, ResolveDirLocked(Dirname(p)));
@@ -773,7 +912,7 @@ absl::Status FaultInjectionFileSystem::RemoveFile(const std::string& path) {
 
 absl::Status FaultInjectionFileSystem::Rename(const std::string& from, const std::string& to) {
   absl::MutexLock lock(&mu_);
-  SEALWAL_RETURN_IF_ERROR(BeginMutationLocked(kAnyGeneration));
+  SEALWAL_RETURN_IF_ERROR(BeginMutationLocked(kAnyGeneration, "rename", from));
   const std::string f = Normalize(from);
   const std::string t = Normalize(to);
   if (f.empty() || t.empty() || IsRoot(f) || IsRoot(t)) return base_->Rename(from, to);
@@ -795,12 +934,18 @@ absl::Status FaultInjectionFileSystem::Rename(const std::string& from, const std
 
 absl::Status FaultInjectionFileSystem::SyncDir(const std::string& dir) {
   absl::MutexLock lock(&mu_);
-  SEALWAL_RETURN_IF_ERROR(BeginMutationLocked(kAnyGeneration));
-  if (!sync_failure_.ok()) return sync_failure_;
+  SEALWAL_RETURN_IF_ERROR(BeginMutationLocked(kAnyGeneration, "syncdir", dir));
   const std::string p = Normalize(dir);
+  absl::StatusOr<Entity*> resolved =
+      p.empty() ? absl::StatusOr<Entity*>(nullptr) : ResolveDirLocked(p);
+  SEALWAL_RETURN_IF_ERROR(BeginSyncLocked(resolved.ok() ? *resolved : nullptr, dir));
   if (p.empty()) return base_->SyncDir(dir);
-  SEALWAL_ASSIGN_OR_RETURN(Entity * d, ResolveDirLocked(p));
-  SEALWAL_RETURN_IF_ERROR(base_->SyncDir(p));
+  SEALWAL_RETURN_IF_ERROR(resolved.status());
+  Entity* d = *resolved;
+  if (absl::Status s = base_->SyncDir(p); !s.ok()) {
+    MarkSyncFailedLocked(d);
+    return s;
+  }
   d->kind = Kind::kDir;
   // The old durable entries of d lose their durable name...
   for (const auto& [name, id] : d->durable) {
@@ -900,12 +1045,32 @@ absl::Status FaultInjectionFileSystem::DeleteTreeLocked(const std::string& path)
 }
 
 absl::Status FaultInjectionFileSystem::DropUnsyncedData(bool keep_torn_prefix) {
+  return DropUnsyncedData(keep_torn_prefix ? TornWrite::kPrefixKept : TornWrite::kDropped);
+}
+
+absl::Status FaultInjectionFileSystem::DropUnsyncedData(TornWrite torn_mode,
+                                                        uint64_t zeroed_sectors) {
   absl::MutexLock lock(&mu_);
-  if (keep_torn_prefix) {
-    Entity* torn = GetLocked(torn_entity_);
-    if (torn != nullptr && torn->loaded) torn->content.Sync();
+  Entity* torn = GetLocked(torn_entity_);
+  if (torn_mode != TornWrite::kDropped && torn != nullptr && torn->loaded) {
+    if (torn_mode == TornWrite::kLastSectorsZeroed && torn_info_ &&
+        torn_info_->torn_end > torn_info_->begin && zeroed_sectors > 0) {
+      // The sectors holding the write's last bytes, counted back from its
+      // torn end, clipped to the write: older bytes were on disk already.
+      const uint64_t end = std::min(torn_info_->torn_end, torn->content.size());
+      const uint64_t last_sector = (end - 1) / kSectorSize * kSectorSize;
+      const uint64_t back = (zeroed_sectors - 1) * kSectorSize;
+      const uint64_t begin =
+          std::max(torn_info_->begin, last_sector >= back ? last_sector - back : 0);
+      if (begin < end) {
+        torn->content.Write(begin, std::string(end - begin, '\0'));
+        torn->full_rewrite = true;  // the base holds the real bytes: rewrite it
+      }
+    }
+    torn->content.Sync();
   }
   torn_entity_ = kNoId;
+  torn_info_.reset();
   InvalidateLocked("power lost");
 
   // 1. The durable tree: what the roots reach through durable listings.

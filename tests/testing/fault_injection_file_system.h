@@ -49,15 +49,35 @@
 //   Mutating operations are Append, Sync, Fallocate, Truncate, Close of a
 //   writable file, NewWritableFile, CreateDir, RemoveFile, RemoveDir, Rename
 //   and SyncDir. Loop n = 0, 1, 2, ... to crash at every write step.
+// - CrashAfterOps(n, tear_fraction): as CrashAfterOps(n), but when the
+//   crashing operation is an Append, a prefix of it reaches the base before
+//   the crash and the file counts as torn, as with TearWriteAt: its first
+//   size * tear_fraction bytes, cut back to a kSectorSize boundary of the
+//   file (a device writes a sector whole or not at all; so a write within
+//   one sector is either all there or not at all); 1.0: all of it.
+// - FailSyncAfter(n, s): the (n+1)-th WritableFile::Sync or SyncDir from
+//   now returns s without syncing (a transient EIO: the ones after it
+//   succeed, which is exactly when a retried fsync would wrongly report
+//   data durable).
 // - SetActive(false, s): every call (reads too) fails with s.
+//
+// Checks: sync_retries() counts Sync calls on a file (through any of its
+// file objects) and SyncDir calls on a directory after a Sync/SyncDir of
+// that same file or directory failed in the same process generation (up to
+// the next crash, power loss or InvalidateOpenFiles). After a failed fsync
+// the kernel may have dropped the dirty pages, so a retry that succeeds
+// proves nothing; a correct caller never retries and the count stays 0.
 //
 // After a crash, Reactivate() models the restart of the process: it
 // invalidates every file object and lock from before the crash ("process
 // crashed"; the OS page cache survives, so the data stays as written) and
 // makes the wrapper usable again. To model a power loss at the crash point
 // call DropUnsyncedData() first: a torn prefix is unsynced data and is
-// dropped, unless DropUnsyncedData(/*keep_torn_prefix=*/true) says that
-// everything written to the torn file (prefix included) reached the disk.
+// dropped, unless DropUnsyncedData(/*keep_torn_prefix=*/true) (or
+// TornWrite::kPrefixKept) says that everything written to the torn file
+// (prefix included) reached the disk, or TornWrite::kLastSectorsZeroed says
+// that it did except the last sectors the torn write touched, which read as
+// zeros (the file's size reached the disk before those sectors' data did).
 //
 // Ownership: `base` is borrowed and must outlive the wrapper; the wrapper
 // must outlive every file and lock it returned.
@@ -79,6 +99,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "sealwal/env/file_system.h"
 
@@ -116,6 +137,16 @@ class FaultInjectionFileSystem final : public FileSystem {
   // An error means the base could not be rewritten; the model is then
   // unreliable and the test should stop.
   absl::Status DropUnsyncedData(bool keep_torn_prefix = false);
+  // What a power loss leaves of the Append a crash tore.
+  enum class TornWrite {
+    kDropped,            // unsynced data, lost (DropUnsyncedData(false))
+    kPrefixKept,         // the file is durable up to the torn end (true)
+    kLastSectorsZeroed,  // kPrefixKept, then the last `zeroed_sectors`
+                         // kSectorSize sectors the torn write touched (never
+                         // bytes before its start) read as zeros
+  };
+  static constexpr uint64_t kSectorSize = 512;
+  absl::Status DropUnsyncedData(TornWrite torn, uint64_t zeroed_sectors = 1);
   // Process death without power loss: invalidates every open file object
   // and lock ("process crashed"); all data stays as written.
   void InvalidateOpenFiles();
@@ -133,6 +164,10 @@ class FaultInjectionFileSystem final : public FileSystem {
   void TearWriteAt(uint64_t total_bytes_offset);
   // The (n+1)-th mutating operation from now crashes. n < 0 disarms.
   void CrashAfterOps(int64_t n);
+  // The same, tearing the operation when it is an Append (see the top).
+  void CrashAfterOps(int64_t n, double tear_fraction);
+  // The (n+1)-th Sync/SyncDir from now fails with `error`, once.
+  void FailSyncAfter(int64_t n, absl::Status error);
 
   // Inactive: every call fails with `error`. SetActive(true) does not
   // invalidate open files (use Reactivate() after a crash).
@@ -151,6 +186,31 @@ class FaultInjectionFileSystem final : public FileSystem {
   int64_t mutating_ops() const;
   uint64_t bytes_appended() const;  // by Append, prefixes of torn writes included
   uint64_t bytes_written() const;   // appended + Fallocate growth (the ENOSPC budget)
+  int64_t syncs() const;            // Sync and SyncDir calls that got past the crash checks
+  int64_t sync_retries() const;     // see "Checks" above
+  // Failures the wrapper made up: ENOSPC, FailSyncs and FailSyncAfter.
+  int64_t injected_errors() const;
+  // The last of them: "write|fallocate|sync PATH" ("" if none).
+  std::string last_injected_error() const;
+  // The last torn Append: its file's path at the time and the byte range it
+  // was meant to cover (nullopt: nothing torn since the last power loss).
+  struct TornInfo {
+    std::string path;
+    uint64_t begin = 0;
+    uint64_t intended_end = 0;
+    uint64_t torn_end = 0;  // what reached the base
+  };
+  std::optional<TornInfo> torn_write() const;
+  // The operation the last TearWriteAt/CrashAfterOps crash stopped (op:
+  // append, sync, fallocate, truncate, close, create, mkdir, rmdir, remove,
+  // rename, syncdir; path as the caller spelt it, the source for a rename);
+  // nullopt before a crash and after Reactivate().
+  struct CrashPoint {
+    std::string op;
+    std::string path;
+    bool torn = false;  // an Append that reached the base in part
+  };
+  std::optional<CrashPoint> crash_point() const;
   FileSystem* base() const { return base_; }
 
  private:
@@ -163,10 +223,17 @@ class FaultInjectionFileSystem final : public FileSystem {
   static constexpr uint64_t kAnyGeneration = UINT64_MAX;
 
   absl::Status CheckLiveLocked(uint64_t generation) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  absl::Status BeginMutationLocked(uint64_t generation) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // `op` and `path` name the operation for crash_point().
+  absl::Status BeginMutationLocked(uint64_t generation, absl::string_view op,
+                                   absl::string_view path) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void CrashLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void InvalidateLocked(std::string reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReactivateLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Counts a retry of a failed sync of `e`, then the injected failure for
+  // this sync if one is due (OK: go ahead). Marks `e` failed when not OK.
+  absl::Status BeginSyncLocked(Entity* e, absl::string_view path)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void MarkSyncFailedLocked(Entity* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // The model (see the .cc).
   Entity* GetLocked(int64_t id) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
@@ -201,6 +268,15 @@ class FaultInjectionFileSystem final : public FileSystem {
   std::optional<uint64_t> write_limit_ ABSL_GUARDED_BY(mu_);
   std::optional<uint64_t> tear_at_ ABSL_GUARDED_BY(mu_);
   std::optional<int64_t> crash_at_op_ ABSL_GUARDED_BY(mu_);
+  std::optional<double> crash_tear_fraction_ ABSL_GUARDED_BY(mu_);
+  std::optional<int64_t> fail_sync_at_ ABSL_GUARDED_BY(mu_);
+  absl::Status fail_sync_error_ ABSL_GUARDED_BY(mu_);
+  int64_t syncs_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t sync_retries_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t injected_errors_ ABSL_GUARDED_BY(mu_) = 0;
+  std::string last_injected_ ABSL_GUARDED_BY(mu_);
+  std::optional<TornInfo> torn_info_ ABSL_GUARDED_BY(mu_);
+  std::optional<CrashPoint> crash_point_ ABSL_GUARDED_BY(mu_);
   int64_t mutating_ops_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t bytes_appended_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t bytes_written_ ABSL_GUARDED_BY(mu_) = 0;
