@@ -32,9 +32,8 @@
 #define SEALWAL_PEM_KEYRING_LOADER_H_
 
 #include <cstdint>
-#include <memory>
-
 #include <functional>
+#include <memory>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
