@@ -98,6 +98,7 @@ struct Tally {
 };
 
 int g_failure_lines = 0;
+bool g_verbose = false;  // --verbose: one stderr line per in-process trial
 
 void Failure(Tally* t, const std::string& what) {
   ++t->failures;
@@ -369,14 +370,18 @@ std::string Classify(const std::optional<FaultInjectionFileSystem::CrashPoint>& 
   if (!p.has_value()) return phase == "append" || phase == "snapshot" || phase == "gc" ? phase : "other";
   const std::string& path = p->path;
   if (absl::StrContains(path, "node.key")) return "rotation";
+  // DATADIR itself is synced after a key file's rename.
+  if (p->op == "syncdir" && path == kDataDir) return phase == "other" ? "other" : "rotation";
   if (absl::StrContains(path, "/snap-v3")) {
     if (p->op == "remove" || p->op == "syncdir") return phase == "snapshot" ? "snapshot" : "gc";
     return "snapshot";
   }
   if (absl::StrContains(path, "/wal-v3")) {
+    if (phase == "other") return "other";  // Create, Close
+    if (absl::EndsWith(path, ".tmp")) return "cut";  // a prepared segment
     if (p->op == "remove") return "gc";
-    if (p->op == "append" || p->op == "sync") return absl::EndsWith(path, ".tmp") ? "cut" : "append";
-    return phase == "other" ? "other" : "cut";  // segment files and names: a cut (or Create)
+    if (p->op == "append" || p->op == "sync") return "append";
+    return "cut";  // the old tail's truncate and close, the directory sync
   }
   return "other";
 }
@@ -452,7 +457,13 @@ void PowerPart(Tally* t, int64_t steps, uint64_t seed) {
         if (!m.power_loss && point.has_value()) append = point->op == "append";
         s.reset();
         ++t->trials;
-        ++t->during[Classify(point, rs.phase)];
+        const std::string during = Classify(point, rs.phase);
+        ++t->during[during];
+        if (g_verbose) {
+          std::fprintf(stderr, "trial %s: %s %s in %s -> %s\n", where.c_str(),
+                       point ? point->op.c_str() : "?", point ? point->path.c_str() : "?",
+                       rs.phase.c_str(), during.c_str());
+        }
         if (e.fault->sync_retries() != 0) Failure(t, absl::StrCat(where, ": an fsync was retried"));
         if (m.power_loss) {
           if (absl::Status d = e.fault->DropUnsyncedData(m.torn, 1); !d.ok()) {
@@ -992,14 +1003,15 @@ void SigkillPart(Tally* t, const std::string& sealwal, const std::string& workdi
 
 constexpr char kUsage[] =
     "usage: sealwal_crash_campaign [--parts sigkill,power,eio,enospc,keyfile] [--trials N]\n"
-    "         [--steps K] [--seed S] [--sealwal BIN] [--workdir DIR]\n"
+    "         [--steps K] [--seed S] [--sealwal BIN] [--workdir DIR] [--verbose]\n"
     "Runs the reliability campaign (docs/reliability.md) and prints its summary table;\n"
     "exits 1 when any trial lost data or failed a check.\n"
     "  --trials N   SIGKILL trials (default 500)\n"
     "  --steps K    crash steps / fsync steps / ENOSPC budgets per configuration (default 3000)\n"
     "  --seed S     the campaign seed (default 1); printed so a run can be repeated\n"
     "  --sealwal    the sealwal binary (sigkill part)\n"
-    "  --workdir    where the sigkill part makes its stores (default $TMPDIR)\n";
+    "  --workdir    where the sigkill part makes its stores (default $TMPDIR)\n"
+    "  --verbose    one stderr line per in-process trial: the operation it stopped\n";
 
 int Main(int argc, char** argv) {
   std::string parts = "sigkill,power,eio,enospc,keyfile";
@@ -1011,6 +1023,10 @@ int Main(int argc, char** argv) {
     if (a == "--help" || a == "-h") {
       std::printf("%s", kUsage);
       return 0;
+    }
+    if (a == "--verbose") {
+      g_verbose = true;
+      continue;
     }
     if (i + 1 >= argc) {
       std::fprintf(stderr, "sealwal: crash-campaign: %s needs a value (see --help)\n", a.c_str());

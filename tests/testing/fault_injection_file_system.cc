@@ -281,7 +281,7 @@ class FaultInjectionFileSystem::WritableFileImpl final : public WritableFile {
       tear_len = n;
       fs_->crash_at_op_.reset();
     }
-    if (absl::Status s = fs_->BeginMutationLocked(generation_, "append", path_);
+    if (absl::Status s = fs_->BeginMutationLocked(generation_, "append", path_, entity_);
         !s.ok()) {
       return Fail(s);
     }
@@ -310,7 +310,7 @@ class FaultInjectionFileSystem::WritableFileImpl final : public WritableFile {
     const uint64_t pos = base_->Position();
     if (crash) {
       fs_->torn_info_ = TornInfo{path_, pos, pos + data.size(), pos + allowed};
-      fs_->crash_point_ = CrashPoint{"append", path_, true};
+      fs_->crash_point_ = CrashPoint{"append", fs_->CurrentPathLocked(entity_, path_), true};
     }
     if (allowed > 0) {
       const absl::string_view prefix = data.substr(0, allowed);
@@ -348,7 +348,7 @@ class FaultInjectionFileSystem::WritableFileImpl final : public WritableFile {
       ++fs_->sync_retries_;
     }
     if (!error_.ok()) return error_;
-    if (absl::Status s = fs_->BeginMutationLocked(generation_, "sync", path_);
+    if (absl::Status s = fs_->BeginMutationLocked(generation_, "sync", path_, entity_);
         !s.ok()) {
       return Fail(s);
     }
@@ -368,7 +368,7 @@ class FaultInjectionFileSystem::WritableFileImpl final : public WritableFile {
   absl::Status Fallocate(uint64_t offset, uint64_t len) override {
     absl::MutexLock lock(&fs_->mu_);
     if (!error_.ok()) return error_;
-    if (absl::Status s = fs_->BeginMutationLocked(generation_, "fallocate", path_);
+    if (absl::Status s = fs_->BeginMutationLocked(generation_, "fallocate", path_, entity_);
         !s.ok()) {
       return Fail(s);
     }
@@ -392,7 +392,7 @@ class FaultInjectionFileSystem::WritableFileImpl final : public WritableFile {
   absl::Status Truncate(uint64_t size) override {
     absl::MutexLock lock(&fs_->mu_);
     if (!error_.ok()) return error_;
-    if (absl::Status s = fs_->BeginMutationLocked(generation_, "truncate", path_);
+    if (absl::Status s = fs_->BeginMutationLocked(generation_, "truncate", path_, entity_);
         !s.ok()) {
       return Fail(s);
     }
@@ -417,7 +417,7 @@ class FaultInjectionFileSystem::WritableFileImpl final : public WritableFile {
   absl::Status Close() override {
     absl::MutexLock lock(&fs_->mu_);
     if (!error_.ok()) return error_;
-    if (absl::Status s = fs_->BeginMutationLocked(generation_, "close", path_);
+    if (absl::Status s = fs_->BeginMutationLocked(generation_, "close", path_, entity_);
         !s.ok()) {
       return Fail(s);
     }
@@ -484,15 +484,24 @@ absl::Status FaultInjectionFileSystem::CheckLiveLocked(uint64_t generation) cons
 
 absl::Status FaultInjectionFileSystem::BeginMutationLocked(uint64_t generation,
                                                            absl::string_view op,
-                                                           absl::string_view path) {
+                                                           absl::string_view path,
+                                                           int64_t entity) {
   SEALWAL_RETURN_IF_ERROR(CheckLiveLocked(generation));
   if (crash_at_op_ && mutating_ops_ >= *crash_at_op_) {
-    crash_point_ = CrashPoint{std::string(op), std::string(path), false};
+    crash_point_ = CrashPoint{std::string(op), CurrentPathLocked(entity, path), false};
     CrashLocked();
     return inactive_error_;
   }
   ++mutating_ops_;
   return absl::OkStatus();
+}
+
+std::string FaultInjectionFileSystem::CurrentPathLocked(int64_t entity,
+                                                        absl::string_view opened_as) const {
+  if (const Entity* e = GetLocked(entity)) {
+    if (std::string p = PathOfLocked(*e); !p.empty()) return p;
+  }
+  return std::string(opened_as);
 }
 
 void FaultInjectionFileSystem::CrashLocked() {

@@ -203,7 +203,8 @@ class FaultInjectionFileSystem final : public FileSystem {
   std::optional<TornInfo> torn_write() const;
   // The operation the last TearWriteAt/CrashAfterOps crash stopped (op:
   // append, sync, fallocate, truncate, close, create, mkdir, rmdir, remove,
-  // rename, syncdir; path as the caller spelt it, the source for a rename);
+  // rename, syncdir; the path as the caller spelt it, the source for a
+  // rename, the file's current name for an operation on an open file);
   // nullopt before a crash and after Reactivate().
   struct CrashPoint {
     std::string op;
@@ -223,9 +224,13 @@ class FaultInjectionFileSystem final : public FileSystem {
   static constexpr uint64_t kAnyGeneration = UINT64_MAX;
 
   absl::Status CheckLiveLocked(uint64_t generation) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  // `op` and `path` name the operation for crash_point().
+  // `op` and `path` name the operation for crash_point(); a file object
+  // also gives its entity, whose current name (after renames) is used.
   absl::Status BeginMutationLocked(uint64_t generation, absl::string_view op,
-                                   absl::string_view path) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+                                   absl::string_view path, int64_t entity = -1)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::string CurrentPathLocked(int64_t entity, absl::string_view opened_as) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void CrashLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void InvalidateLocked(std::string reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReactivateLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
