@@ -133,7 +133,7 @@ ParseResult ParseRecord(absl::string_view b, DecodedRecord* rec, bool* has_data)
   return ParseResult::kOk;
 }
 
-// One frame read at `off` by FindResumedLog: the parsed record and where
+// One frame read at `off` by CheckNothingFollows: the parsed record and where
 // the next frame starts. False when no well-formed frame starts there.
 bool ReadFrameAt(const env::RandomAccessFile& file, uint64_t off, uint64_t size,
                  std::string* buf, DecodedRecord* rec, uint64_t* next) {
@@ -160,7 +160,6 @@ bool ReadFrameAt(const env::RandomAccessFile& file, uint64_t off, uint64_t size,
   *next = off + kFrameSizeBytes + rec_bytes + pad;
   return true;
 }
-
 
 }  // namespace
 
@@ -398,10 +397,6 @@ absl::StatusOr<std::vector<std::string>> SelectSegments(env::FileSystem* fs,
   return paths;
 }
 
-}  // namespace sealwal::wal
-
-namespace sealwal::wal {
-
 // Two frames that parse and chain (the second's CRC extends the first's) are
 // written records: damage chance would have to forge a 32-bit CRC. A torn
 // write leaves zeros, or bytes that do not chain, after the last good
@@ -429,11 +424,13 @@ absl::Status Decoder::CheckNothingFollows(uint64_t from, std::optional<DamagedRe
       uint64_t next, after;
       if (!ReadFrameAt(*file, off, size, &a_buf, &a, &next)) continue;
       auto chains = [](uint32_t prev, const DecodedRecord& r) {
-        return r.type == static_cast<int64_t>(RecordType::kCrc) ? r.crc == prev
-                                                                  : r.crc == crc32c::Extend(prev, r.data);
+        if (r.type == static_cast<int64_t>(RecordType::kCrc)) return r.crc == prev;
+        return r.crc == crc32c::Extend(prev, r.data);
       };
       bool resumed = damaged.has_value() && off == damaged->next && chains(damaged->crc, a);
-      if (!resumed && ReadFrameAt(*file, next, size, &b_buf, &b, &after)) resumed = chains(a.crc, b);
+      if (!resumed && ReadFrameAt(*file, next, size, &b_buf, &b, &after)) {
+        resumed = chains(a.crc, b);
+      }
       if (!resumed) continue;
       // Name the first entry that follows, so that the damaged range is
       // known (the damaged record itself may not say what it was).
