@@ -29,12 +29,14 @@
 #include "sealwal/storage/raft_storage.h"
 #include "testing/status_matchers.h"
 #include "testing/test_util.h"
+#include "testing/wal_entries.h"
 
 namespace sealwal::backup {
 namespace {
 
 using storage::RaftStorage;
 using storage::StorageOptions;
+using ::sealwal::testing::HS;
 using ::sealwal::testing::StatusIs;
 using ::testing::HasSubstr;
 
@@ -53,14 +55,6 @@ std::vector<raftpb::Entry> Entries(uint64_t first, uint64_t last) {
     e.set_data(Payload(i));
   }
   return v;
-}
-
-raftpb::HardState HS(uint64_t commit) {
-  raftpb::HardState hs;
-  hs.set_term(1);
-  hs.set_vote(1);
-  hs.set_commit(commit);
-  return hs;
 }
 
 raftpb::SnapshotMetadata Meta(uint64_t index) {

@@ -75,6 +75,7 @@
 #include "sealwal/pem/unlock_key.h"
 #include "sealwal/storage/raft_storage.h"
 #include "testing/fault_injection_file_system.h"
+#include "testing/wal_entries.h"
 
 namespace sealwal::campaign {
 namespace {
@@ -200,13 +201,7 @@ storage::StorageOptions Options(env::FileSystem* fs, const Config& c, RunState* 
   return o;
 }
 
-raftpb::HardState HS(uint64_t commit) {
-  raftpb::HardState hs;
-  hs.set_term(1);
-  hs.set_vote(1);
-  hs.set_commit(commit);
-  return hs;
-}
+using ::sealwal::testing::HS;
 
 std::vector<raftpb::Entry> Batch(uint64_t seed, uint64_t lo, uint64_t hi) {
   std::vector<raftpb::Entry> v;

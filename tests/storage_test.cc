@@ -24,6 +24,7 @@
 #include "sealwal/snap/format.h"
 #include "sealwal/storage/raft_storage.h"
 #include "testing/fault_injection_file_system.h"
+#include "testing/wal_entries.h"
 #include "testing/status_matchers.h"
 #include "testing/test_util.h"
 
@@ -32,6 +33,7 @@ namespace {
 
 using encryption::KeyId;
 using keyrotator::StepKind;
+using ::sealwal::testing::HS;
 using ::sealwal::testing::StatusIs;
 
 constexpr uint64_t kSeed = 7;
@@ -50,14 +52,6 @@ std::vector<raftpb::Entry> Entries(uint64_t first, uint64_t last) {
     e.set_data(Payload(i));
   }
   return v;
-}
-
-raftpb::HardState HS(uint64_t commit) {
-  raftpb::HardState hs;
-  hs.set_term(1);
-  hs.set_vote(1);
-  hs.set_commit(commit);
-  return hs;
 }
 
 raftpb::SnapshotMetadata Meta(uint64_t index) {

@@ -54,8 +54,11 @@ struct Log {
   std::vector<Frame> frames;
 };
 
-// 20 synced saves of one entry each (100..900 bytes, so that records
-// straddle sector boundaries), each with its HardState.
+// Entry i's size: 100..900 bytes, so that records straddle sector
+// boundaries.
+size_t EntrySize(uint64_t i) { return 100 + (i * 137) % 800; }
+
+// 20 synced saves of one entry each, each with its HardState.
 Log Build() {
   auto fs = env::NewMemFileSystem();
   WalOptions o;
@@ -64,7 +67,7 @@ Log Build() {
   auto w = Wal::Create(kDir, kMetadata, o);
   EXPECT_TRUE(w.ok()) << w.status();
   for (uint64_t i = 1; i <= kEntries; ++i) {
-    EXPECT_OK((*w)->Save(HS(1, 1, i), {PatternEntry(i, 1, 100 + (i * 137) % 800)}));
+    EXPECT_OK((*w)->Save(HS(1, 1, i), {PatternEntry(i, 1, EntrySize(i))}));
   }
   EXPECT_OK((*w)->Close());
   Log log;
@@ -97,7 +100,7 @@ std::map<std::string, std::string> Files(env::FileSystem* fs) {
 bool IsPrefix(const WalContents& c, uint64_t n) {
   if (c.entries.size() != n) return false;
   for (uint64_t i = 0; i < n; ++i) {
-    const raftpb::Entry want = PatternEntry(i + 1, 1, 100 + ((i + 1) * 137) % 800);
+    const raftpb::Entry want = PatternEntry(i + 1, 1, EntrySize(i + 1));
     if (c.entries[i].SerializeAsString() != want.SerializeAsString()) return false;
   }
   return true;

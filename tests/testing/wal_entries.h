@@ -1,6 +1,7 @@
 // tests/testing/wal_entries.h: the Raft values the WAL tests save, in one
 // place (header-only).
 //   HS(term, vote, commit)          a HardState
+//   HS(commit)                      HS(1, 1, commit): a one-term log
 //   PatternEntry(index, term, size) a normal entry whose data,
 //                                   "e<index>t<term>:" padded with letters to
 //                                   `size` bytes, tells where it belongs
@@ -26,6 +27,8 @@ inline raftpb::HardState HS(uint64_t term, uint64_t vote, uint64_t commit) {
   hs.set_commit(commit);
   return hs;
 }
+
+inline raftpb::HardState HS(uint64_t commit) { return HS(1, 1, commit); }
 
 inline raftpb::Entry PatternEntry(uint64_t index, uint64_t term, size_t size) {
   raftpb::Entry e;
