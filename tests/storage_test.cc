@@ -509,6 +509,20 @@ struct CrashEnv {
       std::make_unique<env::FaultInjectionFileSystem>(mem.get());
 };
 
+// The store both crash tests start from: entries 1..40 and a snapshot at
+// 30 at "/data/node", closed. Returns its write key.
+absl::StatusOr<KeyId> MakeStoreWithASnapshot(env::FileSystem* fs) {
+  SEALWAL_RETURN_IF_ERROR(env::CreateDirAll(fs, "/data"));
+  SEALWAL_RETURN_IF_ERROR(fs->SyncDir("/"));
+  SEALWAL_ASSIGN_OR_RETURN(auto s, RaftStorage::Open(Options(fs, "/data/node", nullptr)));
+  SEALWAL_RETURN_IF_ERROR(s->Bootstrap().status());
+  SEALWAL_RETURN_IF_ERROR(Drive(s.get(), nullptr, 1, 40, nullptr));
+  SEALWAL_RETURN_IF_ERROR(s->SaveSnapshot(Meta(30), SnapData(30)));
+  SEALWAL_ASSIGN_OR_RETURN(StoreInventory inv, s->Inventory());
+  SEALWAL_RETURN_IF_ERROR(s->Close());
+  return *inv.current_key;
+}
+
 // The workload: a store with entries 1..40 and a snapshot at 30 exists;
 // ask for a rotation and keep saving until it has been promoted.
 absl::Status RotationWorkload(env::FileSystem* fs, StateMachine* sm, uint64_t* synced) {
@@ -532,18 +546,7 @@ TEST_P(StorageCrashTest, CrashAtEveryRotationStepKeepsSyncedEntriesAndFinishesTh
   for (;; ++n) {
     ASSERT_LT(n, 3000) << "the workload never completes";
     CrashEnv e;
-    KeyId old_key;
-    {
-      ASSERT_OK(env::CreateDirAll(e.fault.get(), "/data"));
-      ASSERT_OK(e.fault->SyncDir("/"));
-      ASSERT_OK_AND_ASSIGN(auto s, RaftStorage::Open(Options(e.fault.get(), "/data/node", nullptr)));
-      ASSERT_OK(s->Bootstrap().status());
-      ASSERT_OK(Drive(s.get(), nullptr, 1, 40, nullptr));
-      ASSERT_OK(s->SaveSnapshot(Meta(30), SnapData(30)));
-      ASSERT_OK_AND_ASSIGN(StoreInventory inv, s->Inventory());
-      old_key = *inv.current_key;
-      ASSERT_OK(s->Close());
-    }
+    ASSERT_OK_AND_ASSIGN(const KeyId old_key, MakeStoreWithASnapshot(e.fault.get()));
     StateMachine sm;
     uint64_t synced = 0;
     e.fault->CrashAfterOps(n);
@@ -610,15 +613,7 @@ TEST(StorageEioTest, FailedFsyncDuringARotationLosesNothing) {
   for (int64_t n = 0;; ++n) {
     ASSERT_LT(n, 2000) << "the workload never completes";
     CrashEnv e;
-    {
-      ASSERT_OK(env::CreateDirAll(e.fault.get(), "/data"));
-      ASSERT_OK(e.fault->SyncDir("/"));
-      ASSERT_OK_AND_ASSIGN(auto s, RaftStorage::Open(Options(e.fault.get(), "/data/node", nullptr)));
-      ASSERT_OK(s->Bootstrap().status());
-      ASSERT_OK(Drive(s.get(), nullptr, 1, 40, nullptr));
-      ASSERT_OK(s->SaveSnapshot(Meta(30), SnapData(30)));
-      ASSERT_OK(s->Close());
-    }
+    ASSERT_OK(MakeStoreWithASnapshot(e.fault.get()).status());
     const std::string where = absl::StrCat("EIO at fsync ", n);
     e.fault->FailSyncAfter(n, eio);
     StateMachine sm;
