@@ -10,6 +10,7 @@ set -euo pipefail
 pkgs=(
   g++ cmake ninja-build pkg-config git
   libssl-dev openssl
+  libp11-kit-dev softhsm2
   libprotobuf-dev protobuf-compiler
   libxxhash-dev libabsl-dev libcli11-dev libisal-dev
   libgtest-dev libgmock-dev libbenchmark-dev

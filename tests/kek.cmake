@@ -1,0 +1,5 @@
+# The KEK sources' tests (included by tests/CMakeLists.txt).
+#   kek_pkcs11_test   a real SoftHSM2 token, initialised in a temp dir
+#                     (SOFTHSM2_CONF): wrap/unwrap, wrong PIN, missing token
+#                     or key, another aad
+sealwal_test(kek_pkcs11_test DEPS sealwal::kek)
