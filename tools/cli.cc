@@ -12,8 +12,10 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "sealwal/base/data_gen.h"
+#include "sealwal/base/status_macros.h"
 #include "sealwal/encryption/decrypter.h"
 #include "sealwal/env/file_system.h"
+#include "sealwal/kek/key_file_kek.h"
 #include "sealwal/pem/unlock_key.h"
 
 namespace sealwal::cli {
@@ -260,10 +262,24 @@ std::string JsonString(absl::string_view s) {
   return out;
 }
 
-absl::StatusOr<std::optional<pem::UnlockKey>> UnlockKeyFromArgs(const Command& args) {
+absl::StatusOr<std::optional<pem::UnlockKey>> UnlockKeyFromArgs(const Command& args,
+                                                                const std::string& key_file) {
   const std::optional<std::string> file = args.Get("unlock-key-file");
+  env::FileSystem* fs = env::DefaultFileSystem();
+  if (!key_file.empty()) {
+    SEALWAL_ASSIGN_OR_RETURN(kek::KekSourceOptions ko, kek::KekSourceOptionsFromEnvironment(fs));
+    absl::StatusOr<std::optional<pem::UnlockKey>> sourced =
+        kek::UnlockKeyFromKekSource(fs, key_file, ko);
+    if (!sourced.ok() || sourced->has_value()) {
+      if (file.has_value()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            key_file, "'s KEK is held by its kek-source: --unlock-key-file is not used"));
+      }
+      return sourced;
+    }
+  }
   absl::StatusOr<std::optional<pem::UnlockKey>> key =
-      pem::UnlockKeyFromFileOrEnv(env::DefaultFileSystem(), file);
+      pem::UnlockKeyFromFileOrEnv(fs, file);
   if (!key.ok() && file.has_value()) {
     return absl::Status(key.status().code(),
                         absl::StrCat("--unlock-key-file: ", key.status().message()));

@@ -106,9 +106,14 @@ struct Subcommand {
 int RunGroup(const std::string& group, const std::string& description,
              const std::vector<Subcommand>& subs, const std::vector<std::string>& args);
 
-// The unlock key from --unlock-key-file or $SEALWAL_UNLOCK_KEY (nullopt when
-// neither is given); an error about the file names the flag.
-absl::StatusOr<std::optional<pem::UnlockKey>> UnlockKeyFromArgs(const Command& args);
+// The unlock key of the key file `key_file`: when its headers name a KEK
+// source (a PKCS#11 token or a KMS plugin), the key that source unwraps
+// (PIN and timeout from the environment, sealwal/kek/key_file_kek.h), and
+// giving --unlock-key-file too is an error; otherwise the key from
+// --unlock-key-file or $SEALWAL_UNLOCK_KEY (nullopt when neither is given).
+// An error about the file names the flag.
+absl::StatusOr<std::optional<pem::UnlockKey>> UnlockKeyFromArgs(const Command& args,
+                                                                const std::string& key_file);
 
 // The batch `wal gen` and `store gen` save, like a Raft node: entries
 // lo..hi (term 1, normal), entry i's data data_gen(seed, i, 1, size)

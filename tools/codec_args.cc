@@ -82,7 +82,7 @@ absl::StatusOr<std::optional<encryption::Dek>> DekFromArgs(const Command& args,
 absl::StatusOr<std::shared_ptr<encryption::Keyring>> KeyringFromKeyFileArgs(const Command& args) {
   const std::string path = args.Get("key-file").value_or("");
   if (path.empty()) return absl::InvalidArgumentError("--key-file needs a path");
-  absl::StatusOr<std::optional<pem::UnlockKey>> unlock = UnlockKeyFromArgs(args);
+  absl::StatusOr<std::optional<pem::UnlockKey>> unlock = UnlockKeyFromArgs(args, path);
   if (!unlock.ok()) return unlock.status();
   pem::KeyReadWriterOptions o;
   o.fs = env::DefaultFileSystem();

@@ -19,6 +19,7 @@
 #include "sealwal/encryption/dek.h"
 #include "sealwal/encryption/key_usage.h"
 #include "sealwal/env/file_system.h"
+#include "sealwal/kek/key_file_kek.h"
 #include "sealwal/pem/key_file.h"
 #include "sealwal/pem/key_read_writer.h"
 #include "sealwal/pem/pem_block.h"
@@ -34,7 +35,12 @@ constexpr char kKeyDescription[] =
     "optionally locked under an unlock key (autolock) (docs/cli-key.md).";
 constexpr char kUnlockFooter[] =
     "The unlock key of a locked file comes from --unlock-key-file U or $SEALWAL_UNLOCK_KEY, "
-    "never from the command line.";
+    "never from the command line; a file whose kek-source header names a PKCS#11 token or a "
+    "KMS plugin asks that source instead (PIN from $SEALWAL_PKCS11_PIN or "
+    "$SEALWAL_PKCS11_PIN_FILE, plugin timeout $SEALWAL_KEK_TIMEOUT; docs/kek-providers.md).";
+constexpr char kKekHelp[] =
+    "the new unlock key is held by this KEK source, not printed: "
+    "pkcs11:token=T;object=K?module-path=/abs/module.so or command:/abs/plugin [ARGS]";
 
 // The key commands' exit contract: damage and missing files are data
 // errors (1); everything about keys and usage is 2.
@@ -92,8 +98,7 @@ absl::StatusOr<Common> ParseCommon(const Command& a) {
   Common c;
   c.path = a.Get("key-file").value_or("");
   if (c.path.empty()) return absl::InvalidArgumentError("--key-file F is required");
-  absl::StatusOr<std::optional<pem::UnlockKey>> u =
-      UnlockKeyFromArgs(a);
+  absl::StatusOr<std::optional<pem::UnlockKey>> u = UnlockKeyFromArgs(a, c.path);
   if (!u.ok()) return u.status();
   c.unlock_key = std::move(*u);
   return c;
@@ -104,6 +109,35 @@ absl::StatusOr<std::unique_ptr<pem::KeyReadWriter>> OpenKrw(const Common& c) {
   o.path = c.path;
   if (c.unlock_key.has_value()) o.unlock_key = c.unlock_key->Clone();
   return pem::KeyReadWriter::Create(std::move(o));
+}
+
+// A fresh unlock key: held by the source --kek names (opened with the
+// environment's PIN and timeout), else a plain one to print.
+struct FreshKek {
+  pem::UnlockKey unlock_key;
+  std::optional<pem::KekBinding> binding;
+  std::string key_id;
+};
+absl::StatusOr<FreshKek> NewKek(const Command& a) {
+  if (!a.Has("kek")) {
+    SEALWAL_ASSIGN_OR_RETURN(pem::UnlockKey u, pem::UnlockKey::Generate());
+    return FreshKek{std::move(u), std::nullopt, ""};
+  }
+  SEALWAL_ASSIGN_OR_RETURN(kek::KekSourceOptions ko,
+                           kek::KekSourceOptionsFromEnvironment(env::DefaultFileSystem()));
+  SEALWAL_ASSIGN_OR_RETURN(std::unique_ptr<kek::KekSource> source,
+                           kek::OpenKekSource(*a.Get("kek"), ko));
+  SEALWAL_ASSIGN_OR_RETURN(kek::SourcedUnlockKey k, kek::NewSourcedUnlockKey(*source));
+  return FreshKek{std::move(k.unlock_key), std::move(k.binding), std::move(k.key_id)};
+}
+
+// Shows a new KEK: a plain unlock key is printed BEFORE the file that needs
+// it is written (EmitNewUnlockKey); a sourced one is named.
+absl::Status EmitNewKek(const FreshKek& k) {
+  if (!k.binding.has_value()) return EmitNewUnlockKey(k.unlock_key);
+  std::printf("kek-source %s\n", k.binding->source.c_str());
+  if (!k.key_id.empty()) std::printf("kek-key-id %s\n", k.key_id.c_str());
+  return absl::OkStatus();
 }
 
 absl::StatusOr<encryption::Algorithm> AlgorithmArg(const Command& a, encryption::Algorithm dflt) {
@@ -139,9 +173,12 @@ int KeyInit(const std::vector<std::string>& args) {
             "Creates F (mode 0600; refuses an existing file, whose DEKs would be lost) with a new "
             "EC P-256 private key, or the key in --import PEM (any key OpenSSL reads), and one "
             "DEK (raft-dek, random key id). With --autolock a new unlock key locks the file and "
-            "is printed once; without it the key and DEK are stored unencrypted.");
+            "is printed once; with --kek SOURCE the new unlock key is wrapped by a PKCS#11 "
+            "token or a KMS plugin instead and never shown; without either the key and DEK are "
+            "stored unencrypted.");
   CommonFlags(a);
   a.Switch("autolock", "lock the new file under a new unlock key");
+  a.Option("kek", "SOURCE", kKekHelp);
   a.Option("algorithm", "aes-256-gcm|chacha20-poly1305", "raft-dek's algorithm (default aes-256-gcm)");
   a.Option("import", "PEM", "take the private key from this PEM file");
   if (std::optional<int> rc = a.Parse(args)) return *rc;
@@ -184,27 +221,31 @@ int KeyInit(const std::vector<std::string>& args) {
   pem::DekHeaders headers;
   headers.current = pem::StoredDek{std::move(*dek), 0, pem::DekCreatedAt(absl::Now())};
 
-  std::optional<pem::UnlockKey> unlock;
-  if (a.Has("autolock")) {
-    absl::StatusOr<pem::UnlockKey> u = pem::UnlockKey::Generate();
-    if (!u.ok()) return KeyFail(u.status());
-    unlock = std::move(*u);
+  std::optional<FreshKek> fresh;
+  if (a.Has("autolock") || a.Has("kek")) {
+    absl::StatusOr<FreshKek> k = NewKek(a);
+    if (!k.ok()) return KeyFail(k.status());
+    fresh = std::move(*k);
   }
+  const bool locked = fresh.has_value();
   pem::KeyReadWriterOptions o;
   o.path = c->path;
-  if (unlock.has_value()) o.unlock_key = unlock->Clone();
+  if (fresh.has_value()) {
+    o.unlock_key = fresh->unlock_key.Clone();
+    o.kek_binding = fresh->binding;
+  }
   absl::StatusOr<std::unique_ptr<pem::KeyReadWriter>> krw = pem::KeyReadWriter::Create(std::move(o));
   if (!krw.ok()) return KeyFail(krw.status());
-  if (unlock.has_value()) {
-    if (absl::Status s = EmitNewUnlockKey(*unlock); !s.ok()) return KeyFail(s);
+  if (fresh.has_value()) {
+    if (absl::Status s = EmitNewKek(*fresh); !s.ok()) return KeyFail(s);
   }
   if (absl::Status s = (*krw)->Write(*key, headers); !s.ok()) return KeyFail(s);
 
   std::printf("key-file %s\n", c->path.c_str());
   std::printf("private-key %s\n", key->Description().c_str());
   std::printf("%s\n", DekLine(pem::kRaftDekHeader, headers.current).c_str());
-  std::printf("autolock %s\n", unlock.has_value() ? "on" : "off");
-  if (!unlock.has_value()) {
+  std::printf("autolock %s\n", locked ? "on" : "off");
+  if (!locked) {
     std::fflush(stdout);
     WarnUnlocked(c->path);
   }
@@ -219,6 +260,13 @@ int KeyInspect(const std::vector<std::string>& args) {
   CommonFlags(a);
   if (std::optional<int> rc = a.Parse(args)) return *rc;
   absl::StatusOr<Common> c = ParseCommon(a);
+  if (!c.ok() && a.Get("key-file").has_value() && !a.Has("unlock-key-file")) {
+    // The file's KEK source cannot be reached: show what the file shows
+    // without it, as for a locked file without its unlock key.
+    std::fprintf(stderr, "sealwal: warning: %.*s\n", static_cast<int>(c.status().message().size()),
+                 c.status().message().data());
+    c = Common{*a.Get("key-file"), std::nullopt};
+  }
   if (!c.ok()) return Fail(kExitUsage, c.status().message());
   absl::StatusOr<std::string> text = env::ReadSecretFile(env::DefaultFileSystem(), c->path);
   if (!text.ok()) return KeyFail(text.status());
@@ -243,11 +291,18 @@ int KeyInspect(const std::vector<std::string>& args) {
   std::printf("layout %s\n", std::string(pem::LayoutName(parsed->layout)).c_str());
   std::printf("autolock %s\n", parsed->locked ? "on" : "off");
   std::printf("kek-version %llu\n", static_cast<unsigned long long>(parsed->kek_version));
+  std::printf("kek-source %s\n", parsed->kek_binding.has_value() ? parsed->kek_binding->source.c_str()
+                                  : parsed->locked              ? "unlock-key"
+                                                                : "none");
   // What a copy of this file gives away: the DEKs and the private key,
   // wrapped under the KEK (locked) or in the clear.
   std::printf("key-material %s\n",
-              parsed->locked ? "wrapped (DEKs and private key open only with the unlock key)"
-                             : "in the clear (DEKs and private key readable by anyone with the file)");
+              parsed->kek_binding.has_value()
+                  ? "none unwrapped (DEKs and private key are wrapped under a KEK whose unlock "
+                    "key only the KEK source unwraps)"
+              : parsed->locked
+                  ? "wrapped (DEKs and private key open only with the unlock key)"
+                  : "in the clear (DEKs and private key readable by anyone with the file)");
   if (file.has_value()) {
     std::printf("private-key %s\n", file->key.Description().c_str());
     std::printf("%s\n", DekLine(pem::kRaftDekHeader, file->headers.current).c_str());
@@ -342,15 +397,17 @@ int KeyKek(const std::vector<std::string>& args, KekOp op) {
             op == KekOp::kRotate
                 ? "For a locked file: a new unlock key; the private key and every DEK header are "
                   "re-wrapped under the new KEK (kek-version + 1) in one atomic write, and "
-                  "raft-dek-needs-rotation is set. Prints the new unlock key; the old one stops "
-                  "working."
+                  "raft-dek-needs-rotation is set. Prints the new unlock key, or with --kek "
+                  "SOURCE has a PKCS#11 token or KMS plugin hold it; the old one stops working. "
+                  "Moves a file between any two KEK sources (unlock key, token, KMS)."
             : op == KekOp::kLock
-                ? "For an unlocked file: a new unlock key locks it (kek-version + 1) and "
-                  "raft-dek-needs-rotation is set. Refuses an already locked file (use "
-                  "rotate-kek)."
+                ? "For an unlocked file: a new unlock key (printed, or held by --kek SOURCE) "
+                  "locks it (kek-version + 1) and raft-dek-needs-rotation is set. Refuses an "
+                  "already locked file (use rotate-kek)."
                 : "For a locked file, with its unlock key: stores the key and DEKs unwrapped "
                   "(kek-version + 1) and warns that autolock is off.");
   CommonFlags(a);
+  if (op != KekOp::kUnlock) a.Option("kek", "SOURCE", kKekHelp);
   if (std::optional<int> rc = a.Parse(args)) return *rc;
   absl::StatusOr<Common> c = ParseCommon(a);
   if (!c.ok()) return Fail(kExitUsage, c.status().message());
@@ -368,11 +425,11 @@ int KeyKek(const std::vector<std::string>& args, KekOp op) {
   }
   absl::StatusOr<std::unique_ptr<pem::KeyReadWriter>> krw = OpenKrw(*c);
   if (!krw.ok()) return KeyFail(krw.status());
-  std::optional<pem::UnlockKey> fresh;
+  std::optional<FreshKek> fresh;
   if (op != KekOp::kUnlock) {
-    absl::StatusOr<pem::UnlockKey> u = pem::UnlockKey::Generate();
-    if (!u.ok()) return KeyFail(u.status());
-    fresh = std::move(*u);
+    absl::StatusOr<FreshKek> k = NewKek(a);
+    if (!k.ok()) return KeyFail(k.status());
+    fresh = std::move(*k);
   }
   uint64_t version = 0;
   absl::Status s = (*krw)->ViewAndRotateKEK(
@@ -387,8 +444,9 @@ int KeyKek(const std::vector<std::string>& args, KekOp op) {
         }
         pem::KekUpdate u;
         if (fresh.has_value()) {
-          SEALWAL_RETURN_IF_ERROR(EmitNewUnlockKey(*fresh));  // before the write, see above
-          u.unlock_key = fresh->Clone();
+          SEALWAL_RETURN_IF_ERROR(EmitNewKek(*fresh));  // before the write, see above
+          u.unlock_key = fresh->unlock_key.Clone();
+          u.kek_binding = fresh->binding;
         }
         u.version = st.version + 1;
         u.headers = h.Clone();

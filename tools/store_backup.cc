@@ -21,6 +21,8 @@
 #include "absl/time/time.h"
 #include "sealwal/backup/backup.h"
 #include "sealwal/env/file_system.h"
+#include "sealwal/kek/key_file_kek.h"
+#include "sealwal/storage/raft_storage.h"
 #include "sealwal/pem/unlock_key.h"
 #include "tools/cli.h"
 
@@ -73,7 +75,8 @@ int StoreBackup(const std::vector<std::string>& args) {
   o.data_dir = a.positional()[0];
   o.out = *a.Get("out");
   o.redact = a.Has("redact");
-  absl::StatusOr<std::optional<pem::UnlockKey>> unlock = UnlockKeyFromArgs(a);
+  absl::StatusOr<std::optional<pem::UnlockKey>> unlock =
+      UnlockKeyFromArgs(a, env::JoinPath(o.data_dir, storage::kKeyFileName));
   if (!unlock.ok()) return Fail(kExitUsage, unlock.status().message());
   o.unlock_key = std::move(*unlock);
   o.progress = Progress("backup");
@@ -115,9 +118,15 @@ int StoreRestore(const std::vector<std::string>& args) {
   backup::RestoreOptions o;
   o.backup = a.positional()[0];
   o.data_dir = *a.Get("to");
-  absl::StatusOr<std::optional<pem::UnlockKey>> unlock = UnlockKeyFromArgs(a);
+  // The backup's node.key may name a KEK source instead: RestoreBackup
+  // asks it, with these options.
+  absl::StatusOr<std::optional<pem::UnlockKey>> unlock = UnlockKeyFromArgs(a, "");
   if (!unlock.ok()) return Fail(kExitUsage, unlock.status().message());
   o.unlock_key = std::move(*unlock);
+  absl::StatusOr<kek::KekSourceOptions> ko =
+      kek::KekSourceOptionsFromEnvironment(env::DefaultFileSystem());
+  if (!ko.ok()) return Fail(kExitUsage, ko.status().message());
+  o.kek_source_options = std::move(*ko);
   o.progress = Progress("restore");
   absl::StatusOr<backup::RestoreResult> r = backup::RestoreBackup(o);
   if (!r.ok()) return StoreFail(r.status());

@@ -69,7 +69,8 @@ absl::StatusOr<std::string> DataDirArg(const Command& a) {
 absl::StatusOr<storage::StorageOptions> CommonOptions(const Command& a) {
   storage::StorageOptions o;
   SEALWAL_ASSIGN_OR_RETURN(o.data_dir, DataDirArg(a));
-  SEALWAL_ASSIGN_OR_RETURN(o.unlock_key, UnlockKeyFromArgs(a));
+  SEALWAL_ASSIGN_OR_RETURN(
+      o.unlock_key, UnlockKeyFromArgs(a, env::JoinPath(o.data_dir, storage::kKeyFileName)));
   if (const char* b = std::getenv("SEALWAL_RESERVATION_BLOCK"); b != nullptr && *b != '\0') {
     uint64_t block = 0;
     if (!absl::SimpleAtoi(b, &block) || block == 0 ||
@@ -406,10 +407,18 @@ int StoreInspect(const std::vector<std::string>& args) {
     std::printf("raft-dek-pending %s\n",
                 inv->pending_key.has_value() ? KeyIdText(*inv->pending_key).c_str() : "none");
     std::printf("raft-dek-needs-rotation %s\n", inv->needs_rotation ? "true" : "false");
-    std::printf("key-material %s\n",
-                inv->key_file_locked
-                    ? "wrapped (node.key is locked: its DEKs open only with the unlock key)"
-                    : "in the clear (node.key is unlocked, autolock off)");
+    if (inv->kek_source.has_value()) {
+      // The unlock key itself is wrapped by the token or KMS: neither the
+      // store nor a backup of it holds anything that opens the data.
+      std::printf("key-material none unwrapped (node.key's unlock key is wrapped by the KEK "
+                  "source; a backup of this store holds no unwrapped key material)\n");
+      std::printf("kek-source %s\n", inv->kek_source->c_str());
+    } else {
+      std::printf("key-material %s\n",
+                  inv->key_file_locked
+                      ? "wrapped (node.key is locked: its DEKs open only with the unlock key)"
+                      : "in the clear (node.key is unlocked, autolock off)");
+    }
   } else {
     std::printf("key-material none (a plaintext store)\n");
   }

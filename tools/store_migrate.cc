@@ -18,8 +18,10 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "sealwal/encryption/key_usage.h"
+#include "sealwal/env/file_system.h"
 #include "sealwal/pem/unlock_key.h"
 #include "sealwal/storage/migrate.h"
+#include "sealwal/storage/raft_storage.h"
 #include "tools/cli.h"
 
 namespace sealwal::cli {
@@ -48,7 +50,8 @@ int StoreMigrateMain(const std::vector<std::string>& args) {
   o.data_dir = a.positional()[0];
   o.direction = a.Has("encrypt") ? storage::MigrateDirection::kEncrypt
                                   : storage::MigrateDirection::kDecrypt;
-  absl::StatusOr<std::optional<pem::UnlockKey>> unlock = UnlockKeyFromArgs(a);
+  absl::StatusOr<std::optional<pem::UnlockKey>> unlock =
+      UnlockKeyFromArgs(a, env::JoinPath(o.data_dir, storage::kKeyFileName));
   if (!unlock.ok()) return Fail(kExitUsage, unlock.status().message());
   o.unlock_key = std::move(*unlock);
   // Tests only, as for `store gen`: a smaller reservation block.

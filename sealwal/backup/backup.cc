@@ -15,6 +15,7 @@
 #include "sealwal/backup/backup_file.h"
 #include "sealwal/base/status_macros.h"
 #include "sealwal/encryption/decrypter.h"
+#include "sealwal/kek/key_file_kek.h"
 #include "sealwal/pem/key_file.h"
 #include "sealwal/pem/pem_block.h"
 #include "sealwal/snap/format.h"
@@ -275,7 +276,9 @@ absl::StatusOr<BackupResult> Attempt(const BackupOptions& o, const Layout& layou
       return again("a DEK rotation step changed node.key during the copy",
                    absl::UnavailableError("node.key kept changing its DEKs during the copy"));
     }
-    material = parsed.locked ? backuppb::KEY_MATERIAL_WRAPPED : backuppb::KEY_MATERIAL_CLEAR;
+    material = parsed.kek_binding.has_value() ? backuppb::KEY_MATERIAL_KEK_SOURCE
+               : parsed.locked                ? backuppb::KEY_MATERIAL_WRAPPED
+                                              : backuppb::KEY_MATERIAL_CLEAR;
     SEALWAL_RETURN_IF_ERROR(w->BeginMember(kKeyFileMember));
     SEALWAL_RETURN_IF_ERROR(w->Append(text));
     SEALWAL_RETURN_IF_ERROR(w->EndMember());
@@ -321,13 +324,15 @@ absl::Status RemoveStaging(env::FileSystem* fs, const std::string& dir) {
 
 // Reads the restored copy as a writer's Bootstrap would, read-only: every
 // WAL payload and every byte of the snapshot authenticated.
-absl::Status VerifyRestored(const RestoreOptions& o, const std::string& dir,
-                            const backuppb::Manifest& m, RestoreResult* r) {
+absl::Status VerifyRestored(const RestoreOptions& o,
+                            const std::optional<pem::UnlockKey>& unlock_key,
+                            const std::string& dir, const backuppb::Manifest& m,
+                            RestoreResult* r) {
   storage::StorageOptions so;
   so.data_dir = dir;
   so.fs = o.fs;
   so.read_only = true;
-  if (o.unlock_key) so.unlock_key = o.unlock_key->Clone();
+  if (unlock_key) so.unlock_key = unlock_key->Clone();
   SEALWAL_ASSIGN_OR_RETURN(std::unique_ptr<storage::RaftStorage> st,
                            storage::RaftStorage::Open(std::move(so)));
   SEALWAL_ASSIGN_OR_RETURN(storage::VerifyState vs, st->Verify(nullptr));
@@ -389,6 +394,8 @@ absl::StatusOr<RestoreResult> RestoreBackup(const RestoreOptions& o) {
   if (o.data_dir.empty() || o.backup.empty()) {
     return absl::InvalidArgumentError("restore: the backup file and DATADIR are required");
   }
+  std::optional<pem::UnlockKey> unlock_key;
+  if (o.unlock_key.has_value()) unlock_key = o.unlock_key->Clone();
   // 1. Refusals, before anything is written.
   bool target_exists = false;
   if (fs->FileExists(o.data_dir).ok()) {
@@ -417,18 +424,28 @@ absl::StatusOr<RestoreResult> RestoreBackup(const RestoreOptions& o) {
                                                      kMaxKeyFileSize));
     absl::Cleanup wipe = [&] { pem::WipeString(&text); };
     SEALWAL_ASSIGN_OR_RETURN(pem::ParsedKeyFile parsed, pem::ParseKeyFile(text));
-    if (parsed.locked && !o.unlock_key) {
+    if (parsed.kek_binding.has_value() && !unlock_key) {
+      // The unlock key is held by the KEK source the file names.
+      absl::StatusOr<pem::UnlockKey> u =
+          kek::UnwrapBinding(*parsed.kek_binding, o.kek_source_options);
+      if (!u.ok()) {
+        return absl::Status(u.status().code(),
+                            absl::StrCat("the backup's node.key: ", u.status().message()));
+      }
+      unlock_key = std::move(*u);
+    }
+    if (parsed.locked && !unlock_key) {
       return absl::PermissionDeniedError(
           "the backup's node.key is locked: its unlock key is needed");
     }
-    if (!parsed.locked && o.unlock_key) {
+    if (!parsed.locked && unlock_key) {
       return absl::FailedPreconditionError(
           "the backup's node.key is not locked, but an unlock key was given: refusing to use it "
           "(the file may have been replaced); restore without the unlock key to use it "
           "deliberately");
     }
     SEALWAL_ASSIGN_OR_RETURN(pem::DekHeaders headers,
-                             pem::OpenDekHeaders(parsed, o.unlock_key ? &*o.unlock_key : nullptr));
+                             pem::OpenDekHeaders(parsed, unlock_key ? &*unlock_key : nullptr));
   }
 
   // 2. The copy, beside the target.
@@ -469,7 +486,7 @@ absl::StatusOr<RestoreResult> RestoreBackup(const RestoreOptions& o) {
   SEALWAL_RETURN_IF_ERROR(fs->SyncDir(staging));
 
   // 3. Everything read back and authenticated before the target appears.
-  if (absl::Status s = VerifyRestored(o, staging, m, &r); !s.ok()) {
+  if (absl::Status s = VerifyRestored(o, unlock_key, staging, m, &r); !s.ok()) {
     if (s.code() == absl::StatusCode::kPermissionDenied || encryption::IsMissingKeyError(s)) {
       return s;
     }
@@ -478,7 +495,7 @@ absl::StatusOr<RestoreResult> RestoreBackup(const RestoreOptions& o) {
   }
   if (m.encrypted()) {
     SEALWAL_RETURN_IF_ERROR(
-        storage::RaftStorage::RequestRotationInKeyFile(staging, o.unlock_key, fs));
+        storage::RaftStorage::RequestRotationInKeyFile(staging, unlock_key, fs));
   }
 
   // 4. Commit: one rename (over an empty target directory, if there is one).
@@ -506,6 +523,9 @@ std::string KeyMaterialText(const backuppb::Manifest& m) {
   switch (m.key_material()) {
     case backuppb::KEY_MATERIAL_WRAPPED:
       return "wrapped (node.key is locked: its DEKs open only with the unlock key)";
+    case backuppb::KEY_MATERIAL_KEK_SOURCE:
+      return "none unwrapped (node.key's unlock key is wrapped by an external KEK source, a "
+             "PKCS#11 token or a KMS: restoring needs that source)";
     case backuppb::KEY_MATERIAL_CLEAR:
       return "in the clear (node.key is unlocked, autolock off: whoever holds this backup can "
              "read the store)";

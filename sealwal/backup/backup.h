@@ -63,6 +63,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "sealwal/env/file_system.h"
+#include "sealwal/kek/kek_source.h"
 #include "sealwal/pem/unlock_key.h"
 #include "sealwal/proto/backup.pb.h"
 
@@ -96,7 +97,11 @@ absl::StatusOr<BackupResult> CreateBackup(const BackupOptions& options);
 struct RestoreOptions {
   std::string backup;    // the backup file
   std::string data_dir;  // must not exist, or be an empty directory
+  // The unlock key; when absent and the backup's node.key names a KEK
+  // source (sealwal/kek/key_file_kek.h), that source is asked, with these
+  // options.
   std::optional<pem::UnlockKey> unlock_key;
+  kek::KekSourceOptions kek_source_options;
   env::FileSystem* fs = env::DefaultFileSystem();  // borrowed
   ProgressFn progress;
 };

@@ -135,6 +135,7 @@ absl::Status CheckManifest(const backuppb::Manifest& m, uint64_t members_end) {
       break;
     case backuppb::KEY_MATERIAL_WRAPPED:
     case backuppb::KEY_MATERIAL_CLEAR:
+    case backuppb::KEY_MATERIAL_KEK_SOURCE:
       if (!key_file || m.redacted()) return bad("key material without a node.key member");
       break;
     default:

@@ -23,7 +23,8 @@
 // the source cannot be reached or misbehaves (no module or token, a plugin
 // that fails, hangs past the timeout or answers garbage); kPermissionDenied
 // the source refuses (wrong PIN, no such key) or the wrapped bytes do not
-// authenticate under its key. Messages never hold key bytes or PINs.
+// authenticate under its key (a plugin's refusal is kUnavailable: the
+// protocol does not say why). Messages never hold key bytes or PINs.
 //
 // Ownership and threads: a KekSource is owned by its caller; one call at a
 // time (the CLI and the storage use it once per open or KEK change).
@@ -38,6 +39,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "sealwal/encryption/secret_key.h"
+#include "sealwal/pem/key_file.h"
 
 namespace sealwal::kek {
 
@@ -56,9 +58,13 @@ class KekSource {
   // The inverse of Wrap.
   virtual absl::StatusOr<encryption::SecretKey> Unwrap(absl::string_view wrapped,
                                                        absl::string_view aad) = 0;
+
+  // What the source said its key is called in the last successful Wrap
+  // (a KMS key id); empty when it does not say. Not secret.
+  virtual std::string last_key_id() const { return {}; }
 };
 
-inline constexpr size_t kMaxWrappedSize = 4096;
+inline constexpr size_t kMaxWrappedSize = pem::kMaxKekWrappedSize;
 
 struct KekSourceOptions {
   // The PKCS#11 user PIN (see PinFromEnvironment). Secret.

@@ -34,7 +34,7 @@ bool IsKeyLabel(absl::string_view label) {
 
 bool IsDekHeader(absl::string_view name) {
   return name == kKekVersionHeader || name == kRaftDekHeader || name == kRaftDekPendingHeader ||
-         name == kNeedsRotationHeader;
+         name == kNeedsRotationHeader || name == kKekSourceHeader || name == kKekWrappedHeader;
 }
 
 // Headers OpenSSL itself interprets on a traditional key block.
@@ -142,6 +142,27 @@ absl::StatusOr<std::string> OpenRecord(const encryptionpb::EncryptedRecord& rec,
         kek_version, " (the header was altered or moved)"));
   }
   return plain;
+}
+
+// What a binding must be to be written, and what one read must be.
+absl::Status CheckKekBinding(const KekBinding& b) {
+  if (b.source.empty() || b.source.size() > kMaxKekSourceSize) {
+    return absl::InvalidArgumentError(absl::StrCat("kek-source must be 1..", kMaxKekSourceSize,
+                                                   " characters"));
+  }
+  for (char c : b.source) {
+    if (c < 0x20 || c > 0x7e) {
+      return absl::InvalidArgumentError("kek-source has a non-printable character");
+    }
+  }
+  if (b.source.front() == ' ' || b.source.back() == ' ') {
+    return absl::InvalidArgumentError("kek-source starts or ends with a space");
+  }
+  if (b.wrapped.empty() || b.wrapped.size() > kMaxKekWrappedSize) {
+    return absl::InvalidArgumentError(absl::StrCat("kek-wrapped must be 1..", kMaxKekWrappedSize,
+                                                   " bytes"));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -276,6 +297,7 @@ absl::StatusOr<ParsedKeyFile> ParseKeyFile(absl::string_view text) {
   }
 
   bool have_version = false;
+  std::optional<std::string> kek_source, kek_wrapped;
   for (const PemHeader& h : dek_headers) {
     auto dup = [&](bool seen) {
       return seen ? absl::DataLossError(absl::StrCat("header ", h.name, " appears twice"))
@@ -290,6 +312,12 @@ absl::StatusOr<ParsedKeyFile> ParseKeyFile(absl::string_view text) {
           absl::StrCat(out.kek_version) != h.value) {
         return absl::DataLossError("header kek-version is not a decimal number");
       }
+    } else if (h.name == kKekSourceHeader) {
+      SEALWAL_RETURN_IF_ERROR(dup(kek_source.has_value()));
+      kek_source = h.value;
+    } else if (h.name == kKekWrappedHeader) {
+      SEALWAL_RETURN_IF_ERROR(dup(kek_wrapped.has_value()));
+      SEALWAL_ASSIGN_OR_RETURN(kek_wrapped, DecodeCanonicalBase64(h.value, "header kek-wrapped"));
     } else if (h.name == kRaftDekHeader) {
       SEALWAL_RETURN_IF_ERROR(dup(out.current.has_value()));
       SEALWAL_ASSIGN_OR_RETURN(out.current, ParseRecordHeader(h.name, h.value));
@@ -303,6 +331,21 @@ absl::StatusOr<ParsedKeyFile> ParseKeyFile(absl::string_view text) {
       }
       out.needs_rotation = h.value == "true";
     }
+  }
+
+  if (kek_source.has_value() != kek_wrapped.has_value()) {
+    return absl::DataLossError("headers kek-source and kek-wrapped come together; one is missing");
+  }
+  if (kek_source.has_value()) {
+    if (out.layout != Layout::kSealwal || !out.locked) {
+      return absl::DataLossError(
+          "header kek-source is only valid in a locked key file of sealwal's layout");
+    }
+    KekBinding b{std::move(*kek_source), std::move(*kek_wrapped)};
+    if (absl::Status s = CheckKekBinding(b); !s.ok()) {
+      return absl::DataLossError(absl::StrCat("header ", s.message()));
+    }
+    out.kek_binding = std::move(b);
   }
 
   SEALWAL_ASSIGN_OR_RETURN(std::string der,
@@ -437,11 +480,18 @@ absl::StatusOr<KeyFile> DecodeKeyFile(absl::string_view text, const UnlockKey* u
     return key.status();
   }
   return KeyFile{std::move(*key), std::move(headers), parsed.kek_version, parsed.locked,
-                 parsed.layout};
+                 parsed.layout, parsed.kek_binding};
 }
 
 absl::StatusOr<std::string> EncodeKeyFile(const PrivateKey& key, const DekHeaders& headers,
-                                          uint64_t kek_version, const UnlockKey* unlock_key) {
+                                          uint64_t kek_version, const UnlockKey* unlock_key,
+                                          const KekBinding* binding) {
+  if (binding != nullptr) {
+    if (unlock_key == nullptr) {
+      return absl::InvalidArgumentError("a KEK source needs a locked key file");
+    }
+    SEALWAL_RETURN_IF_ERROR(CheckKekBinding(*binding));
+  }
   if (headers.current.has_value() && headers.pending.has_value() &&
       headers.current->dek.id == headers.pending->dek.id) {
     return absl::InvalidArgumentError("raft-dek and raft-dek-pending have the same key id");
@@ -463,6 +513,11 @@ absl::StatusOr<std::string> EncodeKeyFile(const PrivateKey& key, const DekHeader
   }
   std::vector<PemHeader> dek_headers;
   dek_headers.push_back(PemHeader{std::string(kKekVersionHeader), absl::StrCat(kek_version)});
+  if (binding != nullptr) {
+    dek_headers.push_back(PemHeader{std::string(kKekSourceHeader), binding->source});
+    dek_headers.push_back(
+        PemHeader{std::string(kKekWrappedHeader), absl::Base64Escape(binding->wrapped)});
+  }
   auto add = [&](absl::string_view name, const StoredDek& d) -> absl::Status {
     std::string plain = EncodeDekPlaintext(d);
     encryptionpb::EncryptedRecord rec;

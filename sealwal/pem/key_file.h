@@ -3,6 +3,8 @@
 //
 //   -----BEGIN SEALWAL RAFT DEKS-----
 //   kek-version: 7
+//   kek-source: pkcs11:token=...;object=...?module-path=...   (optional)
+//   kek-wrapped: <base64: the unlock key, wrapped by kek-source> (optional)
 //   raft-dek: <base64 EncryptedRecord: the DEK, wrapped under the KEK>
 //   raft-dek-pending: <same; present only during a rotation>
 //   raft-dek-needs-rotation: true                  (present only when true)
@@ -40,6 +42,14 @@
 // DEK would otherwise go unnoticed) that also tells "damaged file" from
 // "wrong unlock key" before any decryption. Authenticity comes from the
 // KEK (AEAD) and PKCS#8's encryption, not from the digest.
+//
+// KEK binding (kek-source, kek-wrapped; both or neither, only in a locked
+// file): the unlock key is not held by the operator but wrapped by a KEK
+// source outside the file (sealwal/kek/kek_source.h); kek-source names it
+// (at most kMaxKekSourceSize printable characters), kek-wrapped holds its
+// output (canonical base64 of 1..kMaxKekWrappedSize bytes). Both are covered
+// by the digest; whether the wrapped bytes are the right ones is proven as
+// for any unlock key: the derived KEK must open the DEK headers.
 //
 // Read-compatibility: a swarmkit-style file (the same headers on the key
 // block itself, no digest) and a bare private key (a key made by
@@ -84,6 +94,10 @@ inline constexpr absl::string_view kKekVersionHeader = "kek-version";
 inline constexpr absl::string_view kRaftDekHeader = "raft-dek";
 inline constexpr absl::string_view kRaftDekPendingHeader = "raft-dek-pending";
 inline constexpr absl::string_view kNeedsRotationHeader = "raft-dek-needs-rotation";
+inline constexpr absl::string_view kKekSourceHeader = "kek-source";
+inline constexpr absl::string_view kKekWrappedHeader = "kek-wrapped";
+inline constexpr size_t kMaxKekSourceSize = 1024;
+inline constexpr size_t kMaxKekWrappedSize = 2048;
 inline constexpr uint8_t kFileInfoVersion = 1;
 inline constexpr size_t kFileInfoSize = 1 + 1 + 32;
 // The DekPlaintext version written (2) and the older one still read (1).
@@ -125,6 +139,13 @@ struct DekHeaders {
   DekHeaders Clone() const;
 };
 
+// How a key file's unlock key is kept when a KEK source holds it.
+struct KekBinding {
+  std::string source;   // the kek-source spec
+  std::string wrapped;  // the unlock key's 32 bytes as the source wrapped them
+  friend bool operator==(const KekBinding&, const KekBinding&) = default;
+};
+
 enum class Layout {
   kSealwal,   // two blocks (above)
   kSwarmkit,  // headers on the key block (read only)
@@ -147,6 +168,7 @@ struct ParsedKeyFile {
   std::optional<encryptionpb::EncryptedRecord> current;  // raft-dek
   std::optional<encryptionpb::EncryptedRecord> pending;  // raft-dek-pending
   bool needs_rotation = false;
+  std::optional<KekBinding> kek_binding;  // kek-source + kek-wrapped
   std::string key_label;  // "ENCRYPTED PRIVATE KEY", "PRIVATE KEY", ...
   std::string key_pem;    // the key block, as OpenSSL is to read it
 };
@@ -168,15 +190,20 @@ struct KeyFile {
   uint64_t kek_version = 0;
   bool locked = false;
   Layout layout = Layout::kSealwal;
+  std::optional<KekBinding> kek_binding;
 };
 absl::StatusOr<KeyFile> DecodeKeyFile(absl::string_view text, const UnlockKey* unlock_key);
 
 // The file text for (key, headers) at `kek_version`, locked under
-// `unlock_key` when it is non-null. kInvalidArgument when the DEKs are
-// malformed (current and pending share a key id, or a creation time is past
-// 2^63 - 1 seconds). The caller wipes the result.
+// `unlock_key` when it is non-null, with the kek-source/kek-wrapped headers
+// of `binding` when it is non-null (the binding of `unlock_key`).
+// kInvalidArgument when the DEKs are malformed (current and pending share a
+// key id, or a creation time is past 2^63 - 1 seconds), or for a binding
+// without an unlock key or out of the limits above. The caller wipes the
+// result.
 absl::StatusOr<std::string> EncodeKeyFile(const PrivateKey& key, const DekHeaders& headers,
-                                          uint64_t kek_version, const UnlockKey* unlock_key);
+                                          uint64_t kek_version, const UnlockKey* unlock_key,
+                                          const KekBinding* binding = nullptr);
 
 // The DekPlaintext: always written as version 2 (54 bytes); version 1 (46
 // bytes, created unknown) and version 2 are read, anything else is

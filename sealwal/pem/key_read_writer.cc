@@ -88,12 +88,15 @@ absl::StatusOr<KeyReadWriter::Headers> KeyReadWriter::ReadHeaders() {
   SEALWAL_RETURN_IF_ERROR(CheckReadLocked(s, s.ok() && parsed->locked));
   absl::StatusOr<DekHeaders> headers = OpenDekHeaders(*parsed, unlock_key);
   SEALWAL_RETURN_IF_ERROR(CheckReadLocked(headers.status(), parsed->locked));
-  return Headers{std::move(*headers), parsed->kek_version, parsed->locked};
+  return Headers{std::move(*headers), parsed->kek_version, parsed->locked, parsed->kek_binding};
 }
 
 absl::Status KeyReadWriter::WriteLocked(const PrivateKey& key, const DekHeaders& headers,
-                                        uint64_t version, const UnlockKey* unlock_key) {
-  SEALWAL_ASSIGN_OR_RETURN(std::string text, EncodeKeyFile(key, headers, version, unlock_key));
+                                        uint64_t version, const UnlockKey* unlock_key,
+                                        const std::optional<KekBinding>& binding) {
+  SEALWAL_ASSIGN_OR_RETURN(
+      std::string text, EncodeKeyFile(key, headers, version, unlock_key,
+                                      binding.has_value() ? &*binding : nullptr));
   absl::Status s = env::WriteFileAtomically(options_.fs, options_.path, text, 0600);
   WipeString(&text);
   return s;
@@ -109,7 +112,8 @@ absl::Status KeyReadWriter::Write(const PrivateKey& key, const DekHeaders& heade
     WipeString(&*old);
   }
   return WriteLocked(key, headers, version,
-                     options_.unlock_key.has_value() ? &*options_.unlock_key : nullptr);
+                     options_.unlock_key.has_value() ? &*options_.unlock_key : nullptr,
+                     options_.kek_binding);
 }
 
 absl::Status KeyReadWriter::ViewAndUpdateHeaders(
@@ -119,9 +123,12 @@ absl::Status KeyReadWriter::ViewAndUpdateHeaders(
   SEALWAL_ASSIGN_OR_RETURN(KeyFile file, ReadLocked());
   SEALWAL_ASSIGN_OR_RETURN(DekHeaders updated, fn(file.headers));
   // The lock state is this object's, never the file's (ReadLocked refused
-  // a file that is not as locked as we are).
+  // a file that is not as locked as we are). The binding is the file's: it
+  // wraps the unlock key that just opened the headers, and dropping it would
+  // lose that key for good.
   return WriteLocked(file.key, updated, file.kek_version,
-                     options_.unlock_key.has_value() ? &*options_.unlock_key : nullptr);
+                     options_.unlock_key.has_value() ? &*options_.unlock_key : nullptr,
+                     options_.unlock_key.has_value() ? file.kek_binding : std::nullopt);
 }
 
 absl::Status KeyReadWriter::ViewAndRotateKEK(
@@ -143,8 +150,10 @@ absl::Status KeyReadWriter::ViewAndRotateKEK(
     update.headers.needs_rotation = true;
   }
   SEALWAL_RETURN_IF_ERROR(WriteLocked(file.key, update.headers, update.version,
-                              update.unlock_key.has_value() ? &*update.unlock_key : nullptr));
+                              update.unlock_key.has_value() ? &*update.unlock_key : nullptr,
+                              update.kek_binding));
   options_.unlock_key = std::move(update.unlock_key);
+  options_.kek_binding = std::move(update.kek_binding);
   return absl::OkStatus();
 }
 

@@ -69,6 +69,9 @@ struct KeyReadWriterOptions {
   // The unlock key of a locked file (and what Write locks a new file
   // with); nullopt for autolock off.
   std::optional<UnlockKey> unlock_key;
+  // When a KEK source holds unlock_key (sealwal/kek/kek_source.h): how, as
+  // Write records it in a new file. Header updates keep the file's own.
+  std::optional<KekBinding> kek_binding;
   // How long a writer waits for another holder of F.lock.
   absl::Duration lock_timeout = absl::Seconds(10);
 };
@@ -82,6 +85,7 @@ struct KekState {
 // What a ViewAndRotateKEK callback returns.
 struct KekUpdate {
   std::optional<UnlockKey> unlock_key;  // the new unlock key; nullopt = unlocked
+  std::optional<KekBinding> kek_binding;  // a KEK source holds unlock_key
   uint64_t version = 0;                 // must exceed the file's kek-version
   DekHeaders headers;                   // the headers to write (re-wrapped)
 };
@@ -108,17 +112,18 @@ class KeyReadWriter {
     DekHeaders headers;
     uint64_t kek_version = 0;
     bool locked = false;
+    std::optional<KekBinding> kek_binding;
   };
   absl::StatusOr<Headers> ReadHeaders();
 
   // Replaces F with (key, headers), locked iff this object holds an unlock
-  // key. kek-version is kept from an existing F whose structure parses
+  // key, with the options' kek_binding. kek-version is kept from an existing F whose structure parses
   // (else 0), so that a later stale KEK update is still refused.
   absl::Status Write(const PrivateKey& key, const DekHeaders& headers);
 
   // Reads the headers, lets `fn` compute new ones and writes them, under
-  // the lock, keeping the key and kek-version, locked iff this object
-  // holds an unlock key. An error
+  // the lock, keeping the key, kek-version and KEK binding, locked iff this
+  // object holds an unlock key. An error
   // from `fn` is returned and nothing is written.
   absl::Status ViewAndUpdateHeaders(
       absl::FunctionRef<absl::StatusOr<DekHeaders>(const DekHeaders&)> fn);
@@ -147,7 +152,8 @@ class KeyReadWriter {
   absl::Status CheckReadLocked(absl::Status s, bool locked) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
   absl::Status WriteLocked(const PrivateKey& key, const DekHeaders& headers, uint64_t version,
-                           const UnlockKey* unlock_key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+                           const UnlockKey* unlock_key, const std::optional<KekBinding>& binding)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   mutable absl::Mutex mu_;
   KeyReadWriterOptions options_ ABSL_GUARDED_BY(mu_);

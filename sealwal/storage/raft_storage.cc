@@ -557,6 +557,7 @@ absl::StatusOr<StoreInventory> RaftStorage::Inventory() {
     }
     inv.needs_rotation = file.headers.needs_rotation;
     inv.key_file_locked = file.locked;
+    if (file.kek_binding.has_value()) inv.kek_source = file.kek_binding->source;
   }
   SEALWAL_ASSIGN_OR_RETURN(std::vector<std::string> segs, wal::Wal::SegmentNames(wal_dir_, fs_));
   const std::string wal_base = env::Basename(wal_dir_);

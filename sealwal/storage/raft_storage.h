@@ -272,6 +272,9 @@ struct StoreInventory {
   // node.key is locked (its DEKs wrapped under the KEK); false: they are in
   // the clear (autolock off).
   bool key_file_locked = false;
+  // The KEK source holding node.key's unlock key (its kek-source header);
+  // nullopt: none (an unlock key the operator holds, or unlocked).
+  std::optional<std::string> kek_source;
   uint64_t current_encryptions = 0;  // stored count of raft-dek
   std::optional<absl::Time> current_created;  // raft-dek's creation (nullopt: unknown)
   // Every key a retained file needs is in the key file.

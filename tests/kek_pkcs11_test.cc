@@ -1,0 +1,2 @@
+// The PKCS#11 source's tests land with it (sealwal/kek/pkcs11_source.cc).
+#include "gtest/gtest.h"
