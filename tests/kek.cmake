@@ -5,9 +5,10 @@
 sealwal_test(kek_pkcs11_test DEPS sealwal::kek)
 #   kek_command_test  the plugin protocol, the command source against the
 #                     reference plugin and plugins that fail, hang, flood,
-#                     answer garbage or lie; the key file's KEK binding
+#                     answer garbage or lie; the key file's KEK binding;
+#                     the C API opening a store through it
 if(TARGET sealwal_example_kms_plugin)
-  sealwal_test(kek_command_test DEPS sealwal::kek)
+  sealwal_test(kek_command_test DEPS sealwal::kek sealwal::c)
   target_compile_definitions(kek_command_test PRIVATE
     SEALWAL_EXAMPLE_KMS_PLUGIN="$<TARGET_FILE:sealwal_example_kms_plugin>")
   add_dependencies(kek_command_test sealwal_example_kms_plugin)

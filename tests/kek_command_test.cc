@@ -16,6 +16,7 @@
 #include "sealwal/kek/plugin_protocol.h"
 #include "sealwal/pem/key_file.h"
 #include "sealwal/pem/key_read_writer.h"
+#include "sealwal/sealwal.h"
 #include "testing/test_util.h"
 
 namespace sealwal::kek {
@@ -271,6 +272,61 @@ TEST_F(KeyFileKekTest, BindingsAreOnlyWrittenAndReadInALockedFile) {
   const size_t at = cut.find("kek-wrapped: ");
   cut.erase(at, cut.find('\n', at) + 1 - at);
   EXPECT_TRUE(absl::IsDataLoss(pem::ParseKeyFile(cut).status()));
+}
+
+// The C API opens a store whose node.key a plugin holds, with no unlock
+// key given; a failing plugin is SEALWAL_ERR_UNAVAILABLE and changes nothing.
+TEST_F(KeyFileKekTest, TheCApiOpensThroughTheKeyFilesSource) {
+  const std::string data = tmp_.Sub("data");
+  ASSERT_EQ(mkdir(data.c_str(), 0700), 0);
+  path_ = data + "/node.key";
+  MakeFile();
+  auto open = [&](sealwal_store** st, std::string* err) {
+    sealwal_options* o = sealwal_options_create();
+    sealwal_options_set_create_if_missing(o, 1);
+    char* msg = nullptr;
+    const int rc = sealwal_open(data.c_str(), o, st, &msg);
+    if (msg != nullptr) *err = msg;
+    sealwal_free(msg);
+    sealwal_options_destroy(o);
+    return rc;
+  };
+  sealwal_store* st = nullptr;
+  std::string err;
+  ASSERT_EQ(open(&st, &err), SEALWAL_OK) << err;
+  EXPECT_EQ(sealwal_encrypted(st), 1);
+  sealwal_recovery* rec = nullptr;
+  ASSERT_EQ(sealwal_bootstrap(st, &rec, nullptr), SEALWAL_OK);
+  sealwal_recovery_destroy(rec);
+  const std::string payload = "sealed through the plugin's key";
+  sealwal_entry e{1, 1, 0, payload.data(), payload.size()};
+  sealwal_hardstate hs{1, 1, 1};
+  ASSERT_EQ(sealwal_save(st, &hs, &e, 1, nullptr), SEALWAL_OK);
+  ASSERT_EQ(sealwal_close(st, nullptr), SEALWAL_OK);
+
+  // The plugin's master key is gone: nothing opens, nothing changes.
+  const auto before = testing::DirContents(data);
+  ASSERT_EQ(rename(tmp_.Sub("master.key").c_str(), tmp_.Sub("master.key.away").c_str()), 0);
+  st = nullptr;
+  EXPECT_EQ(open(&st, &err), SEALWAL_ERR_UNAVAILABLE);
+  EXPECT_EQ(st, nullptr);
+  EXPECT_THAT(err, HasSubstr("KEK plugin"));
+  EXPECT_EQ(testing::DirContents(data), before);
+  ASSERT_EQ(rename(tmp_.Sub("master.key.away").c_str(), tmp_.Sub("master.key").c_str()), 0);
+
+  ASSERT_EQ(open(&st, &err), SEALWAL_OK) << err;
+  ASSERT_EQ(sealwal_bootstrap(st, &rec, nullptr), SEALWAL_OK);
+  sealwal_recovery_destroy(rec);
+  EXPECT_EQ(sealwal_log_last_index(st), 1u);
+  sealwal_entry_iter* it = nullptr;
+  ASSERT_EQ(sealwal_log_entries(st, 1, 2, &it, nullptr), SEALWAL_OK);
+  int has = 0;
+  sealwal_entry got{};
+  ASSERT_EQ(sealwal_entry_iter_next(it, &has, &got, nullptr), SEALWAL_OK);
+  ASSERT_EQ(has, 1);
+  EXPECT_EQ(std::string(static_cast<const char*>(got.data), got.data_len), payload);
+  sealwal_entry_iter_destroy(it);
+  ASSERT_EQ(sealwal_close(st, nullptr), SEALWAL_OK);
 }
 
 TEST(KekOptionsTest, EnvironmentGivesPinAndTimeout) {

@@ -180,8 +180,9 @@ TEST(WalZeroSectorTest, ZeroedSectorFollowedByValidRecordsIsNeverATornTail) {
       ++tail;
       // Damage at the tail: torn (a prefix), an error, or -- a zeroed
       // length word on the last frames -- a clean end before them.
-      if (rs.ok()) EXPECT_TRUE(IsPrefix(rc, rc.entries.size()) &&
-                               rc.entries.size() >= entries_before);
+      if (rs.ok()) {
+        EXPECT_TRUE(IsPrefix(rc, rc.entries.size()) && rc.entries.size() >= entries_before);
+      }
       auto repaired = Wal::Repair(kDir, opts);
       if (!repaired.ok() || !*repaired) {
         EXPECT_EQ(Files(fs.get()), pristine);

@@ -167,6 +167,10 @@ SEALWAL_EXPORT void sealwal_options_set_snapshot_request(sealwal_options* o,
 /* ---- store ------------------------------------------------------------ */
 
 /* Opens (or with create_if_missing creates) the store in `data_dir`.
+ * Without an unlock key, when the store's node.key names a KEK source (a
+ * PKCS#11 token or a KMS plugin, docs/kek-providers.md), that source is
+ * asked for it, with the PIN from SEALWAL_PKCS11_PIN or
+ * SEALWAL_PKCS11_PIN_FILE and the plugin timeout SEALWAL_KEK_TIMEOUT.
  * SEALWAL_ERR_NOT_FOUND when there is none and create_if_missing is off;
  * SEALWAL_ERR_PERMISSION_DENIED for a missing or wrong unlock key (nothing
  * is modified). On success *out is the store (close with sealwal_close). */

@@ -18,6 +18,9 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "sealwal/base/status_macros.h"
+#include "sealwal/env/file_system.h"
+#include "sealwal/kek/key_file_kek.h"
 #include "sealwal/pem/unlock_key.h"
 #include "sealwal/proto/raftpb.pb.h"
 #include "sealwal/storage/raft_storage.h"
@@ -218,7 +221,20 @@ int sealwal_open(const char* data_dir, const sealwal_options* o, sealwal_store**
     if (o->pipeline_depth == 0) return absl::InvalidArgumentError("pipeline depth must be >= 1");
     sealwal::storage::StorageOptions so;
     so.data_dir = data_dir;
-    if (o->unlock_key.has_value()) so.unlock_key = o->unlock_key->Clone();
+    if (o->unlock_key.has_value()) {
+      so.unlock_key = o->unlock_key->Clone();
+    } else {
+      // node.key may name a KEK source (a token or KMS plugin) that holds
+      // its unlock key: ask it, with the PIN and timeout of the environment.
+      SEALWAL_ASSIGN_OR_RETURN(
+          sealwal::kek::KekSourceOptions ko,
+          sealwal::kek::KekSourceOptionsFromEnvironment(sealwal::env::DefaultFileSystem()));
+      SEALWAL_ASSIGN_OR_RETURN(
+          so.unlock_key,
+          sealwal::kek::UnlockKeyFromKekSource(
+              sealwal::env::DefaultFileSystem(),
+              sealwal::env::JoinPath(data_dir, sealwal::storage::kKeyFileName), ko));
+    }
     so.create_if_missing = o->create_if_missing;
     so.encrypted = o->encrypted;
     so.metadata = o->metadata;

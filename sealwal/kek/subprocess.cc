@@ -89,6 +89,9 @@ absl::StatusOr<SubprocessResult> RunSubprocess(const std::vector<std::string>& a
   if (pid == 0) {
     setpgid(0, 0);
     if (dup2(in.fd[0], 0) < 0 || dup2(out.fd[1], 1) < 0 || dup2(err.fd[1], 2) < 0) _exit(126);
+    // Nothing else of the caller's (a program linking sealwal may hold
+    // descriptors without close-on-exec) reaches the plugin.
+    close_range(3, ~0U, 0);
     // The caller's mask (SIGPIPE blocked) is inherited across exec: undo it.
     sigset_t none;
     sigemptyset(&none);
