@@ -644,9 +644,9 @@ absl::StatusOr<std::unique_ptr<KekSource>> OpenPkcs11Source(absl::string_view sp
                            TokenSession::Open(parsed, options, /*read_write=*/false));
   SEALWAL_ASSIGN_OR_RETURN(std::vector<CK_OBJECT_HANDLE> keys, session->FindSecretKeys());
   if (keys.empty()) {
-    return absl::PermissionDeniedError(
-        absl::StrCat(session->Where(), " has no secret key labelled \"", parsed.object,
-                     "\" visible after login (create one with CreatePkcs11AesKey)"));
+    return absl::PermissionDeniedError(absl::StrCat(session->Where(),
+                                                    " has no secret key labelled \"", parsed.object,
+                                                    "\" visible to this user"));
   }
   if (keys.size() > 1) {
     return absl::FailedPreconditionError(absl::StrCat(
