@@ -10,6 +10,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
@@ -297,6 +299,28 @@ TEST_F(Pkcs11Test, TwoSourcesAtOnce) {
   ASSERT_NE(a, nullptr);
   ASSERT_OK_AND_ASSIGN(SecretKey back_a, a->Unwrap(wa, "aad"));
   EXPECT_TRUE(back_a == Secret(8));
+}
+
+TEST_F(Pkcs11Test, SourcesOnSeveralThreads) {
+  CreateKey("a");
+  CreateKey("b");
+  std::unique_ptr<KekSource> sources[] = {Open("a"), Open("b")};
+  ASSERT_NE(sources[0], nullptr);
+  ASSERT_NE(sources[1], nullptr);
+  // One call at a time per source, both sources at once (CKF_OS_LOCKING_OK).
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t) {
+    threads.emplace_back([&sources, t] {
+      for (int i = 0; i < 50; ++i) {
+        absl::StatusOr<std::string> w = sources[t]->Wrap(Secret(t * 100 + i), "aad");
+        ASSERT_OK(w.status());
+        absl::StatusOr<SecretKey> back = sources[t]->Unwrap(*w, "aad");
+        ASSERT_OK(back.status());
+        EXPECT_TRUE(*back == Secret(t * 100 + i));
+      }
+    });
+  }
+  for (std::thread& th : threads) th.join();
 }
 
 // No token needed: these fail before the module is loaded or at dlopen.
