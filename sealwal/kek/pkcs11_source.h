@@ -22,14 +22,16 @@
 // Errors, besides those of sealwal/kek/kek_source.h:
 //   kInvalidArgument    a spec outside the subset above (one line saying
 //                       what is wrong); wrapped bytes that are too short or
-//                       carry an unknown version byte; an empty secret
+//                       carry an unknown version byte; an empty secret or
+//                       one too large for kMaxWrappedSize
 //   kUnavailable        the module file is missing or does not load, no
 //                       initialised token has the label, the token fails a
 //                       call (the CKR_ name is in the message)
-//   kPermissionDenied   no PIN when the token needs one, a wrong PIN, no AES
-//                       secret key with the label, wrapped bytes that do not
-//                       authenticate under the key (other aad, damage,
-//                       another key)
+//   kPermissionDenied   no PIN when the token needs one, a wrong or locked
+//                       PIN, no secret key with the label visible after
+//                       login, wrapped bytes that do not authenticate under
+//                       the key (other aad, damage, another key; any
+//                       C_Decrypt failure but a token gone away)
 //   kFailedPrecondition several secret keys or tokens with the label, a key
 //                       that is not AES or may not encrypt/decrypt
 //   kAlreadyExists      CreatePkcs11AesKey: a secret key with the label exists
