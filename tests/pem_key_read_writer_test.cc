@@ -118,7 +118,7 @@ TEST_F(KeyReadWriterTest, UpdateHeadersKeepsKeyLockAndVersion) {
   ASSERT_OK(krw->ViewAndRotateKEK([&](const KekState& st, const DekHeaders& h) {
     EXPECT_EQ(st.version, 0u);
     EXPECT_TRUE(st.locked);
-    return absl::StatusOr<KekUpdate>(KekUpdate{Key(2), 9, h.Clone()});
+    return absl::StatusOr<KekUpdate>(KekUpdate{Key(2), 9, h.Clone(), std::nullopt});
   }));
   ASSERT_OK(krw->ViewAndUpdateHeaders([](const DekHeaders& h) -> absl::StatusOr<DekHeaders> {
     DekHeaders out = h.Clone();
@@ -144,12 +144,12 @@ TEST_F(KeyReadWriterTest, StaleKekUpdateIsRefused) {
   auto krw = Krw(fs_.get(), std::nullopt);
   ASSERT_OK(krw->Write(*key_, Headers(0, false)));
   ASSERT_OK(krw->ViewAndRotateKEK([](const KekState&, const DekHeaders& h) {
-    return absl::StatusOr<KekUpdate>(KekUpdate{Key(1), 5, h.Clone()});
+    return absl::StatusOr<KekUpdate>(KekUpdate{Key(1), 5, h.Clone(), std::nullopt});
   }));
   const std::string before = Bytes();
   for (uint64_t v : {0, 4, 5}) {
     EXPECT_THAT(krw->ViewAndRotateKEK([&](const KekState&, const DekHeaders& h) {
-      return absl::StatusOr<KekUpdate>(KekUpdate{Key(2), v, h.Clone()});
+      return absl::StatusOr<KekUpdate>(KekUpdate{Key(2), v, h.Clone(), std::nullopt});
     }),
                 StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("stale")));
     EXPECT_EQ(Bytes(), before);
@@ -173,7 +173,8 @@ TEST_F(KeyReadWriterTest, WrongUnlockKeyChangesNoByte) {
     }),
                 StatusIs(absl::StatusCode::kPermissionDenied));
     EXPECT_THAT(krw->ViewAndRotateKEK([](const KekState& st, const DekHeaders& h) {
-      return absl::StatusOr<KekUpdate>(KekUpdate{std::nullopt, st.version + 1, h.Clone()});
+      return absl::StatusOr<KekUpdate>(
+          KekUpdate{std::nullopt, st.version + 1, h.Clone(), std::nullopt});
     }),
                 StatusIs(absl::StatusCode::kPermissionDenied));
     EXPECT_EQ(Bytes(), before);
@@ -198,7 +199,7 @@ TEST_F(KeyReadWriterTest, SwappedUnlockedFileIsRefusedWhenAnUnlockKeyIsHeld) {
   }),
               StatusIs(absl::StatusCode::kFailedPrecondition));
   EXPECT_THAT(krw->ViewAndRotateKEK([](const KekState& st, const DekHeaders& h) {
-    return absl::StatusOr<KekUpdate>(KekUpdate{Key(3), st.version + 1, h.Clone()});
+    return absl::StatusOr<KekUpdate>(KekUpdate{Key(3), st.version + 1, h.Clone(), std::nullopt});
   }),
               StatusIs(absl::StatusCode::kFailedPrecondition));
   EXPECT_EQ(Bytes(), planted);

@@ -140,6 +140,15 @@ absl::Status EmitNewKek(const FreshKek& k) {
   return absl::OkStatus();
 }
 
+// Whether the key file at `path` parses and has a kek-source header.
+bool NamesKekSource(const std::string& path) {
+  absl::StatusOr<std::string> text = env::ReadSecretFile(env::DefaultFileSystem(), path);
+  if (!text.ok()) return false;
+  absl::StatusOr<pem::ParsedKeyFile> parsed = pem::ParseKeyFile(*text);
+  pem::WipeString(&*text);
+  return parsed.ok() && parsed->kek_binding.has_value();
+}
+
 absl::StatusOr<encryption::Algorithm> AlgorithmArg(const Command& a, encryption::Algorithm dflt) {
   if (!a.Has("algorithm")) return dflt;
   absl::StatusOr<encryption::Algorithm> alg = encryption::ParseAlgorithmName(*a.Get("algorithm"));
@@ -260,7 +269,8 @@ int KeyInspect(const std::vector<std::string>& args) {
   CommonFlags(a);
   if (std::optional<int> rc = a.Parse(args)) return *rc;
   absl::StatusOr<Common> c = ParseCommon(a);
-  if (!c.ok() && a.Get("key-file").has_value() && !a.Has("unlock-key-file")) {
+  if (!c.ok() && a.Get("key-file").has_value() && !a.Has("unlock-key-file") &&
+      NamesKekSource(*a.Get("key-file"))) {
     // The file's KEK source cannot be reached: show what the file shows
     // without it, as for a locked file without its unlock key.
     std::fprintf(stderr, "sealwal: warning: %.*s\n", static_cast<int>(c.status().message().size()),

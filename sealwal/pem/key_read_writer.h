@@ -85,9 +85,9 @@ struct KekState {
 // What a ViewAndRotateKEK callback returns.
 struct KekUpdate {
   std::optional<UnlockKey> unlock_key;  // the new unlock key; nullopt = unlocked
-  std::optional<KekBinding> kek_binding;  // a KEK source holds unlock_key
   uint64_t version = 0;                 // must exceed the file's kek-version
   DekHeaders headers;                   // the headers to write (re-wrapped)
+  std::optional<KekBinding> kek_binding;  // a KEK source holds unlock_key
 };
 
 class KeyReadWriter {
