@@ -309,5 +309,28 @@ TEST_F(KekCliTest, AStoreUnderAPluginBacksUpNoKeyMaterialAndRestoresThroughIt) {
   EXPECT_EQ(LineValue(r.out, "digest"), digest);
 }
 
+TEST_F(KekCliTest, StoreInitWithAKekSourcePrintsNoUnlockKey) {
+  const std::string data = tmp_.Sub("data");
+  CommandResult r =
+      RunCommand(Env(Cli("store init " + ShellQuote(data) + " --kek " + ShellQuote(PluginSpec()))));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, Not(HasSubstr("unlock-key")));
+  EXPECT_EQ(LineValue(r.out, "kek-source"), PluginSpec());
+  EXPECT_THAT(LineValue(r.out, "autolock"), HasSubstr("on"));
+  r = RunCommand(Env(Cli("store gen " + ShellQuote(data) +
+                         " --entries 100 --size 32 --batch 10 --seed 5 --snapshot-every 50")));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = RunCommand(Env(Cli("store verify " + ShellQuote(data) + " --expect-seed 5")));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(LineValue(r.out, "entries"), "1..100");
+  // A plugin that cannot wrap makes nothing.
+  const std::string other = tmp_.Sub("other");
+  SetPlugin("exit 1");
+  r = RunCommand(Env(Cli("store init " + ShellQuote(other) + " --kek " + ShellQuote(PluginSpec()))));
+  EXPECT_EQ(r.exit_code, 2);
+  ExpectOneErrorLine(r);
+  EXPECT_NE(access(other.c_str(), F_OK), 0);
+}
+
 }  // namespace
 }  // namespace sealwal

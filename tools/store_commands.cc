@@ -23,6 +23,7 @@
 #include "sealwal/encryption/decrypter.h"
 #include "sealwal/encryption/key_usage.h"
 #include "sealwal/env/file_system.h"
+#include "sealwal/kek/key_file_kek.h"
 #include "sealwal/pem/unlock_key.h"
 #include "sealwal/storage/raft_storage.h"
 #include "tools/cli.h"
@@ -95,19 +96,27 @@ int StoreInit(const std::vector<std::string>& args) {
   Command a("store init",
             "Makes a new store in DATADIR (created if missing; refused when it already holds a "
             "WAL or a node.key): the key file, then the snapshot directory, then the WAL. By "
-            "default encrypted, node.key unlocked unless an unlock key is given. Prints `store "
-            "DATADIR`, `kind encrypted|plaintext`, `autolock on|off` and `raft-dek 0x...`.");
+            "default encrypted, node.key unlocked unless an unlock key is given. With --kek "
+            "SOURCE node.key is locked under a new unlock key that a PKCS#11 token or a KMS "
+            "plugin holds (docs/kek-providers.md). Prints `store DATADIR`, `kind "
+            "encrypted|plaintext`, `autolock on|off` and `raft-dek 0x...`.");
   CommonFlags(a);
   a.Switch("autolock", "lock node.key (a new unlock key is printed once unless one is given)");
+  a.Option("kek", "SOURCE",
+           "lock node.key under a new unlock key held by this KEK source: "
+           "pkcs11:token=T;object=K?module-path=/abs/module.so or command:/abs/plugin [ARGS]");
   a.Switch("plaintext", "wal-v3/ and snap-v3/, no key file");
   a.Option("metadata", "TEXT", "the WAL's metadata (default \"sealwal store\")");
   if (std::optional<int> rc = a.Parse(args)) return *rc;
   absl::StatusOr<storage::StorageOptions> o = CommonOptions(a);
   if (!o.ok()) return Fail(kExitUsage, o.status().message());
   const bool plaintext = a.Has("plaintext");
-  if (plaintext && (a.Has("autolock") || a.Has("unlock-key-file"))) {
-    return Fail(kExitUsage, "--plaintext stores have no key file to lock (drop --autolock and "
-                            "--unlock-key-file)");
+  if (plaintext && (a.Has("autolock") || a.Has("unlock-key-file") || a.Has("kek"))) {
+    return Fail(kExitUsage, "--plaintext stores have no key file to lock (drop --autolock, "
+                            "--kek and --unlock-key-file)");
+  }
+  if (a.Has("kek") && a.Has("unlock-key-file")) {
+    return Fail(kExitUsage, "give --kek or --unlock-key-file, not both");
   }
   if (plaintext) o->unlock_key.reset();  // $SEALWAL_UNLOCK_KEY is not for this store
   env::FileSystem* fs = env::DefaultFileSystem();
@@ -121,7 +130,20 @@ int StoreInit(const std::vector<std::string>& args) {
                                          " already exists; refusing to overwrite a key file"));
   }
   bool generated = false;
-  if (a.Has("autolock") && !o->unlock_key.has_value()) {
+  std::string source;
+  if (a.Has("kek")) {
+    // A fresh unlock key, wrapped by the source and checked to come back,
+    // before anything is made.
+    absl::StatusOr<kek::KekSourceOptions> ko = kek::KekSourceOptionsFromEnvironment(fs);
+    if (!ko.ok()) return Fail(kExitUsage, ko.status().message());
+    absl::StatusOr<std::unique_ptr<kek::KekSource>> src = kek::OpenKekSource(*a.Get("kek"), *ko);
+    if (!src.ok()) return Fail(kExitUsage, src.status().message());
+    absl::StatusOr<kek::SourcedUnlockKey> k = kek::NewSourcedUnlockKey(**src);
+    if (!k.ok()) return Fail(kExitUsage, k.status().message());
+    o->unlock_key = std::move(k->unlock_key);
+    o->kek_binding = std::move(k->binding);
+    source = o->kek_binding->source;
+  } else if (a.Has("autolock") && !o->unlock_key.has_value()) {
     absl::StatusOr<pem::UnlockKey> u = pem::UnlockKey::Generate();
     if (!u.ok()) return StoreFail(u.status());
     // Printed before the key file exists: if stdout is gone, nothing is made.
@@ -144,7 +166,11 @@ int StoreInit(const std::vector<std::string>& args) {
   std::printf("kind %s\n", plaintext ? "plaintext" : "encrypted");
   if (!plaintext) {
     std::printf("autolock %s%s\n", locked ? "on" : "off",
-                locked ? (generated ? " (new unlock key above)" : " (given unlock key)") : "");
+                !locked      ? ""
+                : generated  ? " (new unlock key above)"
+                : !source.empty() ? " (unlock key held by the KEK source)"
+                                  : " (given unlock key)");
+    if (!source.empty()) std::printf("kek-source %s\n", source.c_str());
     std::printf("raft-dek %s\n", KeyIdText(*(*st)->write_key()).c_str());
   }
   if (!plaintext && !locked) {

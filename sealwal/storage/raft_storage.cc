@@ -120,6 +120,7 @@ absl::Status RaftStorage::OpenStore() {
     ko.fs = fs_;
     ko.path = key_path_;
     if (options_.unlock_key.has_value()) ko.unlock_key = options_.unlock_key->Clone();
+    if (options_.unlock_key.has_value()) ko.kek_binding = options_.kek_binding;
     SEALWAL_ASSIGN_OR_RETURN(std::unique_ptr<pem::KeyReadWriter> krw,
                              pem::KeyReadWriter::Create(std::move(ko)));
     krw_ = std::move(krw);

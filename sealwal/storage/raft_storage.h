@@ -170,6 +170,10 @@ struct StorageOptions {
   // The key file's unlock key (nullopt: the file is not locked). A new
   // store's key file is locked under it.
   std::optional<pem::UnlockKey> unlock_key;
+  // When a KEK source holds unlock_key (sealwal/kek/key_file_kek.h): its
+  // binding, written into a new store's key file. An existing key file
+  // keeps its own.
+  std::optional<pem::KekBinding> kek_binding;
   // Make a new store when DATADIR holds no WAL.
   bool create_if_missing = false;
   // For a new store: encrypted (default) or plaintext.
