@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/softhsm_token.h"
 #include "testing/test_util.h"
 
 namespace sealwal {
@@ -30,7 +31,7 @@ using ::testing::Not;
 
 const std::string kCli = SEALWAL_CLI_BIN;
 const std::string kPlugin = SEALWAL_EXAMPLE_KMS_PLUGIN;
-constexpr char kSoftHsmModule[] = "/usr/lib/softhsm/libsofthsm2.so";
+using testing::kSoftHsmModule;
 
 std::string Cli(const std::string& args) { return ShellQuote(kCli) + " " + args; }
 
@@ -53,18 +54,11 @@ class KekCliTest : public ::testing::Test {
   // A SoftHSM2 token "sealwal" (PIN 1234) with an AES-256 key "kek", in a
   // config of this test's own; false when SoftHSM2 is not installed.
   bool MakeToken() {
-    if (access(kSoftHsmModule, R_OK) != 0) return false;
-    const std::string tokens = tmp_.Sub("tokens");
-    mkdir(tokens.c_str(), 0700);
-    testing::WriteFileOrDie(tmp_.Sub("softhsm2.conf"),
-                            "directories.tokendir = " + tokens +
-                                "\nobjectstore.backend = file\nlog.level = ERROR\n");
-    setenv("SOFTHSM2_CONF", tmp_.Sub("softhsm2.conf").c_str(), 1);
-    CommandResult r = RunCommand(
-        "softhsm2-util --init-token --free --label sealwal --pin 1234 --so-pin 5678");
-    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    if (!testing::SoftHsmInstalled() || !testing::InitSoftHsmToken(tmp_, "sealwal", "1234")) {
+      return false;
+    }
     testing::WriteFileOrDie(tmp_.Sub("aes.bin"), std::string(32, '\x5a'));
-    r = RunCommand("softhsm2-util --import " + ShellQuote(tmp_.Sub("aes.bin")) +
+    CommandResult r = RunCommand("softhsm2-util --import " + ShellQuote(tmp_.Sub("aes.bin")) +
                    " --aes --token sealwal --label kek --id 01 --pin 1234");
     EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
     return r.exit_code == 0;

@@ -19,6 +19,7 @@
 #include "sealwal/encryption/secret_key.h"
 #include "sealwal/kek/kek_source.h"
 #include "sealwal/kek/pkcs11_source.h"
+#include "testing/softhsm_token.h"
 #include "testing/status_matchers.h"
 #include "testing/test_util.h"
 
@@ -32,10 +33,9 @@ using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-constexpr char kModule[] = "/usr/lib/softhsm/libsofthsm2.so";
+constexpr const char* kModule = sealwal::testing::kSoftHsmModule;
 constexpr char kToken[] = "sealwal-test";
 constexpr char kPin[] = "1234";
-constexpr char kSoPin[] = "5678";
 
 std::string MakeSpec(absl::string_view object = "kek", absl::string_view token = kToken,
                      absl::string_view module = kModule) {
@@ -60,20 +60,10 @@ SecretKey Secret(int seed) {
 class Pkcs11Test : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (access(kModule, F_OK) != 0) {
+    if (!sealwal::testing::SoftHsmInstalled()) {
       GTEST_SKIP() << kModule << " is missing (scripts/setup.sh installs softhsm2)";
     }
-    const std::string tokens = dir_.Sub("tokens");
-    ASSERT_EQ(mkdir(tokens.c_str(), 0700), 0);
-    const std::string conf = dir_.Sub("softhsm2.conf");
-    sealwal::testing::WriteFileOrDie(
-        conf, absl::StrCat("directories.tokendir = ", tokens,
-                           "\nobjectstore.backend = file\nlog.level = ERROR\n"));
-    ASSERT_EQ(setenv("SOFTHSM2_CONF", conf.c_str(), 1), 0);
-    sealwal::testing::CommandResult r =
-        sealwal::testing::RunCommand(absl::StrCat("softhsm2-util --init-token --free --label ",
-                                                  kToken, " --pin ", kPin, " --so-pin ", kSoPin));
-    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    ASSERT_TRUE(sealwal::testing::InitSoftHsmToken(dir_, kToken, kPin));
   }
 
   void CreateKey(absl::string_view object = "kek") {
