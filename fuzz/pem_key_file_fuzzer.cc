@@ -9,7 +9,8 @@
 //   odd   a valid file (locked under U0 or unlocked, chosen by byte 1) is
 //         edited at fuzzer-chosen places (flip, set, insert, erase); if the
 //         edited file still opens, its DEKs must be the original ones
-//         (the digest and the AEAD leave no other outcome).
+//         (the digest, the locked file's MAC and the AEAD leave no other
+//         outcome), and a locked one keeps its version-2 file info and id.
 //
 // SEALWAL_FUZZ_WRITE_SEEDS=DIR makes LLVMFuzzerInitialize write seed files
 // (locked under U0, unlocked, swarmkit layout, bare key) into DIR.
@@ -137,6 +138,14 @@ void EditMode(FuzzedDataProvider& fdp) {
   pem::UnlockKey u = U0();
   absl::StatusOr<pem::DekHeaders> h = pem::OpenDekHeaders(*parsed, &u);
   if (h.ok() && !Same(*h, Headers())) Abort("an edited file opened to other DEKs");
+  if (locked && h.ok()) {
+    // Opened under U0: the MAC matched, so the file info is the original's.
+    static const std::string* const want = new std::string(
+        pem::ParseKeyFile(original)->file_info);
+    if (parsed->info_version != pem::kFileInfoVersion2 || parsed->file_info != *want) {
+      Abort("an edited locked file opened without its version-2 file info");
+    }
+  }
   if (!locked && h.ok() && text != original) {
     // Unlocked: the key too must be the original one (the digest covers it).
     absl::StatusOr<pem::KeyFile> f = pem::DecodeKeyFile(text, nullptr);

@@ -341,6 +341,36 @@ TEST_F(KeyCliTest, SwappedUnlockedKeyFileIsNeverWrittenWithTheUnlockKey) {
   EXPECT_EQ(testing::ReadFileOrDie(store + "/node.key"), planted);
 }
 
+// Issue 16 item 3: the DEK block of a locked file dropped (as `key lock` had
+// marked its DEKs, or a rotation had a pending DEK), leaving a bare
+// encrypted key that opens with the unlock key. No command holding the
+// unlock key uses it, and none writes it.
+TEST_F(KeyCliTest, DroppedDekBlockIsRefusedByEveryCommandWithTheUnlockKey) {
+  const std::string k = Init();
+  auto cut = RunCommand("sed -i '/BEGIN SEALWAL RAFT DEKS/,/END SEALWAL RAFT DEKS/d' " +
+                        ShellQuote(key_));
+  ASSERT_EQ(cut.exit_code, 0) << cut.err;
+  const std::string bare = Bytes();
+  ASSERT_THAT(bare, StartsWith("-----BEGIN ENCRYPTED PRIVATE KEY-----"));
+  for (const char* cmd : {"key rotate-dek", "key rotate-kek", "key unlock"}) {
+    auto r = RunCommand(WithKey(k, Cli(std::string(cmd) + " --key-file " + ShellQuote(key_))));
+    EXPECT_EQ(r.exit_code, 2) << cmd;
+    ExpectOneErrorLine(r);
+    EXPECT_THAT(r.err, HasSubstr("no DEK headers and no file MAC")) << cmd;
+    EXPECT_EQ(Bytes(), bare) << cmd;
+  }
+  const std::string store = tmp_.Sub("store");
+  auto init = RunCommand(WithKey(k, Cli("store init " + ShellQuote(store))));
+  ASSERT_EQ(init.exit_code, 0) << init.err;
+  testing::WriteFileOrDie(store + "/node.key", bare);
+  auto gen = RunCommand(WithKey(k, Cli("store gen " + ShellQuote(store) +
+                                       " --entries 10 --size 10 --batch 5 --seed 1")));
+  EXPECT_EQ(gen.exit_code, 2) << gen.err;
+  ExpectOneErrorLine(gen);
+  EXPECT_THAT(gen.err, HasSubstr("no DEK headers and no file MAC"));
+  EXPECT_EQ(testing::ReadFileOrDie(store + "/node.key"), bare);
+}
+
 TEST_F(KeyCliTest, WalRoundTripsWithKeyFile) {
   const std::string k = Init();
   const std::string wal = tmp_.Sub("wal-v3-encrypted");

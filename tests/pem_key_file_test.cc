@@ -21,6 +21,7 @@
 #include "sealwal/pem/pem_block.h"
 #include "sealwal/pem/private_key.h"
 #include "sealwal/pem/unlock_key.h"
+#include "testing/key_file_tamper.h"
 #include "testing/status_matchers.h"
 
 namespace sealwal::pem {
@@ -359,6 +360,8 @@ TEST(KeyFileLayoutTest, SwarmkitLayoutIsRead) {
     SCOPED_TRACE(locked);
     const DekHeaders h = TestHeaders();
     ASSERT_OK_AND_ASSIGN(std::string ours, EncodeKeyFile(key, h, 2, locked ? &u : nullptr));
+    // swarmkit seals records with the header name alone, as version 1 does.
+    if (locked) ours = testing::AsLockedVersion1(ours, u);
     ASSERT_OK_AND_ASSIGN(std::vector<PemBlock> blocks, ParsePemBlocks(ours));
     ASSERT_EQ(blocks.size(), 2u);
     // swarmkit: the DEK headers on the key block itself, no digest.
@@ -529,6 +532,188 @@ TEST(KeyFileDekPlaintextTest, Version1RecordsAreRead) {
       EXPECT_EQ(p.current->data().size(), kDekPlaintextSize);
       EXPECT_EQ(p.current->data()[0], 2);
     }
+  }
+}
+
+// ------------------------------------------------- file MAC (issue 16 item 3)
+
+// Each attack is what someone with write access but without the unlock key
+// can do: edit the file and recompute the unkeyed digest
+// (tests/testing/key_file_tamper.h).
+class KeyFileMacTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_OK_AND_ASSIGN(PrivateKey k, PrivateKey::GenerateEcP256());
+    key_ = std::make_unique<PrivateKey>(std::move(k));
+    ASSERT_OK_AND_ASSIGN(text_, EncodeKeyFile(*key_, TestHeaders(), 3, &unlock_));
+  }
+  std::unique_ptr<PrivateKey> key_;
+  UnlockKey unlock_ = TestUnlockKey(5);
+  std::string text_;  // locked, raft-dek, raft-dek-pending, needs rotation
+};
+
+TEST_F(KeyFileMacTest, LockedFilesAreVersion2WithAFileId) {
+  ASSERT_OK_AND_ASSIGN(ParsedKeyFile p, ParseKeyFile(text_));
+  EXPECT_EQ(p.info_version, kFileInfoVersion2);
+  EXPECT_EQ(p.file_info.size(), kFileInfoV2Size);
+  EXPECT_EQ(p.file_info.size(), 82u);
+  ASSERT_EQ(p.file_id.size(), kFileIdSize);
+  EXPECT_EQ(p.file_info.substr(34, 16), p.file_id);
+  ASSERT_OK_AND_ASSIGN(KeyFile f, DecodeKeyFile(text_, &unlock_));
+  EXPECT_EQ(f.file_id, p.file_id);
+  // A given id is kept; none (or an empty one) makes a fresh one.
+  ASSERT_OK_AND_ASSIGN(std::string again,
+                       EncodeKeyFile(*key_, TestHeaders(), 4, &unlock_, nullptr, &p.file_id));
+  EXPECT_EQ(DecodeKeyFile(again, &unlock_)->file_id, p.file_id);
+  ASSERT_OK_AND_ASSIGN(std::string fresh, EncodeKeyFile(*key_, TestHeaders(), 3, &unlock_));
+  EXPECT_NE(DecodeKeyFile(fresh, &unlock_)->file_id, p.file_id);
+  const std::string short_id(15, 'x');
+  EXPECT_THAT(EncodeKeyFile(*key_, TestHeaders(), 3, &unlock_, nullptr, &short_id).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  // Unlocked: version 1, no id, no MAC (no key to make it with).
+  ASSERT_OK_AND_ASSIGN(std::string plain,
+                       EncodeKeyFile(*key_, TestHeaders(), 3, nullptr, nullptr, &p.file_id));
+  ASSERT_OK_AND_ASSIGN(ParsedKeyFile q, ParseKeyFile(plain));
+  EXPECT_EQ(q.info_version, kFileInfoVersion1);
+  EXPECT_EQ(q.file_info.size(), kFileInfoV1Size);
+  EXPECT_TRUE(q.file_id.empty());
+  // A version-2 info on an unlocked file is damage (nothing could check it).
+  testing::KeyFileParts parts = testing::SplitKeyFile(plain);
+  parts.info += std::string(48, '\0');
+  EXPECT_THAT(ParseKeyFile(testing::JoinKeyFile(parts, kFileInfoVersion2)).status(),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("unlocked")));
+}
+
+TEST_F(KeyFileMacTest, StrippedNeedsRotationIsRefused) {
+  testing::KeyFileParts p = testing::SplitKeyFile(text_);
+  ASSERT_TRUE(p.Remove(kNeedsRotationHeader));
+  const std::string edited = testing::JoinKeyFile(p, kFileInfoVersion2);
+  ASSERT_OK_AND_ASSIGN(ParsedKeyFile parsed, ParseKeyFile(edited));  // the digest matches
+  EXPECT_FALSE(parsed.needs_rotation);
+  EXPECT_THAT(OpenDekHeaders(parsed, &unlock_),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("MAC mismatch")));
+  EXPECT_THAT(DecodeKeyFile(edited, &unlock_),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("MAC mismatch")));
+  // Set to false instead of removed: the same.
+  p.Set(kNeedsRotationHeader, "false");
+  EXPECT_THAT(DecodeKeyFile(testing::JoinKeyFile(p, kFileInfoVersion2), &unlock_),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("MAC mismatch")));
+}
+
+TEST_F(KeyFileMacTest, DeletedPendingDekIsRefused) {
+  testing::KeyFileParts p = testing::SplitKeyFile(text_);
+  ASSERT_TRUE(p.Remove(kRaftDekPendingHeader));
+  EXPECT_THAT(DecodeKeyFile(testing::JoinKeyFile(p, kFileInfoVersion2), &unlock_),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("MAC mismatch")));
+  // Every DEK record removed: the private key proves the unlock key right,
+  // so the mismatch is an altered file.
+  ASSERT_TRUE(p.Remove(kRaftDekHeader));
+  EXPECT_THAT(DecodeKeyFile(testing::JoinKeyFile(p, kFileInfoVersion2), &unlock_),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("MAC mismatch")));
+}
+
+TEST_F(KeyFileMacTest, DowngradeToVersion1IsRefused) {
+  // Rewritten as version 1 (no id, no MAC), digest recomputed: the records
+  // were sealed with the file id, and no longer open.
+  testing::KeyFileParts p = testing::SplitKeyFile(text_);
+  EXPECT_THAT(DecodeKeyFile(testing::JoinKeyFile(p, kFileInfoVersion1), &unlock_),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("does not authenticate")));
+  ASSERT_TRUE(p.Remove(kNeedsRotationHeader));
+  EXPECT_THAT(DecodeKeyFile(testing::JoinKeyFile(p, kFileInfoVersion1), &unlock_),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("does not authenticate")));
+  ASSERT_TRUE(p.Remove(kRaftDekPendingHeader));
+  EXPECT_THAT(DecodeKeyFile(testing::JoinKeyFile(p, kFileInfoVersion1), &unlock_),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("does not authenticate")));
+  // As a swarmkit file (headers on the key block, no file info): the same.
+  testing::KeyFileParts q = testing::SplitKeyFile(text_);
+  const std::string swarm = FormatPemBlock(q.key_label, q.dek_headers, q.key_der);
+  EXPECT_THAT(DecodeKeyFile(swarm, &unlock_),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("does not authenticate")));
+  // Only a file with no record left opens here (a legacy file without
+  // DEKs); KeyReadWriter refuses it (pem_key_read_writer_test).
+  ASSERT_TRUE(p.Remove(kRaftDekHeader));
+  ASSERT_OK_AND_ASSIGN(KeyFile f, DecodeKeyFile(testing::JoinKeyFile(p, kFileInfoVersion1),
+                                                &unlock_));
+  EXPECT_TRUE(f.file_id.empty());
+  EXPECT_FALSE(f.headers.current.has_value());
+}
+
+TEST_F(KeyFileMacTest, DroppedDekBlockReadsAsABareKeyWithoutDeks) {
+  // DecodeKeyFile reads any key (`key init --import`); KeyReadWriter is
+  // what refuses a bare key when it holds an unlock key.
+  ASSERT_OK_AND_ASSIGN(KeyFile f, DecodeKeyFile(testing::KeyBlockOf(text_), &unlock_));
+  EXPECT_EQ(f.layout, Layout::kBareKey);
+  EXPECT_TRUE(f.file_id.empty());
+  EXPECT_FALSE(f.headers.current.has_value());
+}
+
+TEST_F(KeyFileMacTest, OlderKeyBlockIsRefused) {
+  // An earlier version of the same file (same id, same unlock key) held
+  // another private key; its key block is swapped into the current file.
+  ASSERT_OK_AND_ASSIGN(PrivateKey older, PrivateKey::GenerateEcP256());
+  const std::string id = DecodeKeyFile(text_, &unlock_)->file_id;
+  ASSERT_OK_AND_ASSIGN(std::string before,
+                       EncodeKeyFile(older, TestHeaders(), 3, &unlock_, nullptr, &id));
+  testing::KeyFileParts p = testing::SplitKeyFile(text_);
+  const testing::KeyFileParts old = testing::SplitKeyFile(before);
+  p.key_der = old.key_der;
+  const std::string edited = testing::JoinKeyFile(p, kFileInfoVersion2);
+  EXPECT_THAT(DecodeKeyFile(edited, &unlock_),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("MAC mismatch")));
+  ASSERT_OK_AND_ASSIGN(ParsedKeyFile parsed, ParseKeyFile(edited));
+  EXPECT_THAT(OpenDekHeaders(parsed, &unlock_),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("MAC mismatch")));
+}
+
+TEST_F(KeyFileMacTest, TransplantedDekRecordIsRefused) {
+  // Two nodes' files locked with the same unlock key: node B's raft-dek
+  // moved into node A's file.
+  ASSERT_OK_AND_ASSIGN(PrivateKey other, PrivateKey::GenerateEcP256());
+  DekHeaders hb;
+  hb.current = TestDek(0x3333, Algorithm::kAes256Gcm, 0, kCreated);
+  ASSERT_OK_AND_ASSIGN(std::string b, EncodeKeyFile(other, hb, 3, &unlock_));
+  const std::string b_record = testing::SplitKeyFile(b).Get(kRaftDekHeader);
+  testing::KeyFileParts p = testing::SplitKeyFile(text_);
+  p.Set(kRaftDekHeader, b_record);
+  EXPECT_THAT(DecodeKeyFile(testing::JoinKeyFile(p, kFileInfoVersion2), &unlock_),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("MAC mismatch")));
+  // Below the MAC, the file id in the associated data refuses it too: the
+  // record swapped into A's parsed file, whose MAC still matches.
+  ASSERT_OK_AND_ASSIGN(ParsedKeyFile a, ParseKeyFile(text_));
+  ASSERT_OK_AND_ASSIGN(ParsedKeyFile pb, ParseKeyFile(b));
+  a.current = pb.current;
+  EXPECT_THAT(OpenDekHeaders(a, &unlock_),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("does not authenticate")));
+}
+
+TEST_F(KeyFileMacTest, WrongUnlockKeyIsStillPermissionDenied) {
+  const UnlockKey wrong = TestUnlockKey(6);
+  ASSERT_OK_AND_ASSIGN(ParsedKeyFile p, ParseKeyFile(text_));
+  EXPECT_THAT(OpenDekHeaders(p, &wrong),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("wrong unlock key")));
+  EXPECT_THAT(DecodeKeyFile(text_, &wrong),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("wrong unlock key")));
+  // Without DEK records: DecodeKeyFile tells by the private key; the headers
+  // alone cannot tell a wrong key from an altered file, and say both.
+  ASSERT_OK_AND_ASSIGN(std::string empty, EncodeKeyFile(*key_, DekHeaders{}, 3, &unlock_));
+  EXPECT_THAT(DecodeKeyFile(empty, &wrong), StatusIs(absl::StatusCode::kPermissionDenied));
+  ASSERT_OK_AND_ASSIGN(ParsedKeyFile q, ParseKeyFile(empty));
+  EXPECT_THAT(OpenDekHeaders(q, &wrong),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("wrong unlock key")));
+  EXPECT_THAT(OpenDekHeaders(q, &unlock_), IsOk());
+}
+
+TEST_F(KeyFileMacTest, MacKeyIsIndependentOfTheKek) {
+  ASSERT_OK_AND_ASSIGN(Kek kek, unlock_.DeriveKek());
+  ASSERT_OK_AND_ASSIGN(encryption::SecretKey mac, unlock_.DeriveFileMacKey());
+  EXPECT_EQ(mac.size(), 32u);
+  EXPECT_NE(mac.bytes(), kek.key.bytes());
+  // Every byte of the MAC and the file id is checked.
+  ASSERT_OK_AND_ASSIGN(ParsedKeyFile p, ParseKeyFile(text_));
+  for (size_t i = kFileInfoV1Size; i < kFileInfoV2Size; ++i) {
+    ASSERT_OK_AND_ASSIGN(ParsedKeyFile q, ParseKeyFile(text_));
+    q.file_info[i] = static_cast<char>(q.file_info[i] ^ 0x01);
+    EXPECT_THAT(OpenDekHeaders(q, &unlock_), StatusIs(absl::StatusCode::kDataLoss)) << i;
   }
 }
 

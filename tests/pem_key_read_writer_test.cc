@@ -24,6 +24,7 @@
 #include "sealwal/pem/key_read_writer.h"
 #include "sealwal/pem/private_key.h"
 #include "sealwal/pem/unlock_key.h"
+#include "testing/key_file_tamper.h"
 #include "testing/status_matchers.h"
 
 namespace sealwal::pem {
@@ -212,6 +213,187 @@ TEST_F(KeyReadWriterTest, SwappedUnlockedFileIsRefusedWhenAnUnlockKeyIsHeld) {
   EXPECT_FALSE(plain->Read()->locked);
   ASSERT_OK(krw->Write(*key_, Headers(7, false)));
   EXPECT_TRUE(krw->Read()->locked);
+}
+
+// ------------------------------------------------- file MAC (issue 16 item 3)
+
+TEST_F(KeyReadWriterTest, FileIdIsKeptAcrossDekAndKekRotations) {
+  auto krw = Krw(fs_.get(), Key(1));
+  ASSERT_OK(krw->Write(*key_, Headers(0, false)));
+  ASSERT_OK_AND_ASSIGN(KeyFile f0, krw->Read());
+  ASSERT_EQ(f0.file_id.size(), kFileIdSize);
+  // rotate-dek: a pending DEK, then the rotation finished.
+  ASSERT_OK(krw->ViewAndUpdateHeaders([](const DekHeaders& h) -> absl::StatusOr<DekHeaders> {
+    DekHeaders out = h.Clone();
+    out.pending = Dek(0x22);
+    return out;
+  }));
+  EXPECT_EQ(krw->Read()->file_id, f0.file_id);
+  ASSERT_OK(krw->ViewAndUpdateHeaders([](const DekHeaders& h) -> absl::StatusOr<DekHeaders> {
+    DekHeaders out;
+    out.current = h.pending->Clone();
+    return out;
+  }));
+  EXPECT_EQ(krw->Read()->file_id, f0.file_id);
+  // rotate-kek: a new unlock key, the same file.
+  ASSERT_OK(krw->ViewAndRotateKEK([](const KekState& st, const DekHeaders& h) {
+    return absl::StatusOr<KekUpdate>(KekUpdate{Key(2), st.version + 1, h.Clone(), std::nullopt});
+  }));
+  ASSERT_OK_AND_ASSIGN(KeyFile f1, Krw(fs_.get(), Key(2))->Read());
+  EXPECT_EQ(f1.file_id, f0.file_id);
+  ASSERT_OK_AND_ASSIGN(KeyReadWriter::Headers h1, Krw(fs_.get(), Key(2))->ReadHeaders());
+  EXPECT_TRUE(h1.headers.needs_rotation);
+  // Unlocked: no id; locked again: a new one. Write replaces the file: new.
+  ASSERT_OK(krw->ViewAndRotateKEK([](const KekState& st, const DekHeaders& h) {
+    return absl::StatusOr<KekUpdate>(KekUpdate{std::nullopt, st.version + 1, h.Clone(),
+                                               std::nullopt});
+  }));
+  EXPECT_TRUE(krw->Read()->file_id.empty());
+  ASSERT_OK(krw->ViewAndRotateKEK([](const KekState& st, const DekHeaders& h) {
+    return absl::StatusOr<KekUpdate>(KekUpdate{Key(3), st.version + 1, h.Clone(), std::nullopt});
+  }));
+  const std::string relocked = krw->Read()->file_id;
+  EXPECT_EQ(relocked.size(), kFileIdSize);
+  EXPECT_NE(relocked, f0.file_id);
+  ASSERT_OK(krw->Write(*key_, Headers(0, false)));
+  EXPECT_NE(krw->Read()->file_id, relocked);
+}
+
+TEST_F(KeyReadWriterTest, LockedVersion1FileOpensAndIsUpgradedOnItsNextWrite) {
+  ASSERT_OK(Krw(fs_.get(), Key(1))->Write(*key_, Headers(4, true, true)));
+  const std::string v1 = testing::AsLockedVersion1(Bytes(), Key(1));
+  ASSERT_FALSE(v1.empty());
+  ASSERT_OK(env::WriteFileAtomically(fs_.get(), kPath, v1, 0600));
+  ASSERT_OK_AND_ASSIGN(ParsedKeyFile p, ParseKeyFile(Bytes()));
+  EXPECT_EQ(p.info_version, kFileInfoVersion1);
+  auto krw = Krw(fs_.get(), Key(1));
+  ASSERT_OK_AND_ASSIGN(KeyFile f, krw->Read());
+  EXPECT_TRUE(f.file_id.empty());
+  EXPECT_TRUE(Same(f.headers, Headers(4, true, true)));
+  EXPECT_THAT(krw->ReadHeaders(), IsOk());
+  ASSERT_OK(krw->ViewAndUpdateHeaders([](const DekHeaders& h) {
+    return absl::StatusOr<DekHeaders>(h.Clone());
+  }));
+  ASSERT_OK_AND_ASSIGN(ParsedKeyFile q, ParseKeyFile(Bytes()));
+  EXPECT_EQ(q.info_version, kFileInfoVersion2);
+  EXPECT_EQ(q.file_id.size(), kFileIdSize);
+  ASSERT_OK_AND_ASSIGN(KeyFile g, krw->Read());
+  EXPECT_EQ(g.file_id, q.file_id);
+  EXPECT_TRUE(Same(g.headers, Headers(4, true, true)));
+}
+
+// Every reader and writer refuses `tampered` with `code` (and a message
+// holding `what`), and the file keeps every byte.
+void ExpectRefusedEverywhere(env::FileSystem* fs, const std::string& tampered,
+                             absl::StatusCode code, absl::string_view what) {
+  ASSERT_OK(env::WriteFileAtomically(fs, kPath, tampered, 0600));
+  auto krw = Krw(fs, Key(1));
+  EXPECT_THAT(krw->Read(), StatusIs(code, HasSubstr(what)));
+  EXPECT_THAT(krw->ReadHeaders(), StatusIs(code, HasSubstr(what)));
+  // What `key rotate-dek` and `key rotate-kek` do.
+  EXPECT_THAT(krw->ViewAndUpdateHeaders([](const DekHeaders& h) -> absl::StatusOr<DekHeaders> {
+    DekHeaders out = h.Clone();
+    out.pending = Dek(0x44);
+    return out;
+  }),
+              StatusIs(code, HasSubstr(what)));
+  EXPECT_THAT(krw->ViewAndRotateKEK([](const KekState& st, const DekHeaders& h) {
+    return absl::StatusOr<KekUpdate>(KekUpdate{Key(3), st.version + 1, h.Clone(), std::nullopt});
+  }),
+              StatusIs(code, HasSubstr(what)));
+  EXPECT_EQ(*env::ReadFileToString(fs, kPath), tampered);
+}
+
+class KeyReadWriterAttackTest : public KeyReadWriterTest {
+ protected:
+  void SetUp() override {
+    KeyReadWriterTest::SetUp();
+    // Locked, raft-dek + raft-dek-pending, needs rotation (as after `key lock`).
+    ASSERT_OK(Krw(fs_.get(), Key(1))->Write(*key_, Headers(9, true, true)));
+    original_ = Bytes();
+  }
+  std::string original_;
+};
+
+TEST_F(KeyReadWriterAttackTest, StrippedNeedsRotationIsRefused) {
+  testing::KeyFileParts p = testing::SplitKeyFile(original_);
+  ASSERT_TRUE(p.Remove(kNeedsRotationHeader));
+  ExpectRefusedEverywhere(fs_.get(), testing::JoinKeyFile(p, kFileInfoVersion2),
+                          absl::StatusCode::kDataLoss, "MAC mismatch");
+}
+
+TEST_F(KeyReadWriterAttackTest, DeletedPendingDekIsRefused) {
+  testing::KeyFileParts p = testing::SplitKeyFile(original_);
+  ASSERT_TRUE(p.Remove(kRaftDekPendingHeader));
+  ExpectRefusedEverywhere(fs_.get(), testing::JoinKeyFile(p, kFileInfoVersion2),
+                          absl::StatusCode::kDataLoss, "MAC mismatch");
+}
+
+TEST_F(KeyReadWriterAttackTest, DowngradeToVersion1IsRefused) {
+  testing::KeyFileParts p = testing::SplitKeyFile(original_);
+  ASSERT_TRUE(p.Remove(kNeedsRotationHeader));
+  ExpectRefusedEverywhere(fs_.get(), testing::JoinKeyFile(p, kFileInfoVersion1),
+                          absl::StatusCode::kDataLoss, "does not authenticate");
+  // With every record removed as well nothing fails to open: refused as a
+  // locked file with no DEK headers and no MAC.
+  ASSERT_TRUE(p.Remove(kRaftDekPendingHeader));
+  ASSERT_TRUE(p.Remove(kRaftDekHeader));
+  ExpectRefusedEverywhere(fs_.get(), testing::JoinKeyFile(p, kFileInfoVersion1),
+                          absl::StatusCode::kFailedPrecondition, "no DEK headers and no file MAC");
+}
+
+TEST_F(KeyReadWriterAttackTest, DroppedDekBlockIsRefused) {
+  ExpectRefusedEverywhere(fs_.get(), testing::KeyBlockOf(original_),
+                          absl::StatusCode::kFailedPrecondition, "no DEK headers and no file MAC");
+  // Without an unlock key it is what it looks like: locked, refused.
+  EXPECT_THAT(Krw(fs_.get(), std::nullopt)->Read(),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+}
+
+TEST_F(KeyReadWriterAttackTest, OlderKeyBlockIsRefused) {
+  // The private key was replaced; the old PKCS#8 block (same unlock key)
+  // is put back into the current file.
+  auto krw = Krw(fs_.get(), Key(1));
+  ASSERT_OK_AND_ASSIGN(PrivateKey newer, PrivateKey::GenerateEcP256());
+  const std::string old_der = testing::SplitKeyFile(original_).key_der;
+  ASSERT_OK(krw->Write(newer, Headers(9, true, true)));  // the key is replaced
+  testing::KeyFileParts p = testing::SplitKeyFile(Bytes());
+  p.key_der = old_der;
+  ExpectRefusedEverywhere(fs_.get(), testing::JoinKeyFile(p, kFileInfoVersion2),
+                          absl::StatusCode::kDataLoss, "MAC mismatch");
+}
+
+TEST_F(KeyReadWriterAttackTest, TransplantedDekRecordIsRefused) {
+  // Another node's file, locked with the same unlock key.
+  auto other_fs = env::NewMemFileSystem();
+  ASSERT_OK(other_fs->CreateDir("/keys"));
+  DekHeaders theirs;
+  theirs.current = Dek(0x55);
+  ASSERT_OK(Krw(other_fs.get(), Key(1))->Write(*key_, theirs));
+  const std::string record =
+      testing::SplitKeyFile(*env::ReadFileToString(other_fs.get(), kPath)).Get(kRaftDekHeader);
+  testing::KeyFileParts p = testing::SplitKeyFile(original_);
+  p.Set(kRaftDekHeader, record);
+  ExpectRefusedEverywhere(fs_.get(), testing::JoinKeyFile(p, kFileInfoVersion2),
+                          absl::StatusCode::kDataLoss, "MAC mismatch");
+  // Transplanted into a version-1 rewrite instead: the file id in its
+  // associated data still refuses it.
+  ExpectRefusedEverywhere(fs_.get(), testing::JoinKeyFile(p, kFileInfoVersion1),
+                          absl::StatusCode::kDataLoss, "does not authenticate");
+}
+
+TEST_F(KeyReadWriterAttackTest, WrongUnlockKeyIsStillPermissionDenied) {
+  auto krw = Krw(fs_.get(), Key(2));
+  EXPECT_THAT(krw->Read(),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("wrong unlock key")));
+  EXPECT_THAT(krw->ReadHeaders(),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("wrong unlock key")));
+  // A locked file without DEKs: the same.
+  ASSERT_OK(Krw(fs_.get(), Key(1))->Write(*key_, DekHeaders{}));
+  EXPECT_THAT(krw->Read(), StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_THAT(krw->ReadHeaders(),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("wrong unlock key")));
+  EXPECT_THAT(Krw(fs_.get(), Key(1))->ReadHeaders(), IsOk());
 }
 
 TEST_F(KeyReadWriterTest, OpenSslReadsTheWholeFile) {

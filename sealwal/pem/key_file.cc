@@ -2,6 +2,8 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
 
 #include <array>
 #include <cstdint>
@@ -17,6 +19,7 @@
 #include "sealwal/encryption/aead.h"
 #include "sealwal/encryption/associated_data.h"
 #include "sealwal/encryption/encrypter.h"
+#include "sealwal/pem/key_file_digest.h"
 #include "sealwal/pem/pem_block.h"
 
 namespace sealwal::pem {
@@ -26,7 +29,10 @@ using encryption::Algorithm;
 using encryption::KeyId;
 
 constexpr absl::string_view kDigestDomain{"sealwal/v1/pem-digest\0", 22};
+constexpr absl::string_view kMacDomain{"sealwal/v2/key-file-mac\0", 24};
 constexpr uint8_t kFlagLocked = 0x01;
+// The file info bytes the MAC covers: version, flags, digest, file id.
+constexpr size_t kMacCoveredSize = kFileInfoV1Size + kFileIdSize;
 
 bool IsKeyLabel(absl::string_view label) {
   return label == "PRIVATE KEY" || absl::EndsWith(label, " PRIVATE KEY");
@@ -40,10 +46,57 @@ bool IsDekHeader(absl::string_view name) {
 // Headers OpenSSL itself interprets on a traditional key block.
 bool IsOpenSslHeader(absl::string_view name) { return name == "Proc-Type" || name == "DEK-Info"; }
 
-// The file digest (docs/format.md §11 "File info").
-std::array<unsigned char, 32> FileDigest(uint8_t version, uint8_t flags,
-                                         const std::vector<PemHeader>& dek_headers,
-                                         absl::string_view key_label, absl::string_view key_der) {
+// The file MAC over the first kMacCoveredSize bytes of a version-2 file
+// info (docs/format.md §11); all zeros if OpenSSL fails, which never
+// matches.
+std::array<unsigned char, 32> FileMac(const encryption::SecretKey& mac_key,
+                                      absl::string_view covered) {
+  std::array<unsigned char, 32> out{};
+  std::string in;
+  in.reserve(kMacDomain.size() + covered.size());
+  in.append(kMacDomain.data(), kMacDomain.size());
+  in.append(covered.data(), covered.size());
+  unsigned int n = 0;
+  if (HMAC(EVP_sha256(), mac_key.bytes().data(), static_cast<int>(mac_key.size()),
+           reinterpret_cast<const unsigned char*>(in.data()), in.size(), out.data(), &n) ==
+          nullptr ||
+      n != out.size()) {
+    out.fill(0);
+  }
+  return out;
+}
+
+// Checks a version-2 file's MAC under `unlock_key`. `key_proven`: the
+// unlock key is known to be the file's (a DEK record's KEK id matched, or
+// the private key opened), so a mismatch is an altered file, not a wrong
+// key.
+absl::Status CheckFileMac(const ParsedKeyFile& parsed, const UnlockKey& unlock_key,
+                          bool key_proven) {
+  if (parsed.file_info.size() != kFileInfoV2Size) {
+    return absl::InternalError("a version-2 file info of the wrong size");  // ParseKeyFile checked
+  }
+  SEALWAL_ASSIGN_OR_RETURN(encryption::SecretKey mac_key, unlock_key.DeriveFileMacKey());
+  const std::array<unsigned char, 32> want =
+      FileMac(mac_key, absl::string_view(parsed.file_info).substr(0, kMacCoveredSize));
+  if (CRYPTO_memcmp(want.data(), parsed.file_info.data() + kMacCoveredSize, want.size()) == 0) {
+    return absl::OkStatus();
+  }
+  if (!key_proven) {
+    return absl::PermissionDeniedError(
+        "wrong unlock key, or the file was altered: the key file MAC does not match, and the "
+        "file has no DEK header to tell which");
+  }
+  return absl::DataLossError(
+      "key file MAC mismatch: the file was altered (its headers, key block or file info are not "
+      "what the holder of the unlock key wrote)");
+}
+
+}  // namespace
+
+std::array<unsigned char, 32> KeyFileDigest(uint8_t version, uint8_t flags,
+                                            const std::vector<PemHeader>& dek_headers,
+                                            absl::string_view key_label,
+                                            absl::string_view key_der) {
   // Fed piece by piece: an unlocked key's DER is never copied into a
   // growing buffer (whose outgrown copies would be freed unwiped).
   std::array<unsigned char, 32> out{};
@@ -71,11 +124,18 @@ std::array<unsigned char, 32> FileDigest(uint8_t version, uint8_t flags,
   return out;
 }
 
-encryption::AadContext DekAad(absl::string_view header, uint64_t kek_version) {
+namespace {
+
+// The associated data of a DEK record: extra = header name || file id (the
+// id is empty in a version-1 or swarmkit file). `*extra` holds the bytes
+// the returned context borrows.
+encryption::AadContext DekAad(absl::string_view header, uint64_t kek_version,
+                              absl::string_view file_id, std::string* extra) {
+  *extra = absl::StrCat(header, file_id);
   encryption::AadContext ctx;
   ctx.purpose = encryption::Purpose::kDek;
   ctx.index = kek_version;
-  ctx.extra = header;
+  ctx.extra = *extra;
   return ctx;
 }
 
@@ -110,7 +170,8 @@ absl::StatusOr<encryptionpb::EncryptedRecord> ParseRecordHeader(absl::string_vie
 // Opens one record into its DekPlaintext bytes.
 absl::StatusOr<std::string> OpenRecord(const encryptionpb::EncryptedRecord& rec,
                                        absl::string_view name, bool locked,
-                                       uint64_t kek_version, const Kek* kek) {
+                                       uint64_t kek_version, absl::string_view file_id,
+                                       const Kek* kek) {
   if (!locked) {
     if (rec.algorithm() != encryptionpb::EncryptedRecord::NOT_ENCRYPTED || rec.key_id() != 0 ||
         !rec.nonce().empty()) {
@@ -133,13 +194,17 @@ absl::StatusOr<std::string> OpenRecord(const encryptionpb::EncryptedRecord& rec,
   }
   SEALWAL_ASSIGN_OR_RETURN(std::unique_ptr<encryption::Aead> aead,
                    encryption::Aead::Create(Algorithm::kAes256Gcm, kek->key));
-  SEALWAL_ASSIGN_OR_RETURN(std::string aad, encryption::AssociatedData(DekAad(name, kek_version), kek->id));
+  std::string extra;
+  SEALWAL_ASSIGN_OR_RETURN(
+      std::string aad,
+      encryption::AssociatedData(DekAad(name, kek_version, file_id, &extra), kek->id));
   std::string plain;
   absl::Status s = aead->Open(rec.nonce(), aad, rec.data(), &plain);
   if (!s.ok()) {
     return absl::DataLossError(absl::StrCat(
         "header ", name, " does not authenticate under this unlock key's KEK at kek-version ",
-        kek_version, " (the header was altered or moved)"));
+        kek_version, " (the header was altered, moved from another key file, or its file info ",
+        "was rewritten)"));
   }
   return plain;
 }
@@ -358,27 +423,29 @@ absl::StatusOr<ParsedKeyFile> ParseKeyFile(absl::string_view text) {
       if (!have_version) return absl::DataLossError("header kek-version is missing");
       SEALWAL_ASSIGN_OR_RETURN(std::string info,
                        DecodeCanonicalBase64(dek_block->body_base64, "the file info"));
-      if (info.size() < kFileInfoSize) return absl::DataLossError("the file info is truncated");
+      if (info.size() < kFileInfoV1Size) return absl::DataLossError("the file info is truncated");
       const uint8_t version = static_cast<uint8_t>(info[0]);
       const uint8_t flags = static_cast<uint8_t>(info[1]);
       // The digest comes first: it covers the version byte, so a damaged
       // version reads as damage, not as "a newer sealwal". Every format
       // version keeps these first 34 bytes and their digest.
       const std::array<unsigned char, 32> want =
-          FileDigest(version, flags, dek_headers, key_block->label, der);
+          KeyFileDigest(version, flags, dek_headers, key_block->label, der);
       if (CRYPTO_memcmp(want.data(), info.data() + 2, want.size()) != 0) {
         return absl::DataLossError(
             "key file checksum mismatch: the file was damaged (SHA-256 in the file info does "
             "not match its headers and key)");
       }
-      if (version != kFileInfoVersion) {
+      if (version != kFileInfoVersion1 && version != kFileInfoVersion2) {
         return absl::FailedPreconditionError(absl::StrCat(
             "key file format version ", static_cast<int>(version),
-            " is not one this sealwal reads (version ", kFileInfoVersion, "); a newer sealwal?"));
+            " is not one this sealwal reads (versions ", kFileInfoVersion1, " and ",
+            kFileInfoVersion2, "); a newer sealwal?"));
       }
-      if (info.size() != kFileInfoSize) {
+      const size_t want_size = version == kFileInfoVersion2 ? kFileInfoV2Size : kFileInfoV1Size;
+      if (info.size() != want_size) {
         return absl::DataLossError(absl::StrCat("the file info is ", info.size(),
-                                                " bytes, want ", kFileInfoSize));
+                                                " bytes, want ", want_size));
       }
       if ((flags & ~kFlagLocked) != 0) {
         return absl::DataLossError("the file info has unknown flags");
@@ -386,6 +453,14 @@ absl::StatusOr<ParsedKeyFile> ParseKeyFile(absl::string_view text) {
       if (((flags & kFlagLocked) != 0) != out.locked) {
         return absl::DataLossError("the file info's lock flag disagrees with the key block");
       }
+      // Version 2 carries a MAC under the unlock key: an unlocked file has
+      // none to check it with.
+      if (version == kFileInfoVersion2 && !out.locked) {
+        return absl::DataLossError("a version-2 file info in an unlocked key file");
+      }
+      out.info_version = version;
+      if (version == kFileInfoVersion2) out.file_id = info.substr(kFileInfoV1Size, kFileIdSize);
+      out.file_info = std::move(info);
       return absl::OkStatus();
     }();
     if (!s.ok()) {
@@ -398,8 +473,12 @@ absl::StatusOr<ParsedKeyFile> ParseKeyFile(absl::string_view text) {
   return out;
 }
 
-absl::StatusOr<DekHeaders> OpenDekHeaders(const ParsedKeyFile& parsed,
-                                          const UnlockKey* unlock_key) {
+namespace {
+
+// OpenDekHeaders; `key_proven`: DecodeKeyFile opened the private key with
+// `unlock_key` already.
+absl::StatusOr<DekHeaders> OpenDekHeadersImpl(const ParsedKeyFile& parsed,
+                                              const UnlockKey* unlock_key, bool key_proven) {
   DekHeaders out;
   out.needs_rotation = parsed.needs_rotation;
   struct Slot {
@@ -431,6 +510,13 @@ absl::StatusOr<DekHeaders> OpenDekHeaders(const ParsedKeyFile& parsed,
       return absl::PermissionDeniedError(
           "wrong unlock key: it is not the key this file is locked with");
     }
+    // Records, none wrapped: damage whatever the key (OpenRecord says so).
+    key_proven = key_proven || matching > 0 || wrapped == 0;
+  }
+  // The MAC before any record is used: a file whose headers were edited
+  // (a record dropped, needs-rotation stripped) is refused as a whole.
+  if (parsed.locked && parsed.info_version == kFileInfoVersion2 && unlock_key != nullptr) {
+    SEALWAL_RETURN_IF_ERROR(CheckFileMac(parsed, *unlock_key, key_proven));
   }
   for (const Slot& s : slots) {
     if (!s.record->has_value()) continue;
@@ -440,7 +526,7 @@ absl::StatusOr<DekHeaders> OpenDekHeaders(const ParsedKeyFile& parsed,
           absl::StrCat("header ", s.name, " names another KEK than the file's other DEK header"));
     }
     SEALWAL_ASSIGN_OR_RETURN(std::string plain, OpenRecord(**s.record, s.name, parsed.locked,
-                                                   parsed.kek_version,
+                                                   parsed.kek_version, parsed.file_id,
                                                    kek.has_value() ? &*kek : nullptr));
     absl::StatusOr<StoredDek> dek = DecodeDekPlaintext(plain, s.name);
     WipeString(&plain);
@@ -454,6 +540,13 @@ absl::StatusOr<DekHeaders> OpenDekHeaders(const ParsedKeyFile& parsed,
   return out;
 }
 
+}  // namespace
+
+absl::StatusOr<DekHeaders> OpenDekHeaders(const ParsedKeyFile& parsed,
+                                          const UnlockKey* unlock_key) {
+  return OpenDekHeadersImpl(parsed, unlock_key, /*key_proven=*/false);
+}
+
 absl::Status CheckUnlockKeyGiven(const ParsedKeyFile& parsed, const UnlockKey* unlock_key) {
   if (parsed.locked && unlock_key == nullptr) {
     return absl::PermissionDeniedError("the key file is locked: an unlock key is needed");
@@ -464,10 +557,21 @@ absl::Status CheckUnlockKeyGiven(const ParsedKeyFile& parsed, const UnlockKey* u
 absl::StatusOr<KeyFile> DecodeKeyFile(absl::string_view text, const UnlockKey* unlock_key) {
   SEALWAL_ASSIGN_OR_RETURN(ParsedKeyFile parsed, ParseKeyFile(text));
   SEALWAL_RETURN_IF_ERROR(CheckUnlockKeyGiven(parsed, unlock_key));
-  SEALWAL_ASSIGN_OR_RETURN(DekHeaders headers, OpenDekHeaders(parsed, unlock_key));
   std::optional<absl::string_view> password;
   if (parsed.locked) password = unlock_key->text();
-  absl::StatusOr<PrivateKey> key = PrivateKey::FromPem(parsed.key_pem, password);
+  // Without DEK records only the private key tells a wrong unlock key from
+  // an altered file (a MAC mismatch): it is opened first then.
+  const bool no_records = !parsed.current.has_value() && !parsed.pending.has_value();
+  std::optional<absl::StatusOr<PrivateKey>> early;
+  if (parsed.locked && no_records) {
+    early = PrivateKey::FromPem(parsed.key_pem, password);
+    if (!early->ok()) return early->status();
+  }
+  SEALWAL_ASSIGN_OR_RETURN(DekHeaders headers,
+                           OpenDekHeadersImpl(parsed, unlock_key, early.has_value()));
+  absl::StatusOr<PrivateKey> key = early.has_value()
+                                       ? std::move(*early)
+                                       : PrivateKey::FromPem(parsed.key_pem, password);
   if (!key.ok()) {
     if (absl::IsPermissionDenied(key.status()) &&
         (headers.current.has_value() || headers.pending.has_value())) {
@@ -480,12 +584,13 @@ absl::StatusOr<KeyFile> DecodeKeyFile(absl::string_view text, const UnlockKey* u
     return key.status();
   }
   return KeyFile{std::move(*key), std::move(headers), parsed.kek_version, parsed.locked,
-                 parsed.layout, parsed.kek_binding};
+                 parsed.layout, parsed.kek_binding, parsed.file_id};
 }
 
 absl::StatusOr<std::string> EncodeKeyFile(const PrivateKey& key, const DekHeaders& headers,
                                           uint64_t kek_version, const UnlockKey* unlock_key,
-                                          const KekBinding* binding) {
+                                          const KekBinding* binding,
+                                          const std::string* file_id) {
   if (binding != nullptr) {
     if (unlock_key == nullptr) {
       return absl::InvalidArgumentError("a KEK source needs a locked key file");
@@ -503,6 +608,24 @@ absl::StatusOr<std::string> EncodeKeyFile(const PrivateKey& key, const DekHeader
     }
   }
   const bool locked = unlock_key != nullptr;
+  // A locked file is version 2, with its id (kept, or made now).
+  std::string id;
+  if (locked) {
+    if (file_id != nullptr && !file_id->empty()) {
+      if (file_id->size() != kFileIdSize) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("a key file id is ", kFileIdSize, " bytes, got ", file_id->size()));
+      }
+      id = *file_id;
+    } else {
+      id.resize(kFileIdSize);
+      if (RAND_bytes(reinterpret_cast<unsigned char*>(id.data()), static_cast<int>(id.size())) !=
+          1) {
+        return absl::InternalError("RAND_bytes failed making a key file id");
+      }
+    }
+  }
+  const uint8_t info_version = locked ? kFileInfoVersion2 : kFileInfoVersion1;
   std::optional<Kek> kek;
   std::unique_ptr<encryption::AeadEncrypter> wrapper;
   if (locked) {
@@ -522,8 +645,9 @@ absl::StatusOr<std::string> EncodeKeyFile(const PrivateKey& key, const DekHeader
     std::string plain = EncodeDekPlaintext(d);
     encryptionpb::EncryptedRecord rec;
     if (locked) {
+      std::string extra;
       absl::StatusOr<encryptionpb::EncryptedRecord> r =
-          wrapper->Encrypt(DekAad(name, kek_version), plain);
+          wrapper->Encrypt(DekAad(name, kek_version, id, &extra), plain);
       WipeString(&plain);
       if (!r.ok()) return r.status();
       rec = std::move(*r);
@@ -573,12 +697,23 @@ absl::StatusOr<std::string> EncodeKeyFile(const PrivateKey& key, const DekHeader
   }
   const uint8_t flags = locked ? kFlagLocked : 0;
   const std::array<unsigned char, 32> digest =
-      FileDigest(kFileInfoVersion, flags, dek_headers, (*kb)[0].label, *der);
+      KeyFileDigest(info_version, flags, dek_headers, (*kb)[0].label, *der);
   WipeString(&*der);
   std::string info;
-  info.push_back(static_cast<char>(kFileInfoVersion));
+  info.push_back(static_cast<char>(info_version));
   info.push_back(static_cast<char>(flags));
   info.append(reinterpret_cast<const char*>(digest.data()), digest.size());
+  if (locked) {
+    info.append(id);
+    absl::StatusOr<encryption::SecretKey> mac_key = unlock_key->DeriveFileMacKey();
+    if (!mac_key.ok()) {
+      wipe_headers();
+      WipeString(&*key_pem);
+      return mac_key.status();
+    }
+    const std::array<unsigned char, 32> mac = FileMac(*mac_key, info);
+    info.append(reinterpret_cast<const char*>(mac.data()), mac.size());
+  }
   std::string out = FormatPemBlock(kDekBlockLabel, dek_headers, info);
   wipe_headers();
   out += *key_pem;

@@ -45,7 +45,8 @@ absl::StatusOr<std::unique_ptr<env::FileLock>> KeyReadWriter::LockFileLocked() {
   }
 }
 
-absl::Status KeyReadWriter::CheckReadLocked(absl::Status s, bool locked) const {
+absl::Status KeyReadWriter::CheckReadLocked(absl::Status s, bool locked,
+                                            bool unauthenticated_without_deks) const {
   if (!s.ok()) return absl::Status(s.code(), absl::StrCat(options_.path, ": ", s.message()));
   // Whoever can write F could swap a locked file for an unlocked one
   // holding DEKs (or a private key) of their choosing; a caller who brings
@@ -56,6 +57,14 @@ absl::Status KeyReadWriter::CheckReadLocked(absl::Status s, bool locked) const {
         options_.path, " is not locked, but an unlock key was given: refusing to use it (the "
                        "file may have been replaced)"));
   }
+  // Removing every DEK record (or the whole DEK block) from a locked file
+  // leaves no record to fail under a rewritten file info: a file without
+  // both DEK records and a MAC could be such a file, so it is not used.
+  if (options_.unlock_key.has_value() && unauthenticated_without_deks) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        options_.path, " has no DEK headers and no file MAC, but an unlock key was given: "
+                       "refusing to use it (its DEK block may have been removed)"));
+  }
   return absl::OkStatus();
 }
 
@@ -65,7 +74,10 @@ absl::StatusOr<KeyFile> KeyReadWriter::ReadLocked() {
   absl::StatusOr<KeyFile> file =
       DecodeKeyFile(*text, options_.unlock_key.has_value() ? &*options_.unlock_key : nullptr);
   WipeString(&*text);
-  SEALWAL_RETURN_IF_ERROR(CheckReadLocked(file.status(), file.ok() && file->locked));
+  SEALWAL_RETURN_IF_ERROR(CheckReadLocked(
+      file.status(), file.ok() && file->locked,
+      file.ok() && file->file_id.empty() && !file->headers.current.has_value() &&
+          !file->headers.pending.has_value()));
   return file;
 }
 
@@ -85,18 +97,22 @@ absl::StatusOr<KeyReadWriter::Headers> KeyReadWriter::ReadHeaders() {
   // opening the private key.
   absl::Status s = parsed.status();
   if (s.ok()) s = CheckUnlockKeyGiven(*parsed, unlock_key);
-  SEALWAL_RETURN_IF_ERROR(CheckReadLocked(s, s.ok() && parsed->locked));
+  SEALWAL_RETURN_IF_ERROR(CheckReadLocked(s, s.ok() && parsed->locked, false));
   absl::StatusOr<DekHeaders> headers = OpenDekHeaders(*parsed, unlock_key);
-  SEALWAL_RETURN_IF_ERROR(CheckReadLocked(headers.status(), parsed->locked));
+  SEALWAL_RETURN_IF_ERROR(CheckReadLocked(
+      headers.status(), parsed->locked,
+      headers.ok() && parsed->file_id.empty() && !headers->current.has_value() &&
+          !headers->pending.has_value()));
   return Headers{std::move(*headers), parsed->kek_version, parsed->locked, parsed->kek_binding};
 }
 
 absl::Status KeyReadWriter::WriteLocked(const PrivateKey& key, const DekHeaders& headers,
                                         uint64_t version, const UnlockKey* unlock_key,
-                                        const std::optional<KekBinding>& binding) {
+                                        const std::optional<KekBinding>& binding,
+                                        const std::string& file_id) {
   SEALWAL_ASSIGN_OR_RETURN(
       std::string text, EncodeKeyFile(key, headers, version, unlock_key,
-                                      binding.has_value() ? &*binding : nullptr));
+                                      binding.has_value() ? &*binding : nullptr, &file_id));
   absl::Status s = env::WriteFileAtomically(options_.fs, options_.path, text, 0600);
   WipeString(&text);
   return s;
@@ -111,9 +127,11 @@ absl::Status KeyReadWriter::Write(const PrivateKey& key, const DekHeaders& heade
     if (absl::StatusOr<ParsedKeyFile> p = ParseKeyFile(*old); p.ok()) version = p->kek_version;
     WipeString(&*old);
   }
+  // A fresh file id: the old file is not authenticated here, and Write
+  // replaces its contents (key and DEKs) as a whole anyway.
   return WriteLocked(key, headers, version,
                      options_.unlock_key.has_value() ? &*options_.unlock_key : nullptr,
-                     options_.kek_binding);
+                     options_.kek_binding, /*file_id=*/"");
 }
 
 absl::Status KeyReadWriter::ViewAndUpdateHeaders(
@@ -126,9 +144,11 @@ absl::Status KeyReadWriter::ViewAndUpdateHeaders(
   // a file that is not as locked as we are). The binding is the file's: it
   // wraps the unlock key that just opened the headers, and dropping it would
   // lose that key for good.
+  // The file id is kept (a version-1 file gets one: upgraded to version 2).
   return WriteLocked(file.key, updated, file.kek_version,
                      options_.unlock_key.has_value() ? &*options_.unlock_key : nullptr,
-                     options_.unlock_key.has_value() ? file.kek_binding : std::nullopt);
+                     options_.unlock_key.has_value() ? file.kek_binding : std::nullopt,
+                     file.file_id);
 }
 
 absl::Status KeyReadWriter::ViewAndRotateKEK(
@@ -149,9 +169,10 @@ absl::Status KeyReadWriter::ViewAndRotateKEK(
   if (update.unlock_key.has_value() && update.headers.current.has_value()) {
     update.headers.needs_rotation = true;
   }
+  // The file id is kept under the new KEK; an unlocked file has none.
   SEALWAL_RETURN_IF_ERROR(WriteLocked(file.key, update.headers, update.version,
                               update.unlock_key.has_value() ? &*update.unlock_key : nullptr,
-                              update.kek_binding));
+                              update.kek_binding, file.file_id));
   options_.unlock_key = std::move(update.unlock_key);
   options_.kek_binding = std::move(update.kek_binding);
   return absl::OkStatus();

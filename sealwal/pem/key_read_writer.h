@@ -34,6 +34,17 @@
 // have swapped a locked file for an unlocked one holding DEKs of their
 // choosing, and a header update would then write a fresh DEK back in the
 // clear. Writes always use this object's lock state, never the file's.
+// For the same reason it refuses (kFailedPrecondition, nothing written) a
+// locked F that has neither a DEK record nor a file MAC (a bare private
+// key, or a version-1 file info without DEK headers): what remains when an
+// attacker removes the DEK block or every DEK record of a version-2 file
+// and rewrites the file info as version 1, which would hide a pending DEK
+// or a needs-rotation mark. A locked version-1 file with its DEK records
+// is read (their AEAD proves the unlock key wrote them).
+//
+// File id (key_file.h): ViewAndUpdateHeaders and ViewAndRotateKEK keep F's
+// file id when the result is locked (a version-1 F gets a new one, and so
+// becomes version 2); Write, which replaces F as a whole, makes a new one.
 //
 // Errors: those of sealwal/pem/key_file.h (kDataLoss damage, kPermissionDenied no
 // or wrong unlock key) and of the FileSystem; a failed read or decode, a
@@ -147,13 +158,16 @@ class KeyReadWriter {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<KeyFile> ReadLocked() ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // What every read returns for a decode status `s` of F: s with F's path
-  // in front when it failed, else the refusal of an unlocked F when this
-  // object holds an unlock key, else OK.
-  absl::Status CheckReadLocked(absl::Status s, bool locked) const
+  // in front when it failed, else the refusal of an unlocked F, or of a
+  // locked F with no DEK record and no MAC (`unauthenticated_without_deks`),
+  // when this object holds an unlock key, else OK.
+  absl::Status CheckReadLocked(absl::Status s, bool locked,
+                               bool unauthenticated_without_deks) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // `file_id`: the id to keep; empty = make a new one.
   absl::Status WriteLocked(const PrivateKey& key, const DekHeaders& headers, uint64_t version,
-                           const UnlockKey* unlock_key, const std::optional<KekBinding>& binding)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+                           const UnlockKey* unlock_key, const std::optional<KekBinding>& binding,
+                           const std::string& file_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   mutable absl::Mutex mu_;
   KeyReadWriterOptions options_ ABSL_GUARDED_BY(mu_);

@@ -18,6 +18,7 @@ namespace sealwal::pem {
 namespace {
 
 constexpr absl::string_view kKekInfo = "sealwal/v1/kek";
+constexpr absl::string_view kFileMacInfo = "sealwal/v1/key-file-mac";
 
 // Overwrites a string that held secret bytes before it is freed.
 void Wipe(std::string* s) {
@@ -114,6 +115,10 @@ absl::StatusOr<Kek> UnlockKey::DeriveKek() const {
   SEALWAL_ASSIGN_OR_RETURN(encryption::SecretKey key,
                            encryption::SecretKey::FromBytes(okm.bytes().substr(0, 32)));
   return Kek{encryption::KeyId(id == 0 ? 1 : id), std::move(key)};
+}
+
+absl::StatusOr<encryption::SecretKey> UnlockKey::DeriveFileMacKey() const {
+  return encryption::HkdfSha256(bytes_, "", kFileMacInfo, 32);
 }
 
 absl::StatusOr<UnlockKey> ReadUnlockKeyFile(env::FileSystem* fs, const std::string& path) {

@@ -29,6 +29,10 @@
 //     decryption. (It is derived, unlike a DEK's random id, so that the
 //     unlock key alone finds its KEK; it is an independent HKDF output and
 //     reveals nothing useful about a 256-bit key.)
+//   - the whole file, by the file MAC of a version-2 file info (key_file.h):
+//       mac_key = HKDF-SHA256(ikm = the 32 key bytes, salt = "",
+//                             info = "sealwal/v1/key-file-mac", L = 32)
+//     an independent HKDF output: knowing it tells nothing of the KEK.
 //
 // Secrets: the key bytes and the text form both live in SecretKeys (wiped
 // on destruction, compared in constant time); nothing here logs them.
@@ -82,6 +86,9 @@ class UnlockKey {
 
   // The KEK and its key id (HKDF, above). kInternal if OpenSSL fails.
   absl::StatusOr<Kek> DeriveKek() const;
+  // The key file MAC key (HKDF, above): 32 bytes, wiped on destruction.
+  // kInternal if OpenSSL fails.
+  absl::StatusOr<encryption::SecretKey> DeriveFileMacKey() const;
 
   friend bool operator==(const UnlockKey& a, const UnlockKey& b) { return a.bytes_ == b.bytes_; }
   friend bool operator!=(const UnlockKey& a, const UnlockKey& b) { return !(a == b); }
